@@ -1,0 +1,33 @@
+# `make run` starts the whole product; `make test` runs the whole suite. Both build .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast dataset train-builtin bench clean
+
+install: $(STAMP)
+
+# torch==2.14.1 / torchvision==0.29.1 are pinned in pyproject.toml; pip (not uv/poetry) takes
+# them from the machine's local wheel cache when it has one.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) is required (Python 3.11)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	$(VENV)/bin/effigies up
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not browser and not slow"
+
+dataset: install
+	$(PY) scripts/build_dataset_bottts.py --out var/datasets/galactic-droids --count 10000
+
+clean:
+	rm -rf $(VENV) *.egg-info

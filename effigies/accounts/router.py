@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request, Response
+
+from effigies.accounts import service
+from effigies.accounts.schemas import LoginIn, MePatch, SignupIn, UserOut
+from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep
+from effigies.api.ratelimit import client_ip, hit
+from effigies.config import get_settings
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+def set_session_cookies(response: Response, token: str) -> None:
+    settings = get_settings()
+    max_age = settings.session_max_age_days * 86400
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"
+    )
+    # Rotated with the session; readable by our JavaScript, which echoes it in X-CSRF-Token.
+    response.set_cookie(
+        CSRF_COOKIE, secrets.token_urlsafe(24), max_age=max_age, httponly=False, samesite="lax",
+        secure=settings.cookie_secure, path="/",
+    )
+
+
+@router.post("/auth/signup", status_code=201, response_model=UserOut)
+def signup(body: SignupIn, request: Request, response: Response, session: SessionDep):
+    hit("signup", client_ip(request), limit=20, window_s=3600)
+    user = service.signup(session=session, email=body.email, password=body.password, display_name=body.display_name)
+    token = service.open_session(session=session, user=user)
+    session.commit()
+    set_session_cookies(response, token)
+    return user
+
+
+@router.post("/auth/login", response_model=UserOut)
+def login(body: LoginIn, request: Request, response: Response, session: SessionDep):
+    hit("login-ip", client_ip(request), limit=30, window_s=300)
+    # Per account too, so a botnet cannot guess one password from many addresses; the window
+    # is short so an attacker can only slow a victim down, never lock them out for good.
+    hit("login-account", service.normalise_email(body.email), limit=10, window_s=900)
+    user = service.authenticate(session=session, email=body.email, password=body.password)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        service.close_session(session=session, token=old)
+    token = service.open_session(session=session, user=user)
+    session.commit()
+    set_session_cookies(response, token)
+    return user
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request, session: SessionDep) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        service.close_session(session=session, token=token)
+        session.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/me", response_model=UserOut)
+def me(user: CurrentUser):
+    return user
+
+
+@router.patch("/me", response_model=UserOut)
+def patch_me(body: MePatch, user: CurrentUser, session: SessionDep):
+    service.update_profile(session=session, user=user, locale=body.locale, display_name=body.display_name)
+    session.commit()
+    return user

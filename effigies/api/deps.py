@@ -1,0 +1,53 @@
+"""Dependencies shared by every router: the DB session, the current user, the admin gate."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from effigies.accounts import service as accounts_service
+from effigies.accounts.models import User
+from effigies.db import _session_factory
+from effigies.errors import DomainError
+
+SESSION_COOKIE = "ee_session"
+CSRF_COOKIE = "csrftoken"
+
+
+def get_session() -> Iterator[Session]:
+    """Handlers commit explicitly; anything not committed is rolled back here."""
+    session = _session_factory()()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def optional_user(request: Request, session: SessionDep) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > 200:
+        return None
+    return accounts_service.user_for_token(session=session, token=token)
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise DomainError("not_authenticated", "Please log in first.", status=401)
+    return user
+
+
+def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
+    if user.role != "admin":
+        raise DomainError("forbidden", "This page is for administrators only.", status=403)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+AdminUser = Annotated[User, Depends(require_admin)]

@@ -1,0 +1,32 @@
+"""Fixed-window rate limits in Redis, shared by every API process."""
+from __future__ import annotations
+
+import hashlib
+import time
+
+from fastapi import Request
+
+from effigies.api.redis_client import get_redis
+from effigies.errors import DomainError
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def hit(scope: str, key: str, *, limit: int, window_s: int) -> None:
+    """Count one attempt; past `limit` in the window, answer 429 with when to retry."""
+    window = int(time.time() // window_s)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    redis_key = f"ee:rl:{scope}:{digest}:{window}"
+    pipe = get_redis().pipeline()
+    pipe.incr(redis_key)
+    pipe.expire(redis_key, window_s + 1)
+    count, _ = pipe.execute()
+    if count > limit:
+        retry_after = window_s - int(time.time()) % window_s
+        raise DomainError(
+            "rate_limited",
+            f"Too many attempts. Please wait {retry_after} seconds and try again.",
+            status=429,
+        )

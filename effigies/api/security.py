@@ -1,0 +1,87 @@
+"""CSRF (double-submit cookie + Origin check) and security headers, for every request."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from effigies.api.deps import CSRF_COOKIE
+from effigies.api.errors import error_response
+from effigies.config import get_settings
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Called by Stripe's servers, authenticated by signature instead.
+CSRF_EXEMPT = {"/api/stripe/webhook"}
+MAX_BODY_BYTES = 1_000_000
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    from http.cookies import SimpleCookie
+
+    jar: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            cookie = SimpleCookie()
+            try:
+                cookie.load(value.decode("latin-1"))
+            except Exception:
+                continue
+            jar.update({k: m.value for k, m in cookie.items()})
+    return jar
+
+
+def _origin_allowed(origin: str, host: str | None) -> bool:
+    allowed = {urlsplit(get_settings().public_url).netloc}
+    if host:
+        allowed.add(host)
+    return urlsplit(origin).netloc in allowed
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        method, path = scope["method"], scope["path"]
+        if method not in SAFE_METHODS and path not in CSRF_EXEMPT:
+            if int(headers.get("content-length") or 0) > MAX_BODY_BYTES:
+                await error_response(413, "payload_too_large", "This request is too large.")(scope, receive, send)
+                return
+            origin = headers.get("origin")
+            if origin and not _origin_allowed(origin, headers.get("host")):
+                await error_response(403, "csrf_failed", "This request came from another site and was refused.")(scope, receive, send)
+                return
+            cookie = _cookies(scope).get(CSRF_COOKIE, "")
+            sent = headers.get("x-csrf-token", "")
+            if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+                await error_response(
+                    403, "csrf_failed", "Security check failed: reload the page and try again."
+                )(scope, receive, send)
+                return
+
+        extra = list(SECURITY_HEADERS)
+        # Hand out the CSRF cookie on page and API reads, so the first POST (sign-up) can echo it;
+        # never on the public avatar images, which CDNs must be able to cache.
+        if (path == "/" or path.startswith("/api/")) and CSRF_COOKIE not in _cookies(scope):
+            secure = "; Secure" if get_settings().cookie_secure else ""
+            cookie = f"{CSRF_COOKIE}={secrets.token_urlsafe(24)}; Path=/; SameSite=Lax; Max-Age=31536000{secure}"
+            extra.append((b"set-cookie", cookie.encode("latin-1")))
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,57 @@
+"""Health and public configuration."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from effigies.api.redis_client import get_redis
+from effigies.billing import stripe_gateway
+from effigies.config import get_settings
+from effigies.db import get_engine
+from effigies.worker import HEARTBEAT_KEY
+
+router = APIRouter(prefix="/api", tags=["system"])
+
+
+@router.get("/health")
+def health():
+    components: dict[str, str] = {}
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        components["database"] = "ok"
+    except Exception as exc:  # any failure means: not healthy, say which
+        components["database"] = f"unavailable: {type(exc).__name__}"
+    try:
+        client = get_redis()
+        client.ping()
+        workers = sum(1 for _ in client.scan_iter(match=HEARTBEAT_KEY + "*", count=100))
+        components["redis"] = "ok"
+        components["workers"] = "ok" if workers else "none alive"
+    except Exception as exc:
+        components["redis"] = f"unavailable: {type(exc).__name__}"
+        components["workers"] = "unknown"
+    broken = [name for name, state in components.items() if state != "ok"]
+    if broken:
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "components": components,
+                "error": {"code": "unhealthy", "message": f"Unavailable: {', '.join(broken)}"},
+            },
+            status_code=503,
+        )
+    return {"status": "ok", "components": components}
+
+
+@router.get("/config")
+def public_config():
+    settings = get_settings()
+    return {
+        "price_cents": settings.price_cents,
+        "currency": "eur",
+        "topup_packs_cents": settings.topup_packs_cents,
+        "stripe_publishable_key": settings.stripe_publishable_key,
+        "stripe_js_url": stripe_gateway.stripe_js_url(),
+    }

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from effigies.db import Base
+
+
+class Avatar(Base):
+    """A sold image and its one owner. `public_id` is what the public URL shows."""
+
+    __tablename__ = "avatars"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # Nullable so deleting an account removes personal data while the image stays sold.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"), unique=True)
+    theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"))
+    model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
+    phash: Mapped[int] = mapped_column(BigInteger)
+    image_path: Mapped[str] = mapped_column(String(500))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import APIRouter, Request
+
+from effigies.accounts.models import User
+from effigies.api.deps import AdminUser, CurrentUser, SessionDep
+from effigies.billing import service
+from effigies.billing.schemas import AdjustmentIn, AdjustmentOut, SetupIntentOut, TopUpIn, TopUpOut, WalletOut
+from effigies.errors import DomainError
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api", tags=["billing"])
+# Mounted by the app under /api/admin behind the admin gate.
+admin_router = APIRouter(tags=["admin"])
+
+
+@router.get("/wallet", response_model=WalletOut)
+def get_wallet(user: CurrentUser, session: SessionDep):
+    balance, lines = service.wallet_view(session=session, user_id=user.id)
+    session.commit()
+    return WalletOut(balance_cents=balance, entries=lines)
+
+
+@router.post("/wallet/setup-intents", status_code=201, response_model=SetupIntentOut)
+def create_setup_intent(user: CurrentUser):
+    return SetupIntentOut(client_secret=service.create_setup_intent(user_id=user.id))
+
+
+@router.post("/wallet/topups", status_code=201, response_model=TopUpOut)
+def create_topup(body: TopUpIn, user: CurrentUser, session: SessionDep):
+    topup_id = service.start_topup(user_id=user.id, amount_cents=body.amount_cents, payment_method_id=body.payment_method_id)
+    return service.get_topup(session=session, user_id=user.id, topup_id=topup_id)
+
+
+@router.get("/wallet/topups/{topup_id}", response_model=TopUpOut)
+def get_topup(topup_id: uuid.UUID, user: CurrentUser, session: SessionDep):
+    return service.get_topup(session=session, user_id=user.id, topup_id=topup_id)
+
+
+@router.post("/stripe/webhook")
+async def stripe_webhook(request: Request):
+    """Signed by Stripe, not by a browser: exempt from CSRF, verified on the raw body."""
+    from starlette.concurrency import run_in_threadpool
+
+    payload = await request.body()
+    signature = request.headers.get("stripe-signature")
+    outcome = await run_in_threadpool(_apply_webhook, payload, signature)
+    return {"received": True, "outcome": outcome}
+
+
+def _apply_webhook(payload: bytes, signature: str | None) -> str:
+    from effigies.db import session_scope
+
+    with session_scope() as session:
+        outcome = service.handle_webhook(session=session, payload=payload, signature=signature)
+    log.info("stripe webhook: %s", outcome)
+    return outcome
+
+
+@admin_router.post("/wallets/{user_id}/adjustments", status_code=201, response_model=AdjustmentOut)
+def adjust_wallet(user_id: uuid.UUID, body: AdjustmentIn, admin: AdminUser, session: SessionDep):
+    if session.get(User, user_id) is None:
+        raise DomainError("user_not_found", "No such user.", status=404)
+    tx_id, balance = service.adjust(
+        session=session, user_id=user_id, amount_cents=body.amount_cents, reason=body.reason, admin_id=admin.id
+    )
+    session.commit()
+    return AdjustmentOut(transaction_id=tx_id, balance_cents=balance)

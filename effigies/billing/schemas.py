@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LedgerLine(BaseModel):
+    id: int
+    created_at: datetime
+    amount_cents: int
+    kind: str
+    description: str
+
+
+class WalletOut(BaseModel):
+    balance_cents: int
+    currency: str = "eur"
+    entries: list[LedgerLine]
+
+
+class SetupIntentOut(BaseModel):
+    client_secret: str
+
+
+class TopUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: int = Field(gt=0, le=100_000)
+    payment_method_id: str = Field(min_length=3, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
+
+
+class TopUpOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str
+    amount_cents: int
+    currency: str
+    failure_message: str | None
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: int = Field(ge=-100_000, le=100_000)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class AdjustmentOut(BaseModel):
+    transaction_id: uuid.UUID
+    balance_cents: int

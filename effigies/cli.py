@@ -1,0 +1,140 @@
+"""`effigies …`: one entry point for every process and chore."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _alembic_config():
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    return config
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate, then make sure the shipped themes and the configured admin exist."""
+    from alembic import command
+
+    from effigies.accounts import service as accounts_service
+    from effigies.config import get_settings
+    from effigies.db import session_scope
+    from effigies.themes import service as themes_service
+
+    command.upgrade(_alembic_config(), "head")
+    settings = get_settings()
+    with session_scope() as session:
+        themes_service.seed_builtin_themes(session=session)
+        if settings.admin_email and settings.admin_password:
+            accounts_service.ensure_admin(
+                session=session, email=settings.admin_email, password=settings.admin_password.get_secret_value()
+            )
+    print("database is up to date")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from effigies.config import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        "effigies.api.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from effigies.worker import celery_app
+
+    argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--loglevel", "INFO", "-n", f"{args.queues}@%h-{os.getpid()}"]
+    celery_app.worker_main(argv)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from effigies.embedded import run_up
+
+    return run_up()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from effigies.training.cli import train_command
+
+    return train_command(
+        args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
+        seed=args.seed, export_to=args.export_to,
+    )
+
+
+def cmd_admin_create(args: argparse.Namespace) -> int:
+    from effigies.accounts import service as accounts_service
+    from effigies.db import session_scope
+
+    password = os.environ.get("EE_ADMIN_PASSWORD") or getpass.getpass("Password (10+ characters): ")
+    if len(password) < 10:
+        print("error: the password needs at least 10 characters", file=sys.stderr)
+        return 2
+    with session_scope() as session:
+        user = accounts_service.ensure_admin(session=session, email=args.email, password=password)
+        print(f"admin {user.email} is ready")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="effigies", description="Effigies Edification")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("up", help="start everything (embedded servers where none is configured)").set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="serve the API and the frontend")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, default=1)
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--queues", default="generate")
+    worker.add_argument("--concurrency", type=int, default=int(os.environ.get("EE_WORKER_CONCURRENCY", "2")))
+    worker.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="database chores").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations, seed shipped themes, ensure the admin").set_defaults(func=cmd_db_upgrade)
+
+    train = sub.add_parser("train", help="train a DCGAN on a folder of images (resumable)")
+    train.add_argument("--data", required=True, type=Path)
+    train.add_argument("--out", required=True, type=Path)
+    train.add_argument("--images", type=int, help="stop after this many training images")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--export-to", type=Path, help="export the generator here when done")
+    train.set_defaults(func=cmd_train)
+
+    admin = sub.add_parser("admin", help="administrators").add_subparsers(dest="admin_command", required=True)
+    create = admin.add_parser("create", help="create (or reset) an admin; password from EE_ADMIN_PASSWORD or a prompt")
+    create.add_argument("--email", required=True)
+    create.set_defaults(func=cmd_admin_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The one settings object. Every knob is an environment variable (see README)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Refused outside local mode: a production secret must come from the environment.
+DEV_SECRET_KEY = "local-dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    env: Literal["local", "test", "production"] = Field("local", alias="EE_ENV")
+    data_dir: Path = Field(Path("var"), alias="EE_DATA_DIR")
+    host: str = Field("127.0.0.1", alias="EE_HOST")
+    port: int = Field(8000, alias="EE_PORT")
+    public_url: str = Field("http://127.0.0.1:8000", alias="EE_PUBLIC_URL")
+
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    secret_key: SecretStr = Field(SecretStr(DEV_SECRET_KEY), alias="EE_SECRET_KEY")
+
+    stripe_secret_key: SecretStr | None = Field(None, alias="STRIPE_SECRET_KEY")
+    stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
+    stripe_publishable_key: str | None = Field(None, alias="STRIPE_PUBLISHABLE_KEY")
+    # Set only for localstripe; empty means Stripe's own API and js.stripe.com.
+    stripe_api_base: str | None = Field(None, alias="STRIPE_API_BASE")
+
+    admin_email: str | None = Field(None, alias="EE_ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(None, alias="EE_ADMIN_PASSWORD")
+
+    uniqueness_radius: int = Field(6, ge=0, le=32, alias="EE_UNIQUENESS_RADIUS")
+    candidate_ttl_minutes: int = Field(30, ge=1, alias="EE_CANDIDATE_TTL_MINUTES")
+    price_cents: int = Field(10, ge=1, alias="EE_PRICE_CENTS")
+    topup_packs_cents: list[int] = Field([100, 200, 500], alias="EE_TOPUP_PACKS_CENTS")
+    generation_max_tries: int = Field(5, ge=1, alias="EE_GENERATION_MAX_TRIES")
+    session_max_age_days: int = Field(14, ge=1, alias="EE_SESSION_MAX_AGE_DAYS")
+
+    @property
+    def is_local(self) -> bool:
+        return self.env in ("local", "test")
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> "Settings":
+        if self.is_local:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("DATABASE_URL", self.database_url),
+                ("REDIS_URL", self.redis_url),
+                ("STRIPE_SECRET_KEY", self.stripe_secret_key),
+                ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+                ("STRIPE_PUBLISHABLE_KEY", self.stripe_publishable_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"EE_ENV={self.env} needs these set: {', '.join(missing)}")
+        if self.secret_key.get_secret_value() == DEV_SECRET_KEY or len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("EE_SECRET_KEY must be set to a random value of 32+ characters outside local mode")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,94 @@
+"""Sampling helpers: latents, generator -> uint8 images, grid PNGs.
+
+BatchNorm and sampling mode (the choice made here)
+--------------------------------------------------
+DCGAN's generator has BatchNorm. Sampling it in eval mode with the running
+statistics accumulated *during* training (momentum 0.1, lagging behind the
+fast-changing weights) gives visibly washed-out / off-colour images, while
+train mode (per-batch statistics) looks right but makes an image depend on
+the other latents in its batch, which is unacceptable for a product where one
+latent = one owned avatar.
+
+So the exported generator stores BatchNorm statistics recomputed from the
+final weights on 32 x 128 random latents (:func:`effigies.gan.model.recalibrate_batchnorm`),
+and sampling always runs in **eval mode**. This reproduces the train-mode look
+(checked side by side on the Galactic droids run: running-stats eval mode
+was washed out/low contrast; recalibrated eval mode and batch-stats
+train mode looked the same) and makes each image a pure function of its
+latent: one image alone and the same latent inside a batch of 8 give the
+same pixels (up to float rounding of batched kernels, see the tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+
+def latents(n: int, nz: int = 100, seed: int = 0) -> torch.Tensor:
+    """``n`` standard-normal latent vectors (n, nz, 1, 1), deterministic in ``seed``."""
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.randn(int(n), int(nz), 1, 1, generator=gen)
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, latents: torch.Tensor, *, batch_size: int = 256) -> np.ndarray:
+    """Generate images for ``latents``: uint8 numpy array (N, 64, 64, 3).
+
+    Runs the generator in eval mode (see the module docstring); the module's
+    previous train/eval mode is restored afterwards.
+    """
+    if latents.dim() == 2:
+        latents = latents[:, :, None, None]
+    param = next(generator.parameters())
+    was_training = generator.training
+    generator.eval()
+    try:
+        chunks = []
+        for start in range(0, latents.shape[0], batch_size):
+            z = latents[start : start + batch_size].to(device=param.device, dtype=param.dtype)
+            x = generator(z).float()
+            x = ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+            chunks.append(x.permute(0, 2, 3, 1).contiguous().cpu())
+        out = torch.cat(chunks) if chunks else torch.empty(0, 64, 64, 3, dtype=torch.uint8)
+    finally:
+        generator.train(was_training)
+    return out.numpy()
+
+
+def make_grid(
+    images: np.ndarray, *, nrow: int = 8, padding: int = 2, pad_value: int = 255, scale: int = 1
+) -> Image.Image:
+    """Tile uint8 NHWC images into one RGB PIL image (``nrow`` images per row)."""
+    images = np.asarray(images, dtype=np.uint8)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError("expected uint8 images of shape (N, H, W, 3)")
+    n, h, w, c = images.shape
+    ncol = max(1, min(nrow, n))
+    nrows = max(1, -(-n // ncol))
+    grid = np.full(
+        (nrows * h + (nrows + 1) * padding, ncol * w + (ncol + 1) * padding, c), pad_value, dtype=np.uint8
+    )
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        y = padding + r * (h + padding)
+        x = padding + col * (w + padding)
+        grid[y : y + h, x : x + w] = images[i]
+    img = Image.fromarray(grid[..., 0] if c == 1 else grid)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    return img.convert("RGB")
+
+
+def save_grid(images: np.ndarray, path: str | Path, **kwargs) -> Path:
+    """Write :func:`make_grid` as a PNG (atomically: temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    make_grid(images, **kwargs).save(tmp, format="PNG")
+    tmp.replace(path)
+    return path

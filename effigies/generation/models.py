@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from effigies.db import Base
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+CANDIDATE_STATUSES = ("offered", "sold", "expired")
+
+
+class GenerationJob(Base):
+    __tablename__ = "generation_jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
+        CheckConstraint("count BETWEEN 1 AND 8", name="count"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"), index=True)
+    model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    # The job's latents derive from this seed, so running the task twice yields the same images.
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    rejected_near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Candidate(Base):
+    """A generated image offered to one user until it expires or is sold."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (
+        CheckConstraint(f"status IN {CANDIDATE_STATUSES}", name="status"),
+        UniqueConstraint("job_id", "position"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("generation_jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"))
+    model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
+    # 64-bit perceptual hash as a signed bigint (PostgreSQL has no unsigned 64-bit type).
+    phash: Mapped[int] = mapped_column(BigInteger)
+    image_path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="offered")
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

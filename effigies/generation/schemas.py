@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenerationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(4, ge=1, le=8)
+
+
+class GenerationCreated(BaseModel):
+    id: uuid.UUID
+
+
+class CandidateOut(BaseModel):
+    id: uuid.UUID
+    preview_url: str
+    expires_at: datetime
+    status: str
+
+
+class GenerationOut(BaseModel):
+    id: uuid.UUID
+    theme_slug: str
+    status: Literal["queued", "running", "done", "failed"]
+    error: str | None
+    candidates: list[CandidateOut]

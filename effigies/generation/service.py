@@ -1,0 +1,144 @@
+"""Generation jobs: queued by the API, run by a worker, each yielding unique candidates."""
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from effigies.config import get_settings
+from effigies.db import session_scope, utcnow
+from effigies.errors import DomainError
+from effigies.generation.models import Candidate, GenerationJob
+from effigies.themes import service as themes_service
+from effigies.themes.models import ModelVersion, Theme
+from effigies.uniqueness import service as uniqueness_service
+
+
+class GenerationError(DomainError):
+    pass
+
+
+def create_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -> GenerationJob:
+    theme = themes_service.get_visible_theme(session=session, slug=slug)
+    version = themes_service.current_model_version(session=session, theme=theme)
+    job = GenerationJob(
+        user_id=user_id,
+        theme_id=theme.id,
+        model_version_id=version.id,
+        count=count,
+        seed=secrets.randbits(62),
+        status="queued",
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> tuple[GenerationJob, Theme, list[Candidate]]:
+    job = session.get(GenerationJob, job_id)
+    if job is None or job.user_id != user_id:
+        raise GenerationError("generation_not_found", "No such generation.", status=404)
+    candidates = list(session.scalars(select(Candidate).where(Candidate.job_id == job.id).order_by(Candidate.position)))
+    return job, session.get(Theme, job.theme_id), candidates
+
+
+def mark_failed(*, session: Session, job_id: uuid.UUID, error: str) -> None:
+    job = session.get(GenerationJob, job_id, with_for_update=True)
+    if job is not None and job.status in ("queued", "running"):
+        job.status = "failed"
+        job.error = error
+        job.finished_at = utcnow()
+
+
+def candidate_for_user(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Candidate:
+    candidate = session.get(Candidate, candidate_id)
+    if candidate is None or candidate.user_id != user_id:
+        raise GenerationError("candidate_not_found", "No such candidate.", status=404)
+    return candidate
+
+
+def candidate_image_path(candidate: Candidate) -> Path:
+    return get_settings().images_dir / candidate.image_path
+
+
+def _write_png(image: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    image.save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, path)
+
+
+def run_job(*, job_id: uuid.UUID) -> str:
+    """The worker's side. Safe to run twice: the job's seed fixes its images, files are written
+    under deterministic names, and candidates are inserted once, in the final transaction."""
+    from effigies.generation import sampler  # torch is only imported where images are made
+
+    settings = get_settings()
+    with session_scope() as session:
+        job = session.get(GenerationJob, job_id, with_for_update=True)
+        if job is None or job.status in ("done", "failed"):
+            return "skipped"
+        job.status = "running"
+        job.started_at = job.started_at or utcnow()
+        version = session.get(ModelVersion, job.model_version_id)
+        version_id, weights_dir = str(version.id), themes_service.resolve_weights_dir(version.weights_dir)
+        count, seed, theme_id = job.count, job.seed, job.theme_id
+
+    accepted: list[tuple[Image.Image, int]] = []
+    rejected = 0
+    for attempt in range(settings.generation_max_tries):
+        need = count - len(accepted)
+        if need <= 0:
+            break
+        # Oversample a little so one near-duplicate rarely costs a whole extra round.
+        batch = sampler.generate(version_id, weights_dir, n=need + 2, seed=(seed + attempt) % (1 << 63))
+        with session_scope() as session:
+            for array in batch:
+                if len(accepted) == count:
+                    break
+                image = Image.fromarray(array, mode="RGB")
+                h = uniqueness_service.phash(image)
+                too_close_to_sibling = any(
+                    uniqueness_service.hamming(h, other) <= settings.uniqueness_radius for _, other in accepted
+                )
+                if too_close_to_sibling or uniqueness_service.find_near(
+                    session=session, phash_value=h, radius=settings.uniqueness_radius, limit=1
+                ):
+                    rejected += 1
+                    continue
+                accepted.append((image, h))
+
+    expires_at = utcnow() + timedelta(minutes=settings.candidate_ttl_minutes)
+    with session_scope() as session:
+        job = session.get(GenerationJob, job_id, with_for_update=True)
+        if job.status in ("done", "failed"):
+            return "skipped"
+        for position, (image, h) in enumerate(accepted):
+            relative = f"candidates/{job_id}/{position}.png"
+            _write_png(image, settings.images_dir / relative)
+            session.add(
+                Candidate(
+                    job_id=job_id,
+                    position=position,
+                    user_id=job.user_id,
+                    theme_id=theme_id,
+                    model_version_id=job.model_version_id,
+                    phash=h,
+                    image_path=relative,
+                    expires_at=expires_at,
+                )
+            )
+        job.rejected_near_duplicates = rejected
+        job.finished_at = utcnow()
+        if accepted:
+            job.status = "done"
+        else:
+            job.status = "failed"
+            job.error = "Every image came out too close to an avatar already sold: try again."
+        return job.status

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+from effigies.db import session_scope
+from effigies.generation import service
+from effigies.worker import celery_app
+
+log = logging.getLogger(__name__)
+
+
+@celery_app.task(name="effigies.generation.tasks.generate_candidates", bind=True, max_retries=3)
+def generate_candidates(self, job_id: str) -> str:
+    try:
+        return service.run_job(job_id=uuid.UUID(job_id))
+    except Exception as exc:  # the person must see "failed", not a job stuck in "running"
+        log.exception("generation %s failed", job_id)
+        with session_scope() as session:
+            service.mark_failed(session=session, job_id=uuid.UUID(job_id), error="The generator failed: please try again.")
+        raise exc

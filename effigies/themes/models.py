@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from effigies.db import Base
+
+THEME_STATUSES = ("draft", "training", "ready", "published", "retired")
+
+
+class Theme(Base):
+    __tablename__ = "themes"
+    __table_args__ = (CheckConstraint(f"status IN {THEME_STATUSES}", name="status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_fr: Mapped[str] = mapped_column(String(120), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    description_fr: Mapped[str] = mapped_column(Text, default="")
+    attribution: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # Pixel-art themes scale with nearest neighbour; the others smoothly.
+    pixel_art: Mapped[bool] = mapped_column(default=False)
+    current_model_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ModelVersion(Base):
+    """One trained generator of a theme; its weights are a safetensors file plus a JSON config."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("theme_id", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    # A folder holding generator.safetensors + generator.json; relative paths are inside the package.
+    weights_dir: Mapped[str] = mapped_column(String(500))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

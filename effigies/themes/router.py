@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from effigies.api.deps import SessionDep
+from effigies.themes import service
+from effigies.themes.models import Theme
+from effigies.themes.schemas import ThemeOut
+
+router = APIRouter(prefix="/api/themes", tags=["themes"])
+
+
+def theme_out(theme: Theme) -> ThemeOut:
+    return ThemeOut(
+        slug=theme.slug,
+        name=theme.name,
+        name_fr=theme.name_fr or theme.name,
+        description=theme.description,
+        description_fr=theme.description_fr or theme.description,
+        attribution=theme.attribution,
+        status=theme.status,
+        pixel_art=theme.pixel_art,
+        sample_url=f"/api/themes/{theme.slug}/sample.png",
+    )
+
+
+@router.get("", response_model=list[ThemeOut])
+def list_themes(session: SessionDep):
+    return [theme_out(t) for t in service.list_themes(session=session)]
+
+
+@router.get("/{slug}", response_model=ThemeOut)
+def get_theme(slug: str, session: SessionDep):
+    return theme_out(service.get_visible_theme(session=session, slug=slug))
+
+
+@router.get("/{slug}/sample.png", response_class=FileResponse)
+def sample_grid(slug: str, session: SessionDep):
+    theme = service.get_visible_theme(session=session, slug=slug)
+    path = service.sample_grid_path(session=session, theme=theme)
+    if path is None:
+        raise service.ThemesError("sample_not_found", "This theme has no sample grid yet.", status=404)
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=300"})

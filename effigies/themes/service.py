@@ -1,0 +1,127 @@
+"""Themes and their generator versions."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from effigies.config import get_settings
+from effigies.errors import DomainError
+from effigies.themes.models import ModelVersion, Theme
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
+
+
+class ThemesError(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class BuiltinTheme:
+    slug: str
+    name: str
+    name_fr: str
+    description: str
+    description_fr: str
+    pixel_art: bool
+
+
+# Themes whose generator ships inside the package (trained by `scripts/train_builtin.sh`).
+BUILTIN_THEMES = (
+    BuiltinTheme(
+        slug="galactic-droids",
+        name="Galactic droids",
+        name_fr="Droïdes galactiques",
+        description="Robot heads from an intergalactic saga: antennas, visors, bolts. Each one is invented by a generator that learned from 10,000 droids.",
+        description_fr="Des têtes de robots tout droit sorties d'une saga intergalactique : antennes, visières, boulons. Chacune est inventée par un générateur qui a appris de 10 000 droïdes.",
+        pixel_art=False,
+    ),
+)
+
+
+def resolve_weights_dir(weights_dir: str) -> Path:
+    """`package:` paths live inside the installed package, `data:` ones under the data dir."""
+    kind, _, rest = weights_dir.partition(":")
+    if kind == "package":
+        return PACKAGE_DIR / rest
+    if kind == "data":
+        return get_settings().data_dir / rest
+    raise ValueError(f"unknown weights location {weights_dir!r}")
+
+
+def get_theme(*, session: Session, slug: str) -> Theme:
+    theme = session.scalar(select(Theme).where(Theme.slug == slug))
+    if theme is None:
+        raise ThemesError("theme_not_found", f"No theme called {slug!r}.", status=404)
+    return theme
+
+
+def get_visible_theme(*, session: Session, slug: str) -> Theme:
+    theme = get_theme(session=session, slug=slug)
+    if theme.status not in ("published", "retired"):
+        raise ThemesError("theme_not_found", f"No theme called {slug!r}.", status=404)
+    return theme
+
+
+def list_themes(*, session: Session) -> list[Theme]:
+    return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(Theme.name)))
+
+
+def current_model_version(*, session: Session, theme: Theme) -> ModelVersion:
+    if theme.status == "retired":
+        raise ThemesError("theme_retired", "This theme has been retired: its avatars can no longer be generated.", status=410)
+    if theme.current_model_version_id is None:
+        raise ThemesError("theme_not_ready", "This theme has no trained generator yet.", status=409)
+    return session.get(ModelVersion, theme.current_model_version_id)
+
+
+def sample_grid_path(*, session: Session, theme: Theme) -> Path | None:
+    if theme.current_model_version_id is None:
+        return None
+    version = session.get(ModelVersion, theme.current_model_version_id)
+    path = resolve_weights_dir(version.weights_dir) / "samples.png"
+    return path if path.is_file() else None
+
+
+def seed_builtin_themes(*, session: Session) -> None:
+    """Create the shipped themes and register their generator; safe to run at every start."""
+    for spec in BUILTIN_THEMES:
+        weights = PRETRAINED_DIR / spec.slug
+        if not (weights / "generator.safetensors").is_file():
+            continue
+        theme = session.scalar(select(Theme).where(Theme.slug == spec.slug))
+        if theme is None:
+            theme = Theme(
+                slug=spec.slug,
+                name=spec.name,
+                name_fr=spec.name_fr,
+                description=spec.description,
+                description_fr=spec.description_fr,
+                pixel_art=spec.pixel_art,
+                status="published",
+            )
+            session.add(theme)
+            session.flush()
+        config = json.loads((weights / "generator.json").read_text())
+        weights_dir = f"package:pretrained/{spec.slug}"
+        # A new shipped generator (different config/metadata) becomes a new version.
+        latest = session.scalar(
+            select(ModelVersion).where(ModelVersion.theme_id == theme.id).order_by(ModelVersion.version.desc()).limit(1)
+        )
+        if latest is None or latest.weights_dir != weights_dir or latest.config != config:
+            latest = ModelVersion(
+                theme_id=theme.id,
+                version=(latest.version + 1) if latest else 1,
+                weights_dir=weights_dir,
+                config=config,
+            )
+            session.add(latest)
+            session.flush()
+            if theme.status != "retired":
+                theme.current_model_version_id = latest.id
+        if theme.attribution == "" and (weights / "ATTRIBUTION.txt").is_file():
+            theme.attribution = (weights / "ATTRIBUTION.txt").read_text().strip()

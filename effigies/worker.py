@@ -1,0 +1,71 @@
+"""The one Celery app: Redis broker, JSON only, long and short work on separate queues."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+from celery import Celery, signals
+
+from effigies.config import get_settings
+
+HEARTBEAT_KEY = "ee:workers:"
+HEARTBEAT_TTL_S = 30
+
+
+def _broker_url() -> str:
+    return get_settings().redis_url or "redis://127.0.0.1:6379/0"
+
+
+celery_app = Celery("effigies", include=["effigies.generation.tasks"])
+celery_app.conf.update(
+    broker_url=_broker_url(),
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    task_ignore_result=True,
+    task_routes={"effigies.generation.tasks.*": {"queue": "generate"}},
+    task_default_queue="default",
+    # A job goes back to the queue if the worker dies mid-task; tasks are idempotent.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3},
+    broker_connection_timeout=3,
+    worker_hijack_root_logger=False,
+)
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: object) -> None:
+    # Connections and threads must not be shared with the parent across fork.
+    from effigies.db import reset_engine
+
+    reset_engine()
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("EE_TORCH_THREADS", "1"))))
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender=None, **_: object) -> None:
+    """Lets /api/health count live workers without a slow broadcast ping."""
+    import redis
+
+    client = redis.Redis.from_url(_broker_url(), socket_timeout=3)
+    name = getattr(sender, "hostname", None) or f"{socket.gethostname()}-{os.getpid()}"
+
+    def beat() -> None:
+        stop = threading.Event()
+        while not stop.wait(10):
+            try:
+                client.set(HEARTBEAT_KEY + name, "1", ex=HEARTBEAT_TTL_S)
+            except redis.RedisError:
+                pass
+
+    try:
+        client.set(HEARTBEAT_KEY + name, "1", ex=HEARTBEAT_TTL_S)
+    except redis.RedisError:
+        pass
+    threading.Thread(target=beat, daemon=True, name="ee-heartbeat").start()

@@ -1,0 +1,198 @@
+// Entry point: boots config + session, draws the header, routes #/… to views.
+import { post, ApiError } from './api.js';
+import { h, clear } from './dom.js';
+import { t, getLocale, setLocale, onLocaleChange, money } from './i18n.js';
+import { state, subscribe, loadConfig, loadMe, refreshWallet, setMe, rememberLocale } from './store.js';
+import * as home from './views/home.js';
+import * as theme from './views/theme.js';
+import * as wallet from './views/wallet.js';
+import * as avatars from './views/avatars.js';
+import * as auth from './views/auth.js';
+import * as notfound from './views/notfound.js';
+
+const main = document.getElementById('main');
+const nav = document.getElementById('main-nav');
+const balanceChip = document.getElementById('balance-chip');
+const langSwitch = document.getElementById('lang-switch');
+
+const ROUTES = [
+  { pattern: /^\/?$/, view: home, name: 'home' },
+  { pattern: /^\/themes\/([\w-]+)\/?$/, view: theme, name: 'theme', keys: ['slug'] },
+  { pattern: /^\/wallet\/?$/, view: wallet, name: 'wallet', auth: true },
+  { pattern: /^\/avatars\/?$/, view: avatars, name: 'avatars', auth: true },
+  { pattern: /^\/login\/?$/, view: auth, name: 'login', params: { mode: 'login' } },
+  { pattern: /^\/signup\/?$/, view: auth, name: 'signup', params: { mode: 'signup' } },
+];
+
+let current = null; // { route, params, cleanup, key }
+
+export function parseHash(hash = location.hash) {
+  let raw = hash.startsWith('#') ? hash.slice(1) : hash;
+  if (!raw.startsWith('/')) raw = '/';
+  const [path, query = ''] = raw.split('?');
+  return { path, query: new URLSearchParams(query) };
+}
+
+export function navigate(path) {
+  const target = '#' + path;
+  if (location.hash === target) render({ focus: true });
+  else location.hash = target;
+}
+
+function resolve(path) {
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match) {
+      const params = { ...(route.params || {}) };
+      (route.keys || []).forEach((key, i) => { params[key] = decodeURIComponent(match[i + 1]); });
+      return { route, params };
+    }
+  }
+  return { route: { view: notfound, name: 'notfound' }, params: {} };
+}
+
+const ctx = {
+  navigate,
+  setTitle(title) {
+    document.title = title ? `${title} — ${t('app.name')}` : t('app.name');
+  },
+  requireLogin(nextPath) {
+    navigate('/login?next=' + encodeURIComponent(nextPath || parseHash().path));
+  },
+  /** Call on any ApiError: a 401 means the session is gone → login. Returns true when handled. */
+  handleAuthError(err) {
+    if (err instanceof ApiError && err.status === 401) {
+      setMe(null);
+      ctx.requireLogin();
+      return true;
+    }
+    return false;
+  },
+};
+
+function render({ focus = true } = {}) {
+  const { path, query } = parseHash();
+  const { route, params } = resolve(path);
+
+  if (route.auth && !state.me) {
+    location.replace('#/login?next=' + encodeURIComponent(path));
+    return;
+  }
+
+  if (current && current.cleanup) {
+    try { current.cleanup(); } catch (err) { console.error(err); }
+  }
+  clear(main);
+  main.removeAttribute('aria-busy');
+  current = { route, params };
+  ctx.setTitle('');
+  drawHeader(route.name);
+  try {
+    current.cleanup = route.view.mount(main, { ...params, query }, ctx) || null;
+  } catch (err) {
+    console.error(err);
+    main.append(h('p', { class: 'notice notice-error', role: 'alert', text: t('err.server') }));
+  }
+  if (focus) {
+    const heading = main.querySelector('h1');
+    if (heading) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus({ preventScroll: false });
+    }
+    window.scrollTo(0, 0);
+  }
+}
+
+function navLink(href, label, active) {
+  return h('a', { href, 'aria-current': active ? 'page' : null, text: label });
+}
+
+function drawHeader(routeName = current && current.route.name) {
+  clear(nav);
+  nav.setAttribute('aria-label', t('nav.label'));
+  const items = [navLink('#/', t('nav.themes'), routeName === 'home' || routeName === 'theme')];
+  if (state.me) {
+    items.push(navLink('#/avatars', t('nav.avatars'), routeName === 'avatars'));
+    items.push(navLink('#/wallet', t('nav.wallet'), routeName === 'wallet'));
+    items.push(h('span', { class: 'nav-user', text: t('nav.hello', { name: state.me.display_name }) }));
+    items.push(h('button', { type: 'button', class: 'link-button', 'data-testid': 'logout', onclick: logout, text: t('nav.logout') }));
+  } else {
+    items.push(navLink('#/login', t('nav.login'), routeName === 'login'));
+    items.push(navLink('#/signup', t('nav.signup'), routeName === 'signup'));
+  }
+  nav.append(h('ul', {}, items.map((item) => h('li', {}, item))));
+
+  if (state.me && typeof state.balanceCents === 'number') {
+    const amount = money(state.balanceCents, state.currency);
+    balanceChip.textContent = t('nav.balance', { amount });
+    balanceChip.setAttribute('aria-label', t('nav.balance_label', { amount }));
+    balanceChip.dataset.cents = String(state.balanceCents);
+    balanceChip.hidden = false;
+  } else {
+    balanceChip.hidden = true;
+  }
+
+  langSwitch.setAttribute('aria-label', t('app.lang_group'));
+  langSwitch.querySelectorAll('button').forEach((btn) => {
+    const on = btn.dataset.locale === getLocale();
+    btn.setAttribute('aria-pressed', on ? 'true' : 'false');
+    btn.setAttribute('title', t(btn.dataset.locale === 'fr' ? 'app.lang_fr' : 'app.lang_en'));
+  });
+
+  const skip = document.getElementById('skip-link');
+  skip.textContent = t('app.skip');
+  const footer = document.getElementById('footer');
+  footer.textContent = t('app.footer');
+}
+
+async function logout() {
+  try {
+    await post('/api/auth/logout', {});
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) console.warn('logout failed', err);
+  }
+  setMe(null);
+  navigate('/');
+}
+
+function bootFailed() {
+  clear(main);
+  main.append(
+    h('p', { class: 'notice notice-error', role: 'alert', text: t('app.boot_failed') }),
+    h('button', { type: 'button', class: 'btn', onclick: () => location.reload(), text: t('app.retry') }),
+  );
+}
+
+async function boot() {
+  langSwitch.addEventListener('click', (event) => {
+    const btn = event.target.closest('button[data-locale]');
+    if (!btn) return;
+    const locale = btn.dataset.locale;
+    setLocale(locale);
+    rememberLocale(locale);
+  });
+  document.getElementById('skip-link').addEventListener('click', (event) => {
+    event.preventDefault();
+    main.focus();
+  });
+  onLocaleChange(() => render({ focus: false }));
+  subscribe(() => drawHeader());
+  window.addEventListener('hashchange', () => render({ focus: true }));
+
+  drawHeader('home');
+  main.setAttribute('aria-busy', 'true');
+  try {
+    // In sequence: the first GET sets the csrftoken cookie, the second then keeps it.
+    await loadConfig();
+    await loadMe();
+  } catch (err) {
+    console.error(err);
+    bootFailed();
+    return;
+  }
+  if (state.me) refreshWallet().catch(() => {});
+  render({ focus: false });
+  document.body.dataset.ready = 'true';
+}
+
+boot();

@@ -1,0 +1,26 @@
+// A friendly, translated sentence for each API error code.
+import { t, hasKey } from './i18n.js';
+
+const ALIASES = {
+  csrf_missing: 'csrf_failed',
+  csrf_invalid: 'csrf_failed',
+  csrf_token_invalid: 'csrf_failed',
+  invalid_csrf_token: 'csrf_failed',
+  unauthenticated: 'not_authenticated',
+  too_many_requests: 'rate_limited',
+  server_error: 'server',
+  internal_error: 'server',
+  unavailable: 'server',
+  service_unavailable: 'server',
+};
+
+export function errorText(err, overrides = {}) {
+  if (!err) return t('err.server');
+  let code = err.code || '';
+  if (code in overrides) return overrides[code];
+  code = ALIASES[code] || code;
+  if (hasKey('err.' + code)) return t('err.' + code);
+  if (err.status >= 500) return t('err.server');
+  if (err.status === 404) return t('err.not_found');
+  return err.message ? t('err.unknown', { message: err.message }) : t('err.server');
+}

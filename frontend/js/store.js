@@ -1,0 +1,94 @@
+// The little shared state: server config, the signed-in person, the wallet balance.
+import { get, patch, ApiError } from './api.js';
+import { getLocale, setLocale, hasSavedLocale } from './i18n.js';
+
+export const state = {
+  config: null,        // GET /api/config
+  me: null,            // GET /api/me, or null when signed out
+  balanceCents: null,  // GET /api/wallet balance_cents, null when unknown
+  currency: 'eur',
+};
+
+const listeners = new Set();
+
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function notify() {
+  listeners.forEach((fn) => fn(state));
+}
+
+export async function loadConfig() {
+  state.config = await get('/api/config');
+  state.currency = state.config.currency || 'eur';
+  return state.config;
+}
+
+export function priceCents() {
+  return state.config ? state.config.price_cents : 10;
+}
+
+export async function loadMe() {
+  try {
+    state.me = await get('/api/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) state.me = null;
+    else throw err;
+  }
+  if (!state.me) state.balanceCents = null;
+  notify();
+  adoptLocale(state.me);
+  return state.me;
+}
+
+export function setMe(me) {
+  state.me = me;
+  if (!me) state.balanceCents = null;
+  notify();
+  adoptLocale(me);
+}
+
+/** A choice made on this device wins (and is sent to the account); otherwise use the account's language. */
+function adoptLocale(me) {
+  if (!me) return;
+  if (!hasSavedLocale() && (me.locale === 'fr' || me.locale === 'en')) {
+    setLocale(me.locale, { save: false });
+  } else if (me.locale !== getLocale()) {
+    rememberLocale(getLocale());
+  }
+}
+
+/** Returns the full wallet ({balance_cents, currency, entries}) and updates the shared balance. */
+export async function refreshWallet() {
+  if (!state.me) return null;
+  try {
+    const wallet = await get('/api/wallet');
+    state.balanceCents = wallet.balance_cents;
+    state.currency = wallet.currency || state.currency;
+    notify();
+    return wallet;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      setMe(null);
+      return null;
+    }
+    throw err;
+  }
+}
+
+export function setBalance(cents) {
+  state.balanceCents = cents;
+  notify();
+}
+
+/** PATCH /api/me {locale} when signed in; failures are harmless (localStorage still has it). */
+export async function rememberLocale(locale) {
+  if (!state.me) return;
+  try {
+    const me = await patch('/api/me', { locale });
+    if (me && typeof me === 'object' && me.id) state.me = me;
+    else state.me = { ...state.me, locale };
+  } catch (_) { /* not worth bothering anyone */ }
+}

@@ -1,0 +1,100 @@
+// #/login and #/signup.
+import { post, ApiError } from '../api.js';
+import { h, uid, setMessage } from '../dom.js';
+import { t, getLocale } from '../i18n.js';
+import { setMe, loadMe, refreshWallet, rememberLocale } from '../store.js';
+import { errorText } from '../errors.js';
+
+function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
+  const id = uid(name);
+  const hintId = hint ? id + '-hint' : null;
+  const input = h('input', {
+    id, name, type, autocomplete, required, minlength,
+    'aria-describedby': hintId,
+    spellcheck: type === 'email' || type === 'password' ? 'false' : null,
+    autocapitalize: type === 'email' ? 'none' : null,
+  });
+  return {
+    input,
+    el: h('div', { class: 'field' },
+      h('label', { for: id, text: label }),
+      input,
+      hint ? h('p', { id: hintId, class: 'hint', text: hint }) : null),
+  };
+}
+
+/** Only in-app paths ("/themes/x") are accepted as a destination. */
+function safeNext(query) {
+  const next = query && query.get('next');
+  return next && /^\/[\w\-/]*$/.test(next) ? next : '/';
+}
+
+export function mount(main, params, ctx) {
+  const signup = params.mode === 'signup';
+  const next = safeNext(params.query);
+  ctx.setTitle(signup ? t('auth.signup_title') : t('auth.login_title'));
+
+  const error = h('div', { role: 'alert', class: 'notice notice-error', hidden: true, 'data-testid': 'auth-error' });
+  const name = signup ? field({ label: t('auth.display_name'), type: 'text', name: 'display_name', autocomplete: 'nickname' }) : null;
+  const email = field({ label: t('auth.email'), type: 'email', name: 'email', autocomplete: 'email' });
+  const password = field({
+    label: t('auth.password'), type: 'password', name: 'password',
+    autocomplete: signup ? 'new-password' : 'current-password',
+    minlength: signup ? 10 : null, hint: signup ? t('auth.password_hint') : null,
+  });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: signup ? t('auth.signup_submit') : t('auth.login_submit') });
+  const nextQuery = next !== '/' ? '?next=' + encodeURIComponent(next) : '';
+
+  const form = h('form', { class: 'auth-form panel', novalidate: true },
+    error,
+    name && name.el, email.el, password.el,
+    h('div', { class: 'actions' }, submit),
+    h('p', { class: 'switch' },
+      (signup ? t('auth.have_account') : t('auth.no_account')) + ' ',
+      h('a', { href: (signup ? '#/login' : '#/signup') + nextQuery, text: signup ? t('nav.login') : t('nav.signup') })));
+
+  const needed = params.query && params.query.get('next') && !signup;
+  main.append(
+    h('h1', { text: signup ? t('auth.signup_title') : t('auth.login_title') }),
+    needed ? h('p', { class: 'notice', text: t('auth.required') }) : null,
+    form);
+
+  function invalid(input, message) {
+    input.setAttribute('aria-invalid', 'true');
+    setMessage(error, message, 'error');
+    input.focus();
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    [name, email, password].forEach((f) => f && f.input.removeAttribute('aria-invalid'));
+    setMessage(error, '');
+    // Light checks first (the server checks again).
+    if (name && !name.input.value.trim()) return invalid(name.input, t('err.validation_error'));
+    if (!email.input.value.trim() || !email.input.checkValidity()) return invalid(email.input, t('err.validation_error'));
+    if (signup && password.input.value.length < 10) return invalid(password.input, t('err.password_too_short'));
+    if (!password.input.value) return invalid(password.input, t('err.validation_error'));
+
+    submit.disabled = true;
+    submit.textContent = t('auth.working');
+    try {
+      const body = { email: email.input.value.trim(), password: password.input.value };
+      if (signup) body.display_name = name.input.value.trim();
+      const user = await post(signup ? '/api/auth/signup' : '/api/auth/login', body);
+      if (user && user.id) setMe(user);
+      else await loadMe();
+      if (signup) await rememberLocale(getLocale());
+      await refreshWallet().catch(() => null);
+      ctx.navigate(next);
+    } catch (err) {
+      submit.disabled = false;
+      submit.textContent = signup ? t('auth.signup_submit') : t('auth.login_submit');
+      const message = errorText(err);
+      if (err instanceof ApiError && err.code === 'email_taken') invalid(email.input, message);
+      else if (err instanceof ApiError && err.code === 'invalid_credentials') invalid(password.input, message);
+      else setMessage(error, message, 'error');
+    }
+  });
+
+  return null;
+}

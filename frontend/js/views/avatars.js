@@ -1,0 +1,91 @@
+// #/avatars — the avatars I own, their public URL and sizes.
+import { get } from '../api.js';
+import { h, clear, uid } from '../dom.js';
+import { t, dateOnly } from '../i18n.js';
+import { errorText } from '../errors.js';
+import { themeName } from './home.js';
+
+const SIZES = [64, 128, 256, 512];
+
+function absolute(url, size) {
+  const u = new URL(url, location.origin);
+  if (size) u.searchParams.set('s', String(size));
+  return u.href;
+}
+
+async function copyText(input) {
+  const text = input.value;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch (_) { /* fall back below */ }
+  input.focus();
+  input.select();
+  try { return document.execCommand('copy'); } catch (_) { return false; }
+}
+
+function avatarCard(avatar, themes) {
+  const inputId = uid('avatar-url');
+  const publicUrl = absolute(avatar.url);
+  const theme = themes.get(avatar.theme_slug);
+  const input = h('input', { id: inputId, type: 'text', readOnly: true, value: publicUrl, class: 'url-input', 'data-testid': 'avatar-url', onfocus: (e) => e.target.select() });
+  const feedback = h('span', { role: 'status', 'aria-live': 'polite', class: 'copy-feedback' });
+  const copy = h('button', {
+    type: 'button', class: 'btn', 'data-testid': 'copy-url',
+    onclick: async () => {
+      const ok = await copyText(input);
+      feedback.textContent = ok ? t('avatars.copied') : t('avatars.copy_failed');
+      setTimeout(() => { feedback.textContent = ''; }, 4000);
+    },
+    text: t('avatars.copy'),
+  });
+  return h('li', { class: 'avatar-card', 'data-testid': 'avatar', 'data-public-id': avatar.public_id },
+    h('img', { src: absolute(avatar.url, 256), alt: t('avatars.alt', { id: avatar.public_id }), width: 128, height: 128, class: theme && theme.pixel_art ? 'pixelated' : 'smooth' }),
+    h('div', { class: 'avatar-body' },
+      h('p', { class: 'meta' },
+        theme ? h('span', { text: t('avatars.theme', { name: themeName(theme) }) }) : null,
+        avatar.created_at ? h('span', { text: t('avatars.bought_on', { date: dateOnly(avatar.created_at) }) }) : null),
+      h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
+      h('div', { class: 'copy-row' }, input, copy),
+      feedback,
+      h('p', { class: 'sizes' },
+        h('span', { text: t('avatars.sizes') }), ' ',
+        SIZES.map((size) => [h('a', {
+          href: absolute(avatar.url, size), target: '_blank', rel: 'noopener',
+          'aria-label': t('avatars.size_label', { id: avatar.public_id, size }),
+          'data-size': String(size),
+          text: t('avatars.size_link', { size }),
+        }), ' ']))));
+}
+
+export function mount(main, _params, ctx) {
+  ctx.setTitle(t('avatars.title'));
+  const controller = new AbortController();
+  const list = h('ul', { class: 'avatar-grid', 'aria-busy': 'true', 'data-testid': 'avatar-list' });
+  const notice = h('div', { role: 'alert', class: 'notice notice-error', hidden: true });
+  main.append(h('h1', { text: t('avatars.title') }), notice, list);
+
+  Promise.all([
+    get('/api/me/avatars', { signal: controller.signal }),
+    get('/api/themes', { signal: controller.signal }).catch(() => []),
+  ]).then(([avatars, themes]) => {
+    const bySlug = new Map((themes || []).map((th) => [th.slug, th]));
+    clear(list);
+    list.removeAttribute('aria-busy');
+    if (!avatars || !avatars.length) {
+      list.append(h('li', { class: 'empty' }, t('avatars.empty') + ' ', h('a', { href: '#/', text: t('avatars.empty_link') })));
+      return;
+    }
+    avatars.forEach((avatar) => list.append(avatarCard(avatar, bySlug)));
+  }).catch((err) => {
+    if (err && err.name === 'AbortError') return;
+    if (ctx.handleAuthError(err)) return;
+    list.removeAttribute('aria-busy');
+    notice.textContent = errorText(err);
+    notice.hidden = false;
+  });
+
+  return () => controller.abort();
+}

@@ -1,0 +1,81 @@
+// #/ — the pitch, the founder's sentence about GANs, and the theme cards.
+import { get } from '../api.js';
+import { h, clear } from '../dom.js';
+import { t, getLocale, money } from '../i18n.js';
+import { state, priceCents } from '../store.js';
+import { errorText } from '../errors.js';
+
+export function themeName(theme) {
+  return (getLocale() === 'fr' && theme.name_fr) ? theme.name_fr : theme.name;
+}
+
+export function themeDescription(theme) {
+  return (getLocale() === 'fr' && theme.description_fr) ? theme.description_fr : theme.description;
+}
+
+export function statusBadge(theme) {
+  const key = 'theme.status.' + theme.status;
+  const label = ['published', 'draft', 'training', 'ready', 'retired'].includes(theme.status) ? t(key) : theme.status;
+  return h('span', { class: `badge badge-${theme.status === 'published' ? 'ok' : 'muted'}`, text: label });
+}
+
+function themeCard(theme) {
+  const name = themeName(theme);
+  const href = '#/themes/' + encodeURIComponent(theme.slug);
+  const published = theme.status === 'published';
+  return h('li', { class: 'theme-card', 'data-testid': 'theme-card', 'data-slug': theme.slug },
+    h('img', {
+      class: theme.pixel_art ? 'sample pixelated' : 'sample',
+      src: theme.sample_url, alt: t('home.sample_alt', { name }),
+      width: 320, height: 320, loading: 'lazy', decoding: 'async',
+    }),
+    h('div', { class: 'theme-card-body' },
+      h('h3', {}, h('a', { href, class: 'stretched', text: name })),
+      statusBadge(theme),
+      h('p', { text: themeDescription(theme) }),
+      published ? h('span', { class: 'cta', 'aria-hidden': 'true', text: t('home.open_theme', { name }) + ' →' }) : null));
+}
+
+export function mount(main, _params, ctx) {
+  ctx.setTitle('');
+  const price = money(priceCents(), state.currency);
+  const list = h('ul', { class: 'theme-grid', 'aria-busy': 'true', 'data-testid': 'theme-list' });
+  const notice = h('div', { role: 'alert', class: 'notice notice-error', hidden: true });
+  const controller = new AbortController();
+
+  main.append(
+    h('section', { class: 'hero' },
+      h('h1', { text: t('home.title') }),
+      h('p', { class: 'lead', text: t('home.lead', { price }) }),
+      h('p', { class: 'pedagogy', 'data-testid': 'pedagogy', text: t('home.pedagogy') })),
+    h('section', { class: 'steps', 'aria-labelledby': 'steps-title' },
+      h('h2', { id: 'steps-title', text: t('home.steps_title') }),
+      h('ol', {},
+        h('li', { text: t('home.step1') }),
+        h('li', { text: t('home.step2') }),
+        h('li', { text: t('home.step3', { price }) }))),
+    h('section', { 'aria-labelledby': 'themes-title' },
+      h('h2', { id: 'themes-title', text: t('home.themes_title') }),
+      notice,
+      list));
+
+  get('/api/themes', { signal: controller.signal }).then((themes) => {
+    clear(list);
+    list.removeAttribute('aria-busy');
+    const visible = (themes || []).filter((th) => th.status !== 'draft');
+    if (!visible.length) {
+      list.append(h('li', { class: 'empty', text: t('home.no_themes') }));
+      return;
+    }
+    // Available themes first.
+    visible.sort((a, b) => (a.status === 'published' ? 0 : 1) - (b.status === 'published' ? 0 : 1));
+    visible.forEach((theme) => list.append(themeCard(theme)));
+  }).catch((err) => {
+    if (err && err.name === 'AbortError') return;
+    list.removeAttribute('aria-busy');
+    notice.textContent = errorText(err);
+    notice.hidden = false;
+  });
+
+  return () => controller.abort();
+}

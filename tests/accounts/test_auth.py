@@ -1,0 +1,79 @@
+import uuid
+
+
+def _email() -> str:
+    return f"new-{uuid.uuid4().hex[:8]}@Effigies.Test"
+
+
+def test_signup_sets_httponly_samesite_session_and_logs_in(client):
+    email = _email()
+    response = client.post("/api/auth/signup", json={"email": email, "password": "long enough pw", "display_name": "Ada"})
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] == email.lower()
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("ee_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert client.get("/api/me").json()["display_name"] == "Ada"
+
+    assert client.post("/api/auth/logout").status_code == 204
+    assert client.get("/api/me").status_code == 401
+
+    login = client.post("/api/auth/login", json={"email": email, "password": "long enough pw"})
+    assert login.status_code == 200
+    assert client.get("/api/me").status_code == 200
+
+
+def test_passwords_are_stored_with_argon2id(client, stack):
+    from sqlalchemy import select
+
+    from effigies.accounts.models import User
+    from effigies.db import session_scope
+
+    email = _email()
+    client.post("/api/auth/signup", json={"email": email, "password": "long enough pw", "display_name": "Bo"})
+    with session_scope() as session:
+        stored = session.scalar(select(User.password_hash).where(User.email == email.lower()))
+    assert stored.startswith("$argon2id$")
+    assert "m=19456,t=2" in stored
+
+
+def test_wrong_password_and_duplicate_email_are_clear_errors(client):
+    email = _email()
+    client.post("/api/auth/signup", json={"email": email, "password": "long enough pw", "display_name": "Cy"})
+    again = client.post("/api/auth/signup", json={"email": email, "password": "long enough pw", "display_name": "Cy"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "email_taken"
+    wrong = client.post("/api/auth/login", json={"email": email, "password": "not the password"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
+
+
+def test_bad_input_is_a_422_with_the_field(client):
+    response = client.post("/api/auth/signup", json={"email": "not-an-email", "password": "short", "display_name": ""})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert {d["field"] for d in error["details"]} >= {"email", "password"}
+
+
+def test_state_change_without_csrf_token_is_refused(make_user):
+    user, _ = make_user()
+    response = user.post("/api/themes/galactic-droids/generations", json={"count": 1}, headers={"X-CSRF-Token": "forged"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "csrf_failed"
+
+
+def test_cross_site_origin_is_refused_even_with_token(make_user):
+    user, _ = make_user()
+    response = user.post(
+        "/api/themes/galactic-droids/generations", json={"count": 1}, headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403
+
+
+def test_admin_routes_deny_users_and_anonymous(client, make_user):
+    user, user_id = make_user()
+    body = {"amount_cents": 100, "reason": "goodwill"}
+    assert client.post(f"/api/admin/wallets/{user_id}/adjustments", json=body).status_code == 401
+    assert user.post(f"/api/admin/wallets/{user_id}/adjustments", json=body).status_code == 403
+    admin, _ = make_user(role="admin")
+    response = admin.post(f"/api/admin/wallets/{user_id}/adjustments", json=body)
+    assert response.status_code == 201
+    assert user.get("/api/wallet").json()["balance_cents"] == 100

@@ -1,0 +1,213 @@
+"""The suite runs on real servers: PostgreSQL, Redis, a Celery worker, localstripe, uvicorn.
+
+DATABASE_URL / REDIS_URL from the environment are used when given (CI gives the machine's);
+otherwise embedded servers are started, as `make run` would. Each run gets its own database.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:300]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready after {timeout}s: {last}")
+
+
+def _with_database(server_url: str, name: str) -> str:
+    base, _, _ = server_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from effigies.embedded import embedded_services
+
+    data_dir = tmp_path_factory.mktemp("ee-data")
+    with contextlib.ExitStack() as stack_ctx:
+        services = stack_ctx.enter_context(embedded_services(tmp_path_factory.mktemp("ee-servers")))
+        env = dict(os.environ)
+        env.update(services)
+        import psycopg
+
+        server_url = env["DATABASE_URL"]
+        db_name = f"ee_test_{secrets.token_hex(4)}"
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+        stack_ctx.callback(_drop_database, server_url, db_name)
+
+        port = free_port()
+        env.update(
+            {
+                "DATABASE_URL": _with_database(server_url, db_name),
+                "EE_ENV": "test",
+                "EE_DATA_DIR": str(data_dir),
+                "EE_PORT": str(port),
+                "EE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "EE_WORKER_CONCURRENCY": "1",
+                "EE_ADMIN_EMAIL": "admin@effigies.test",
+                "EE_ADMIN_PASSWORD": "admin-password-123",
+            }
+        )
+        # A Redis database of our own, emptied, so queued work of other runs never reaches us.
+        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/11" if env["REDIS_URL"].count("/") >= 3 else env["REDIS_URL"] + "/11"
+        import redis
+
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+        os.environ.update(env)
+        from effigies.config import get_settings
+        from effigies.db import reset_engine
+
+        get_settings.cache_clear()
+        reset_engine()
+
+        subprocess.run([sys.executable, "-m", "effigies.cli", "db", "upgrade"], env=env, check=True, cwd=ROOT)
+        logs = data_dir / "logs"
+        logs.mkdir()
+        worker = _spawn(["worker", "--concurrency", "1"], env, logs / "worker.log")
+        stack_ctx.callback(_stop, worker)
+        api = _spawn(["api"], env, logs / "api.log")
+        stack_ctx.callback(_stop, api)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/api/health", 90, api)
+        from effigies.embedded import register_webhook
+
+        if env.get("STRIPE_API_BASE"):
+            register_webhook(env["STRIPE_API_BASE"], url, env["STRIPE_WEBHOOK_SECRET"])
+        yield Stack(env=env, url=url, data_dir=data_dir)
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    out = open(log, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "effigies.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def live_server(stack: Stack) -> Stack:
+    return stack
+
+
+class ApiClient(httpx.Client):
+    """An httpx client that behaves like our frontend: cookies, and the CSRF header echoed."""
+
+    def request(self, method, url, **kwargs):
+        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            if "csrftoken" not in self.cookies:
+                super().request("GET", "/api/config")
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRF-Token", self.cookies.get("csrftoken", ""))
+            kwargs["headers"] = headers
+        return super().request(method, url, **kwargs)
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[ApiClient]:
+    with ApiClient(base_url=stack.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(stack: Stack):
+    """A real user, created through the accounts service, and a client logged in as them."""
+    from effigies.accounts import service as accounts_service
+    from effigies.db import session_scope
+
+    clients: list[ApiClient] = []
+
+    def factory(*, role: str = "user", balance_cents: int = 0) -> tuple[ApiClient, uuid.UUID]:
+        email = f"user-{uuid.uuid4().hex[:10]}@effigies.test"
+        with session_scope() as session:
+            user = accounts_service.signup(
+                session=session, email=email, password="correct-horse-battery", display_name="Test", role=role
+            )
+            token = accounts_service.open_session(session=session, user=user)
+            user_id = user.id
+        if balance_cents:
+            fund(user_id, balance_cents)
+        c = ApiClient(base_url=stack.url, timeout=30)
+        c.cookies.set("ee_session", token)
+        clients.append(c)
+        return c, user_id
+
+    yield factory
+    for c in clients:
+        c.close()
+
+
+def fund(user_id: uuid.UUID, amount_cents: int) -> None:
+    from effigies.billing import service as billing_service
+    from effigies.db import session_scope
+
+    with session_scope() as session:
+        billing_service.adjust(session=session, user_id=user_id, amount_cents=amount_cents, reason="test funds", admin_id=user_id)
+
+
+def wait_generation(client: httpx.Client, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/generations/{job_id}").json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"generation {job_id} not finished after {timeout}s")

@@ -1,0 +1,74 @@
+import io
+
+from PIL import Image
+
+from tests.conftest import wait_generation
+
+
+def test_generation_runs_on_the_worker_and_offers_distinct_candidates(make_user):
+    user, _ = make_user()
+    created = user.post("/api/themes/galactic-droids/generations", json={"count": 4})
+    assert created.status_code == 202, created.text
+    body = wait_generation(user, created.json()["id"])
+    assert body["status"] == "done", body
+    assert len(body["candidates"]) == 4
+    images = []
+    for candidate in body["candidates"]:
+        preview = user.get(candidate["preview_url"])
+        assert preview.status_code == 200
+        image = Image.open(io.BytesIO(preview.content))
+        assert image.size == (64, 64)
+        images.append(image.tobytes())
+    assert len(set(images)) == 4
+
+
+def test_count_is_validated(make_user):
+    user, _ = make_user()
+    for count in (0, 9, "four"):
+        response = user.post("/api/themes/galactic-droids/generations", json={"count": count})
+        assert response.status_code == 422, count
+
+
+def test_someone_elses_generation_and_preview_are_404(make_user):
+    alice, _ = make_user()
+    bob, _ = make_user()
+    job = alice.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
+    body = wait_generation(alice, job["id"])
+    assert bob.get(f"/api/generations/{job['id']}").status_code == 404
+    assert bob.get(body["candidates"][0]["preview_url"]).status_code == 404
+
+
+def test_generation_needs_login(client):
+    assert client.post("/api/themes/galactic-droids/generations", json={"count": 1}).status_code == 401
+
+
+def test_candidates_near_a_sold_avatar_are_never_offered(stack):
+    """Run the same job twice: the second run's images equal the first's, now registered as sold."""
+    import uuid as uuid_mod
+
+    from effigies.accounts import service as accounts_service
+    from effigies.db import session_scope
+    from effigies.generation import service as generation_service
+    from effigies.generation.models import Candidate
+    from effigies.uniqueness import service as uniqueness_service
+
+    with session_scope() as session:
+        user = accounts_service.signup(
+            session=session, email=f"gen-{uuid_mod.uuid4().hex[:8]}@effigies.test", password="x" * 12, display_name="G"
+        )
+        first = generation_service.create_job(session=session, user_id=user.id, slug="galactic-droids", count=3)
+        second = generation_service.create_job(session=session, user_id=user.id, slug="galactic-droids", count=3)
+        second.seed = first.seed
+        first_id, second_id = first.id, second.id
+    assert generation_service.run_job(job_id=first_id) == "done"
+    with session_scope() as session:
+        sold = session.query(Candidate).filter_by(job_id=first_id).all()
+        for c in sold:
+            uniqueness_service.register(session=session, phash_value=c.phash, kind="sold")
+        sold_hashes = [c.phash for c in sold]
+    generation_service.run_job(job_id=second_id)
+    with session_scope() as session:
+        offered = session.query(Candidate).filter_by(job_id=second_id).all()
+        assert offered, "the job should top up with fresh images"
+        for c in offered:
+            assert min(uniqueness_service.hamming(c.phash, h) for h in sold_hashes) > 6
