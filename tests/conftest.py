@@ -84,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "EE_PORT": str(port),
                 "EE_PUBLIC_URL": f"http://127.0.0.1:{port}",
                 "EE_WORKER_CONCURRENCY": "1",
-                "EE_ADMIN_EMAIL": "admin@effigies.test",
+                "EE_ADMIN_EMAIL": "admin@players.effigies.fr",
                 "EE_ADMIN_PASSWORD": "admin-password-123",
             }
         )
@@ -176,7 +176,7 @@ def make_user(stack: Stack):
     clients: list[ApiClient] = []
 
     def factory(*, role: str = "user", balance_cents: int = 0) -> tuple[ApiClient, uuid.UUID]:
-        email = f"user-{uuid.uuid4().hex[:10]}@effigies.test"
+        email = f"user-{uuid.uuid4().hex[:10]}@players.effigies.fr"
         with session_scope() as session:
             user = accounts_service.signup(
                 session=session, email=email, password="correct-horse-battery", display_name="Test", role=role

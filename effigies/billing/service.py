@@ -147,7 +147,7 @@ def handle_webhook(*, session: Session, payload: bytes, signature: str | None) -
     ).scalar_one_or_none()
     if first is None:
         return "duplicate"
-    intent = event.data.object
+    intent = event.data.object.to_dict()  # plain dicts from here on
     if event.type == "payment_intent.succeeded":
         return "credited" if credit_succeeded_intent(session=session, intent=intent) else "already_credited"
     if event.type == "payment_intent.payment_failed":

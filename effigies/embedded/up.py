@@ -227,14 +227,26 @@ class Up:
         return 0
 
     def _shutdown(self, services: EmbeddedServices | None) -> None:
+        timings: list[str] = []
+        t_all = time.monotonic()
         for child in reversed(self.children):
+            t = time.monotonic()
             try:
                 child.stop()
             except Exception as exc:  # noqa: BLE001
                 _say(f"could not stop {child.name}: {exc}")
+            timings.append(f"{child.name} {time.monotonic() - t:.1f}s")
         self.children.clear()
         if services is not None:
-            services.stop()
+            for name, server in reversed(services.running):
+                t = time.monotonic()
+                try:
+                    server.stop()
+                except Exception as exc:  # noqa: BLE001
+                    _say(f"could not stop {name}: {exc}")
+                timings.append(f"{name} {time.monotonic() - t:.1f}s")
+                setattr(services, name, None)
+        _say(f"stopped in {time.monotonic() - t_all:.1f}s ({', '.join(timings) or 'nothing to stop'})")
 
     def _banner(self, settings, data_dir: Path, env: dict[str, str], services: EmbeddedServices,  # noqa: ANN001
                 base_url: str, timings: dict[str, float]) -> None:

@@ -31,7 +31,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ._proc import PidFile, choose_port, cmdline_has, kill_leftover, spawn, tail, terminate_tree, wait_until
+import psutil
+
+from ._proc import PidFile, choose_port, kill_leftover, spawn, tail, terminate_tree, wait_until
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -86,10 +88,18 @@ class EmbeddedRedis:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
+    def _is_ours(self, proc: psutil.Process) -> bool:
+        # Valkey rewrites its process title ("valkey-server 127.0.0.1:63799"), so match on
+        # the executable and the working directory (spawned with cwd=<data>/redis).
+        try:
+            return Path(proc.exe()).name == "valkey-server" and Path(proc.cwd()).resolve() == self.dir
+        except psutil.Error:
+            return False
+
     def start(self, timeout: float = 30.0) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         # A SIGKILLed `effigies up` may have left its valkey running (it holds our AOF and port).
-        kill_leftover(self.pidfile, lambda p: cmdline_has(p, str(self.conf)), log=self.log)
+        kill_leftover(self.pidfile, self._is_ours, log=self.log)
         self.port = choose_port(self.host, self.preferred_port)
         self._write_conf()
         self.proc = spawn([_binary(), self.conf], cwd=self.dir, log_path=self.logfile)
@@ -114,7 +124,7 @@ class EmbeddedRedis:
             terminate_tree(self.proc.pid, timeout=timeout, popen=self.proc)
             self.proc = None
         else:  # not started by us in this process: stop whatever the pid file names, if it is ours
-            kill_leftover(self.pidfile, lambda p: cmdline_has(p, str(self.conf)), timeout=timeout, log=self.log)
+            kill_leftover(self.pidfile, self._is_ours, timeout=timeout, log=self.log)
         self.pidfile.remove()
 
     def is_running(self) -> bool:

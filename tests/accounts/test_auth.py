@@ -2,7 +2,7 @@ import uuid
 
 
 def _email() -> str:
-    return f"new-{uuid.uuid4().hex[:8]}@Effigies.Test"
+    return f"new-{uuid.uuid4().hex[:8]}@Players.Effigies.Fr"
 
 
 def test_signup_sets_httponly_samesite_session_and_logs_in(client):

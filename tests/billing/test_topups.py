@@ -120,7 +120,7 @@ def test_card_topup_through_stripe_is_credited_by_the_signed_webhook(make_user, 
 
 def test_declined_card_marks_the_topup_failed_with_a_reason(make_user, stack):
     user, _ = make_user()
-    response = user.post("/api/wallet/topups", json={"amount_cents": 200, "payment_method_id": _payment_method("4000000000000002")})
+    response = user.post("/api/wallet/topups", json={"amount_cents": 200, "payment_method_id": _payment_method("4000000000000341")})
     assert response.status_code == 201, response.text
     body = _wait_topup(user, response.json()["id"])
     assert body["status"] == "failed"
