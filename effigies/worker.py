@@ -69,3 +69,11 @@ def _start_heartbeat(sender=None, **_: object) -> None:
     except redis.RedisError:
         pass
     threading.Thread(target=beat, daemon=True, name="ee-heartbeat").start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _forget(**_: object) -> None:
+        # Else a restart within the TTL would look healthy before the new worker is up.
+        try:
+            client.delete(HEARTBEAT_KEY + name)
+        except redis.RedisError:
+            pass

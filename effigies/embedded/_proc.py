@@ -20,6 +20,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -52,10 +54,13 @@ def spawn(
     cwd: str | os.PathLike[str] | None = None,
     log_path: Path | None = None,
     pdeathsig: int | None = signal.SIGTERM,
+    **popen_kwargs: object,
 ) -> subprocess.Popen[bytes]:
     """Start a child in its own session (process group == its pid).
 
     Output goes to `log_path` (appended) when given, else to our own stdout/stderr.
+    `popen_kwargs` (user/group/extra_groups) are applied before the parent-death signal is
+    set, which matters: changing credentials clears it.
     """
     stdout: int | None | object = None
     log_file = None
@@ -73,6 +78,7 @@ def spawn(
             stderr=subprocess.STDOUT if log_file is not None else None,
             start_new_session=True,
             preexec_fn=_pdeathsig_preexec(os.getpid(), pdeathsig) if pdeathsig else None,
+            **popen_kwargs,  # type: ignore[arg-type]
         )
     finally:
         if log_file is not None:
@@ -170,9 +176,11 @@ def terminate_tree(
     """
     procs = process_tree(pid)
     try:
-        pgid = os.getpgid(pid)
+        pgid: int | None = os.getpgid(pid)
     except ProcessLookupError:
-        pgid = None
+        # Our own child (not reaped yet, so its pid cannot have been reused) was spawned as a
+        # session leader: its group may outlive it (e.g. celery's pool after the main died).
+        pgid = pid if popen is not None else None
     groups = {pgid} if pgid and pgid != os.getpgid(0) else set()
     if groups:
         for g in groups:
@@ -289,6 +297,27 @@ def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_status(method: str, url: str, body: dict | None = None, timeout: float = 2.0) -> int:
+    """Status code of a request to one of our local servers; 0 when unreachable.
+
+    Never through a proxy: HTTP(S)_PROXY from a developer's shell must not capture 127.0.0.1.
+    """
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with _NO_PROXY_OPENER.open(req, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -6,15 +6,14 @@ Any `sk_test_...` key is accepted; we use fixed, obviously-local ones.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from ._proc import PidFile, choose_port, cmdline_has, kill_leftover, spawn, tail, terminate_tree, wait_until
+from ._proc import (
+    PidFile, choose_port, cmdline_has, http_status, kill_leftover, spawn, tail, terminate_tree, wait_until,
+)
 
 LOCAL_SECRET_KEY = "sk_test_local_effigies"
 LOCAL_PUBLISHABLE_KEY = "pk_test_local_effigies"
@@ -24,20 +23,6 @@ MODULE = "effigies.embedded._localstripe_main"
 
 class EmbeddedStripeError(RuntimeError):
     pass
-
-
-def _http(method: str, url: str, body: dict | None = None, timeout: float = 2.0) -> int:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError):
-        return 0
 
 
 class EmbeddedStripe:
@@ -91,7 +76,7 @@ class EmbeddedStripe:
             return None
 
         try:
-            wait_until(lambda: _http("GET", f"{self.url}/js.stripe.com/v3/") == 200,
+            wait_until(lambda: http_status("GET", f"{self.url}/js.stripe.com/v3/") == 200,
                        timeout=timeout, interval=0.1, abort=died, what="localstripe")
         except (RuntimeError, TimeoutError) as exc:
             self.stop()
@@ -120,6 +105,6 @@ def register_webhook(api_base: str, public_url: str, secret: str, *, name: str =
         "secret": secret,
         "events": WEBHOOK_EVENTS,
     }
-    status = _http("POST", f"{api_base.rstrip('/')}/_config/webhooks/{name}", body, timeout=5)
+    status = http_status("POST", f"{api_base.rstrip('/')}/_config/webhooks/{name}", body, timeout=5)
     if status != 200:
         raise EmbeddedStripeError(f"localstripe at {api_base} refused the webhook registration (HTTP {status})")

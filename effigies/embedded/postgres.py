@@ -6,7 +6,12 @@ and a handle list in the cluster, stops the server from an atexit hook, and trea
 live pid in `postmaster.pid` as "our postgres". Here we want a TCP port, explicit
 start/stop owned by `effigies up`, and careful handling of a SIGKILLed previous run.
 
-Layout: `<data>/postgres` is PGDATA; the server log is `<data>/postgres/server.log`.
+The postmaster runs as our direct child (like `pg_ctl start` does it: own session, stdin
+/dev/null, output to the log) rather than through `pg_ctl start`, whose postmaster is
+re-parented to init: so it gets a parent-death signal (SIGINT = fast shutdown) and dies
+cleanly when a SIGKILLed `effigies up` cannot stop it. Stopping is `pg_ctl stop -m fast`.
+
+Layout: `<data>/postgres` is PGDATA; the server log is `<data>/log/postgres.log`.
 Authentication is `trust`, but the server listens on 127.0.0.1 only (no Unix socket).
 PostgreSQL refuses to run as root; when we are root (containers, CI) the cluster is
 owned by and run as the system user `embedded_postgres`, created on first use exactly
@@ -27,9 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from ._proc import choose_port, tail, wait_until
-
-
+from ._proc import choose_port, spawn, tail, wait_until
 
 def _find_bin_path() -> Path | None:
     # Located without importing the package: its __init__ builds a global lock under the
@@ -66,13 +69,14 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError("the embedded-postgres package is not installed")
         self.data_dir = Path(data_dir).resolve()
         self.pgdata = self.data_dir / "postgres"
-        self.logfile = self.pgdata / "server.log"
+        self.logfile = self.data_dir / "log" / "postgres.log"
         self.host = host
         self.preferred_port = port
         self.port: int | None = None
         self.database = database
         self.log = log
         self._run_as = RUN_AS_WHEN_ROOT if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -84,6 +88,8 @@ class EmbeddedPostgres:
 
     @property
     def pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid
         info = self._postmaster_pid()
         return info[0] if info else None
 
@@ -95,28 +101,38 @@ class EmbeddedPostgres:
             self._initdb()
         self._recover_stale()
         self.port = choose_port(self.host, self.preferred_port)
-        self._pg_ctl_start()
+        self._start_postmaster()
         self._ensure_database()
         return self.url
 
     def stop(self, timeout: float = 30.0) -> None:
         """`pg_ctl stop -m fast`; falls back to signals. Safe to call when not running."""
         proc = self._live_postmaster()
-        if proc is None:
-            return
-        try:
-            self._pg_ctl(["stop", "-m", "fast", "-w", "-t", str(int(timeout))], timeout=timeout + 5)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            self.log(f"postgres: pg_ctl stop failed ({exc}); sending SIGQUIT")
+        if proc is not None:
+            try:
+                self._pg_ctl(["stop", "-m", "fast", "-w", "-t", str(int(timeout))], timeout=timeout + 5)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                self.log(f"postgres: pg_ctl stop failed ({exc}); sending SIGQUIT")
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGQUIT)
+                    proc.wait(10)
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
             with contextlib.suppress(psutil.Error):
-                proc.send_signal(signal.SIGQUIT)
-                proc.wait(10)
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        with contextlib.suppress(psutil.Error):
-            proc.wait(5)
+                proc.wait(5)
+        elif self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # no ready postmaster.pid yet: fast shutdown by signal
+        if self.proc is not None:  # reap our child
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc = None
 
     def is_running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
         return self._live_postmaster() is not None
 
     # ------------------------------------------------------------------ internals
@@ -140,7 +156,7 @@ class EmbeddedPostgres:
                     text=True,
                     timeout=timeout,
                     cwd=cwd or "/",
-                    user=self._run_as,
+                    **self._drop_privileges(),
                     env={**os.environ, "LC_ALL": "C", "LANG": "C"},
                     start_new_session=True,  # Ctrl-C in the terminal must not reach pg_ctl / postgres
                 )
@@ -151,6 +167,16 @@ class EmbeddedPostgres:
             out.seek(0)
             result.stdout = out.read()
             return result
+
+    def _drop_privileges(self) -> dict:
+        """subprocess kwargs to run as the server user: uid *and* gid, no supplementary groups
+        (with `user=` alone the child keeps gid 0, and a 0701 root:root parent then denies it)."""
+        if self._run_as is None:
+            return {}
+        import pwd
+
+        pw = pwd.getpwnam(self._run_as)
+        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
     def _pg_ctl(self, args: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
         return self._run([self._bin("pg_ctl"), "-D", str(self.pgdata), *args], timeout=timeout)
@@ -234,57 +260,101 @@ class EmbeddedPostgres:
         return proc if self._is_our_postmaster(proc) else None
 
     def _recover_stale(self) -> None:
-        """Handle a `postmaster.pid` left by an `effigies up` that was SIGKILLed.
+        """Handle the state a SIGKILLed or crashed previous run may have left in PGDATA.
 
-        * names a live postmaster on this PGDATA: an orphan (whoever calls start() holds the
-          data-dir lock, so nobody else owns it) → stop it cleanly, then start fresh with our
-          own port and options;
-        * names a live process that is not our postgres (pid reuse) → remove the file, or
-          postgres would refuse to start;
-        * names a dead pid → leave it: postgres itself detects that case and, unlike us, also
-          checks that no orphaned backend still holds the old shared memory.
+        * `postmaster.pid` names a live postmaster on this PGDATA: an orphan (whoever calls
+          start() holds the data-dir lock, so nobody else owns it) → `pg_ctl stop -m fast`,
+          then we start fresh with our own port and options;
+        * backends of a dead postmaster still running (recognised by their working directory,
+          which is PGDATA) → they exit by themselves within moments; wait, then SIGKILL;
+        * it names a dead pid → leave it: postgres itself handles that case;
+        * it names a zombie or a live process that is not our postgres (pid reuse) → remove
+          it, or postgres (which only checks `kill(pid, 0)`) would refuse to start.
         """
         info = self._postmaster_pid()
-        if info is None:
+        if info is None and not self._orphan_backends():
             return
-        pid = info[0]
-        try:
-            proc = psutil.Process(pid)
-        except psutil.NoSuchProcess:
-            self.log(f"postgres: stale postmaster.pid (pid {pid} is gone); postgres will recover")
-            return
-        if self._is_our_postmaster(proc):
+        pid = info[0] if info else None
+        state = "none"
+        if pid is not None:
+            try:
+                proc = psutil.Process(pid)
+                state = "zombie" if proc.status() == psutil.STATUS_ZOMBIE else (
+                    "ours" if self._is_our_postmaster(proc) else "stranger")
+            except psutil.NoSuchProcess:
+                state = "dead"
+        if state == "ours":
             self.log(f"postgres: stopping leftover server (pid {pid}) from a previous run")
             self.stop()
-            return
-        self.log(f"postgres: postmaster.pid names pid {pid}, which is not our postgres; removing it")
-        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        orphans = self._orphan_backends()
+        if orphans:
+            self.log(f"postgres: waiting for {len(orphans)} orphaned backend(s) of a dead server to exit")
+            _, alive = psutil.wait_procs(orphans, timeout=10)
+            for p in alive:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            psutil.wait_procs(alive, timeout=5)
+        if state == "dead":
+            self.log(f"postgres: stale postmaster.pid (pid {pid} is gone); postgres will recover")
+        elif state in ("zombie", "stranger"):
+            self.log(f"postgres: postmaster.pid names pid {pid}, which is not a running postgres; removing it")
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
-    def _pg_ctl_start(self) -> None:
+    def _orphan_backends(self) -> list[psutil.Process]:
+        """Live postgres processes working in our PGDATA (all of them chdir there)."""
+        found = []
+        for p in psutil.process_iter(["name"]):
+            try:
+                if p.info["name"] == "postgres" and p.status() != psutil.STATUS_ZOMBIE \
+                        and Path(p.cwd()) == self.pgdata:
+                    found.append(p)
+            except psutil.Error:
+                continue
+        return found
+
+    def _start_postmaster(self) -> None:
         assert self.port is not None
-        opts = (
-            f"-c listen_addresses={self.host} -p {self.port} -c unix_socket_directories='' "
-            "-c max_connections=100"
-        )
+        args = [
+            self._bin("postgres"), "-D", str(self.pgdata), "-p", str(self.port),
+            "-c", f"listen_addresses={self.host}", "-c", "unix_socket_directories=",
+        ]
         deadline = time.monotonic() + 20
         while True:
             offset = self.logfile.stat().st_size if self.logfile.exists() else 0
+            self.proc = spawn(args, cwd=self.pgdata, log_path=self.logfile, pdeathsig=signal.SIGINT,
+                              **self._drop_privileges())
+
+            def died() -> str | None:
+                if self.proc is not None and self.proc.poll() is not None:
+                    return f"postgres exited with code {self.proc.returncode}"
+                return None
+
             try:
-                self._pg_ctl(["start", "-w", "-t", "60", "-l", str(self.logfile), "-o", opts], timeout=90)
-                break
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                wait_until(self._ready, timeout=60, abort=died, what="postgres")
+                return
+            except RuntimeError as exc:
                 log_tail = self._log_since(offset)
+                self.proc = None
                 # Orphaned backends of a SIGKILLed postmaster may hold the old shared memory
                 # for a moment; they exit on their own once they notice their postmaster died.
                 if "still in use" in log_tail and time.monotonic() < deadline:
                     time.sleep(0.5)
                     continue
-                out = getattr(exc, "stdout", "") or ""
                 raise EmbeddedPostgresError(
-                    f"postgres failed to start on {self.host}:{self.port}:\n{out}\n"
-                    f"--- {self.logfile} ---\n{log_tail or tail(self.logfile)}"
+                    f"{exc} while starting on {self.host}:{self.port}:\n--- {self.logfile} ---\n"
+                    f"{log_tail or tail(self.logfile)}"
                 ) from exc
-        wait_until(lambda: self._live_postmaster() is not None, timeout=10, what="postmaster.pid")
+            except TimeoutError as exc:
+                self.stop()
+                raise EmbeddedPostgresError(f"{exc}:\n{tail(self.logfile)}") from exc
+
+    def _ready(self) -> bool:
+        """postmaster.pid names our child and says `ready` (what `pg_ctl start -w` waits for)."""
+        info = self._postmaster_pid()
+        if info is None or self.proc is None or info[0] != self.proc.pid:
+            return False
+        lines = info[1]
+        return len(lines) >= 8 and lines[7].strip() == "ready"
 
     def _log_since(self, offset: int) -> str:
         try:

@@ -23,11 +23,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from ._proc import PidFile, cmdline_has, kill_leftover, port_is_free, spawn, terminate_tree, who_listens
+from ._proc import (
+    PidFile, cmdline_has, http_status, kill_leftover, port_is_free, spawn, terminate_tree, who_listens,
+)
 from .services import DataDirBusy, DataDirLock, EmbeddedConfigError, EmbeddedServices, StopRequested
 from .local_secrets import load_local_secrets
 
@@ -50,16 +50,6 @@ def _client_host(host: str) -> str:
     if host in ("::", "[::]"):
         return "[::1]"
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _http_status(url: str, timeout: float = 2.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, OSError):
-        return 0
 
 
 class Child:
@@ -174,9 +164,7 @@ class Up:
             _say(f"error: {exc}")
             rc = 1
         finally:
-            # A second Ctrl-C must not interrupt the orderly shutdown below.
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, self._on_signal)
+            # Our handlers stay installed: a second Ctrl-C only says "already stopping".
             if self.stop_signal is None:
                 self.stop_signal = signal.SIGTERM
             self._shutdown(services)
@@ -211,7 +199,7 @@ class Up:
             dead = self._dead_child() or services.failed()
             if dead:
                 raise UpError(f"{dead} before the API became healthy")
-            if _http_status(url) == 200:
+            if http_status("GET", url) == 200:
                 return
             if time.monotonic() > deadline:
                 raise UpError(f"{url} did not answer 200 within {HEALTH_TIMEOUT_S:.0f}s")
