@@ -14,6 +14,7 @@ const main = document.getElementById('main');
 const nav = document.getElementById('main-nav');
 const balanceChip = document.getElementById('balance-chip');
 const langSwitch = document.getElementById('lang-switch');
+const userBox = document.getElementById('user-box');
 
 const ROUTES = [
   { pattern: /^\/?$/, view: home, name: 'home' },
@@ -114,13 +115,19 @@ function drawHeader(routeName = current && current.route.name) {
   if (state.me) {
     items.push(navLink('#/avatars', t('nav.avatars'), routeName === 'avatars'));
     items.push(navLink('#/wallet', t('nav.wallet'), routeName === 'wallet'));
-    items.push(h('span', { class: 'nav-user', text: t('nav.hello', { name: state.me.display_name }) }));
-    items.push(h('button', { type: 'button', class: 'link-button', 'data-testid': 'logout', onclick: logout, text: t('nav.logout') }));
   } else {
     items.push(navLink('#/login', t('nav.login'), routeName === 'login'));
     items.push(navLink('#/signup', t('nav.signup'), routeName === 'signup'));
   }
   nav.append(h('ul', {}, items.map((item) => h('li', {}, item))));
+
+  clear(userBox);
+  userBox.hidden = !state.me;
+  if (state.me) {
+    userBox.append(
+      h('span', { class: 'nav-user', 'data-testid': 'user-name', text: t('nav.hello', { name: state.me.display_name }) }),
+      h('button', { type: 'button', class: 'link-button', 'data-testid': 'logout', onclick: logout, text: t('nav.logout') }));
+  }
 
   if (state.me && typeof state.balanceCents === 'number') {
     const amount = money(state.balanceCents, state.currency);

@@ -8,11 +8,26 @@ const ALIASES = {
   invalid_csrf_token: 'csrf_failed',
   unauthenticated: 'not_authenticated',
   too_many_requests: 'rate_limited',
+  invalid_request: 'validation_error',
+  bad_request: 'validation_error',
   server_error: 'server',
   internal_error: 'server',
-  unavailable: 'server',
-  service_unavailable: 'server',
+  unavailable: 'unavailable',
+  service_unavailable: 'unavailable',
+  database_unavailable: 'unavailable',
+  queue_unavailable: 'unavailable',
+  unhealthy: 'unavailable',
 };
+
+/** For a 422 invalid_request: the first field the server complained about ("email", "password"…). */
+export function invalidField(err) {
+  const details = err && Array.isArray(err.details) ? err.details : [];
+  for (const d of details) {
+    if (d && typeof d.field === 'string' && d.field) return d.field;
+    if (d && Array.isArray(d.loc)) return d.loc.filter((p) => p !== 'body').join('.');
+  }
+  return '';
+}
 
 export function errorText(err, overrides = {}) {
   if (!err) return t('err.server');

@@ -29,6 +29,23 @@ function stripeErrorText(error) {
   return error.message;
 }
 
+// localstripe's shim (local mode only) renders bare inputs whose only hint is a placeholder;
+// give them names. stripe.js renders an iframe with its own labels, which this leaves alone.
+const SHIM_LABELS = {
+  number: 'wallet.shim.number', exp_month: 'wallet.shim.exp_month', exp_year: 'wallet.shim.exp_year',
+  cvc: 'wallet.shim.cvc', postal_code: 'wallet.shim.postal_code',
+};
+function labelShimInputs(box) {
+  box.querySelectorAll('input[placeholder]').forEach((input) => {
+    const key = SHIM_LABELS[input.getAttribute('placeholder')];
+    if (key) {
+      input.setAttribute('aria-label', t(key));
+      input.setAttribute('inputmode', 'numeric');
+      input.setAttribute('autocomplete', 'off');
+    }
+  });
+}
+
 /**
  * createTopup({onSuccess(topup), title}) → {el, destroy}
  */
@@ -69,7 +86,7 @@ export function createTopup({ onSuccess, title } = {}) {
     return label;
   });
   const form = h('form', { class: 'topup', 'aria-labelledby': ids.title, novalidate: true },
-    h('h2', { id: ids.title, text: title || t('wallet.packs') }),
+    h('h2', { id: ids.title, text: title || t('wallet.topup_title') }),
     h('p', { class: 'explain', text: t('wallet.explain', { price: money(price, currency) }) }),
     h('fieldset', { class: 'packs' },
       h('legend', { text: t('wallet.packs') }),
@@ -92,6 +109,7 @@ export function createTopup({ onSuccess, title } = {}) {
       style: { base: { fontSize: '16px', color: '#1d1b2e', '::placeholder': { color: '#6b6880' } }, invalid: { color: '#b3261e' } },
     });
     card.mount(cardBox);
+    labelShimInputs(cardBox);
     card.on('change', (event) => {
       if (busy) return;
       if (event && event.error) setMessage(status, event.error.message, 'error');

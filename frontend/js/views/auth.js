@@ -3,7 +3,7 @@ import { post, ApiError } from '../api.js';
 import { h, uid, setMessage } from '../dom.js';
 import { t, getLocale } from '../i18n.js';
 import { setMe, loadMe, refreshWallet, rememberLocale } from '../store.js';
-import { errorText } from '../errors.js';
+import { errorText, invalidField } from '../errors.js';
 
 function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
   const id = uid(name);
@@ -54,10 +54,9 @@ export function mount(main, params, ctx) {
       h('a', { href: (signup ? '#/login' : '#/signup') + nextQuery, text: signup ? t('nav.login') : t('nav.signup') })));
 
   const needed = params.query && params.query.get('next') && !signup;
-  main.append(
-    h('h1', { text: signup ? t('auth.signup_title') : t('auth.login_title') }),
-    needed ? h('p', { class: 'notice', text: t('auth.required') }) : null,
-    form);
+  main.append(h('h1', { text: signup ? t('auth.signup_title') : t('auth.login_title') }));
+  if (needed) main.append(h('p', { class: 'notice', text: t('auth.required') }));
+  main.append(form);
 
   function invalid(input, message) {
     input.setAttribute('aria-invalid', 'true');
@@ -90,8 +89,12 @@ export function mount(main, params, ctx) {
       submit.disabled = false;
       submit.textContent = signup ? t('auth.signup_submit') : t('auth.login_submit');
       const message = errorText(err);
+      const fieldName = err instanceof ApiError && err.status === 422 ? invalidField(err) : '';
       if (err instanceof ApiError && err.code === 'email_taken') invalid(email.input, message);
       else if (err instanceof ApiError && err.code === 'invalid_credentials') invalid(password.input, message);
+      else if (fieldName === 'email') invalid(email.input, t('err.invalid_email'));
+      else if (fieldName === 'password') invalid(password.input, signup ? t('err.password_too_short') : message);
+      else if (fieldName === 'display_name' && name) invalid(name.input, t('err.invalid_display_name'));
       else setMessage(error, message, 'error');
     }
   });

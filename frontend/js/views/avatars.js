@@ -41,23 +41,25 @@ function avatarCard(avatar, themes) {
     },
     text: t('avatars.copy'),
   });
+  const name = theme ? themeName(theme) : avatar.theme_name;
   return h('li', { class: 'avatar-card', 'data-testid': 'avatar', 'data-public-id': avatar.public_id },
     h('img', { src: absolute(avatar.url, 256), alt: t('avatars.alt', { id: avatar.public_id }), width: 128, height: 128, class: theme && theme.pixel_art ? 'pixelated' : 'smooth' }),
-    h('div', { class: 'avatar-body' },
+    h('div', { class: 'avatar-top' },
       h('p', { class: 'meta' },
-        theme ? h('span', { text: t('avatars.theme', { name: themeName(theme) }) }) : null,
+        name ? h('span', { text: t('avatars.theme', { name }) }) : null,
         avatar.created_at ? h('span', { text: t('avatars.bought_on', { date: dateOnly(avatar.created_at) }) }) : null),
-      h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
-      h('div', { class: 'copy-row' }, input, copy),
-      feedback,
       h('p', { class: 'sizes' },
         h('span', { text: t('avatars.sizes') }), ' ',
-        SIZES.map((size) => [h('a', {
+        SIZES.map((size) => h('a', {
           href: absolute(avatar.url, size), target: '_blank', rel: 'noopener',
           'aria-label': t('avatars.size_label', { id: avatar.public_id, size }),
           'data-size': String(size),
           text: t('avatars.size_link', { size }),
-        }), ' ']))));
+        })))),
+    h('div', { class: 'avatar-share' },
+      h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
+      h('div', { class: 'copy-row' }, input, copy),
+      feedback));
 }
 
 export function mount(main, _params, ctx) {

@@ -232,6 +232,11 @@ export function mount(main, params, ctx) {
     });
     topupBox.append(topup.el);
     topupBox.hidden = false;
+    const title = topup.el.querySelector('h2');
+    if (title) {
+      title.setAttribute('tabindex', '-1');
+      title.focus();
+    }
   }
 
   // ----- actions -----
@@ -270,7 +275,7 @@ export function mount(main, params, ctx) {
         if (session.jobId !== jobId) return;
         session.status = job.status;
         if (job.status === 'done') {
-          session.candidates = (job.candidates || []).map((c) => ({ ...c, state: 'offered' }));
+          session.candidates = (job.candidates || []).map((c) => ({ ...c, state: candidateState(c) }));
           session.statusKey = 'theme.status.done';
           drawCandidates();
           break;
@@ -348,6 +353,12 @@ export function mount(main, params, ctx) {
     cleanups.forEach((fn) => fn());
     if (topup) topup.destroy();
   };
+}
+
+// The API may say a candidate is no longer on offer (status: offered | sold | expired …).
+function candidateState(c) {
+  if (!c.status || c.status === 'offered') return 'offered';
+  return c.status === 'expired' ? 'expired' : 'unavailable';
 }
 
 export function withSize(url, size) {

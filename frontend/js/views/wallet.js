@@ -5,6 +5,16 @@ import { state, subscribe, refreshWallet } from '../store.js';
 import { errorText } from '../errors.js';
 import { createTopup } from '../topup.js';
 
+// Ledger lines say what they are (kind); the server's description is English, so translate the known kinds.
+const KINDS = { topup: 'wallet.kind.topup', purchase: 'wallet.kind.purchase', adjustment: 'wallet.kind.adjustment', refund: 'wallet.kind.refund' };
+
+function describe(entry) {
+  const key = KINDS[entry.kind];
+  if (!key) return entry.description || '';
+  if (entry.kind === 'adjustment' && entry.description) return `${t(key)} — ${entry.description}`;
+  return t(key);
+}
+
 export function mount(main, _params, ctx) {
   ctx.setTitle(t('wallet.title'));
   const balance = h('p', { class: 'balance-big', 'data-testid': 'wallet-balance', 'aria-live': 'polite' });
@@ -45,7 +55,7 @@ export function mount(main, _params, ctx) {
       const amount = (positive ? '+' : '') + money(entry.amount_cents, state.currency);
       return h('tr', {},
         h('td', {}, h('time', { datetime: entry.created_at, text: dateTime(entry.created_at) })),
-        h('td', { text: entry.description || '' }),
+        h('td', { text: describe(entry) }),
         h('td', { class: positive ? 'amount amount-plus' : 'amount', text: amount }));
     });
     history.append(h('div', { class: 'table-scroll' },
