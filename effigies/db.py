@@ -59,6 +59,10 @@ def get_engine() -> Engine:
 
 @lru_cache
 def _session_factory() -> sessionmaker[Session]:
+    # Every table must be known before the first query, or foreign keys to a domain that this
+    # process never imported (a worker, a script) fail to resolve.
+    import effigies.models  # noqa: F401
+
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 

@@ -7,7 +7,6 @@ import threading
 
 from celery import Celery, signals
 
-import effigies.models  # noqa: F401  (every table known, so foreign keys resolve in tasks)
 from effigies.config import get_settings
 
 HEARTBEAT_KEY = "ee:workers:"

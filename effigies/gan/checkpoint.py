@@ -44,6 +44,7 @@ def _atomic_write_bytes_via(path: Path, writer) -> None:
     writer(tmp)
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

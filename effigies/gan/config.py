@@ -67,6 +67,11 @@ class TrainOptions:
     channels_last: bool | None = None  # None = on for CPU, off for CUDA
     # Cheap, well-known stabilisers (off = exact paper recipe).
     real_label: float = 1.0  # one-sided label smoothing when < 1 (e.g. 0.9)
+    # Instance noise (Sonderby et al. 2016): N(0, sigma) added to D's real and fake
+    # inputs, sigma annealed linearly from instance_noise to 0 over
+    # instance_noise_images images (None = the whole run). 0 = off.
+    instance_noise: float = 0.0
+    instance_noise_images: int | None = None
     n_samples: int = 64  # fixed-noise grid size (8x8)
     dataset_name: str | None = None  # recorded in exports; default: data_dir's folder name
 
@@ -83,6 +88,8 @@ class TrainOptions:
             raise ValueError("epochs must be positive")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
+        if self.instance_noise < 0:
+            raise ValueError("instance_noise must be >= 0")
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError("real_label must be in (0, 1]")
 

@@ -206,7 +206,10 @@ def train(
         _match_optimizer_layout(optG)
         _match_optimizer_layout(optD)
         sampler.load_state(ckpt["sampler"], meta["sampler"])
-        noise_gen.set_state(ckpt["rng"]["noise"])
+        if torch.device(meta.get("noise_device", "cpu")).type == device.type:
+            noise_gen.set_state(ckpt["rng"]["noise"])
+        else:  # resumed on another kind of device: RNG states are not portable
+            noise_gen.manual_seed(options.seed + 7919 + int(meta["step"]))
         step = int(meta["step"])
         elapsed_before = float(meta.get("elapsed_s", 0.0))
         _truncate_stats(run_dir / STATS_FILE, step)
@@ -262,6 +265,7 @@ def train(
                 "reason": reason,
                 "precision": precision,
                 "real_label": real_label,
+                "instance_noise": options.instance_noise,
             },
         )
         prune_checkpoints(run_dir, keep=3)
@@ -315,6 +319,14 @@ def train(
             real = real.contiguous(memory_format=memory_format)
             b = real.shape[0]
             noise = torch.randn(b, config.nz, 1, 1, device=device, generator=noise_gen)
+            sigma = 0.0
+            if options.instance_noise > 0:
+                span = options.instance_noise_images or total_images
+                sigma = options.instance_noise * max(0.0, 1.0 - step * batch_size / span)
+            if sigma > 0:
+                real = real + sigma * torch.randn(real.shape, device=device, generator=noise_gen).contiguous(
+                    memory_format=memory_format
+                )
 
             # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
             netD.zero_grad(set_to_none=True)
@@ -324,6 +336,10 @@ def train(
             err_d_real.backward()
             with autocast():
                 fake = netG(noise)
+                if sigma > 0:
+                    fake = fake + sigma * torch.randn(fake.shape, device=device, generator=noise_gen).to(
+                        dtype=fake.dtype, memory_format=memory_format
+                    )
                 out_fake = netD(fake.detach()).float()
             err_d_fake = criterion(out_fake, torch.full_like(out_fake, fake_label))
             err_d_fake.backward()
@@ -377,6 +393,7 @@ def train(
                             "d_g_z": round(d_g_z, 5),
                             "d_g_z2": round(d_g_z2, 5),
                             "images_per_s": round(images_per_s, 2),
+                            "instance_noise": round(sigma, 4),
                             "time": round(elapsed, 2),
                             "wall": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         }

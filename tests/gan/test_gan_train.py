@@ -54,7 +54,9 @@ def _g_state(run_dir):
 
 
 def test_abort_resume_matches_uninterrupted_run(tiny_dataset, tmp_path):
-    full = train(_opts(tiny_dataset, tmp_path / "full"))
+    # instance noise + label smoothing on, so their RNG use is covered by the resume check too
+    kw = dict(instance_noise=0.1, instance_noise_images=16 * 6, real_label=0.9)
+    full = train(_opts(tiny_dataset, tmp_path / "full", **kw))
     assert full["finished"] and not full["aborted"] and full["step"] == 8
     assert full["images_seen"] == 128
 
@@ -65,7 +67,7 @@ def test_abort_resume_matches_uninterrupted_run(tiny_dataset, tmp_path):
         return calls["n"] > 3
 
     events = []
-    part = train(_opts(tiny_dataset, tmp_path / "part"), abort_fn=abort_after_3, progress_fn=events.append)
+    part = train(_opts(tiny_dataset, tmp_path / "part", **kw), abort_fn=abort_after_3, progress_fn=events.append)
     assert part["aborted"] and not part["finished"] and part["step"] == 3
     assert latest_checkpoint(tmp_path / "part").name == "step_000003.safetensors"
     assert {"start", "step", "checkpoint", "done"} <= {e["event"] for e in events}
@@ -74,7 +76,7 @@ def test_abort_resume_matches_uninterrupted_run(tiny_dataset, tmp_path):
         assert key in step_ev
     assert step_ev["total"] == 128
 
-    resumed = train(_opts(tiny_dataset, tmp_path / "part"))
+    resumed = train(_opts(tiny_dataset, tmp_path / "part", **kw))
     assert resumed["resumed"] and resumed["finished"] and resumed["step"] == full["step"] == 8
 
     a, b = _g_state(tmp_path / "full"), _g_state(tmp_path / "part")
