@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast dataset train-builtin bench clean
+.PHONY: install run test test-fast dataset screenshots clean
 
 install: $(STAMP)
 
@@ -31,3 +31,7 @@ dataset: install
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+# Refresh README's screenshots from a real run of the browser journey.
+screenshots: install
+	EE_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/e2e

@@ -86,6 +86,8 @@ def context(browser, e2e_server: Server):
 
 
 @pytest.fixture
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path: Path) -> Path:
+    """README's screenshots are refreshed on purpose (`make screenshots`), not by every run."""
+    target = Path(os.environ["EE_SCREENSHOTS_DIR"]) if os.environ.get("EE_SCREENSHOTS_DIR") else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    return target
