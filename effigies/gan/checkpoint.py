@@ -268,10 +268,11 @@ def export_generator(
             "step": m.get("step"),
             "images_seen": m.get("images_seen"),
             "dataset_name": m.get("dataset_name"),
-            "checkpoint": str(ck),
+            "checkpoint": f"{ck.parent.parent.name}/{ck.parent.name}/{ck.name}",
             "trained_seconds": round(float(m.get("elapsed_s", 0.0)), 1),
             "precision": m.get("precision"),
             "real_label": m.get("real_label"),
+            "instance_noise": m.get("instance_noise"),
         }
     g = g.float().cpu().to(memory_format=torch.contiguous_format)
     if recalibrate:
@@ -302,7 +303,7 @@ def export_generator(
         "dataset_name": dataset_name or meta_in.get("dataset_name"),
         "trained_seconds": meta_in.get("trained_seconds"),
         "source_checkpoint": meta_in.get("checkpoint"),
-        "training": {k: meta_in[k] for k in ("precision", "real_label") if meta_in.get(k) is not None},
+        "training": {k: meta_in[k] for k in ("precision", "real_label", "instance_noise") if meta_in.get(k) is not None},
         "weights_sha256": _sha256(weights_path),
     }
     if metadata:

@@ -69,10 +69,12 @@ def cpu_supports_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto``: bf16 autocast where it is a measured win, else fp32.
 
-    Measured on the 2-core AVX512-BF16 build machine (paper DCGAN, batch 128):
-    fp32 ~53 img/s, bf16 autocast + channels_last ~110 img/s, with comparable
-    sample quality; so CPUs with native bf16 get bf16. On CUDA, fp32 is kept
-    (the paper networks are small; TF32 is enabled instead).
+    Measured on the 2-core AVX512-BF16 build machine (paper DCGAN, batch 128,
+    full D+G step, 2 threads): fp32 46.6 img/s, fp32 + channels_last 66.9,
+    bf16 autocast 91.2, bf16 autocast + channels_last 110.4. bf16 gradients
+    agree with fp32 (cosine > 0.98 per tensor) and the Galactic droids run
+    trained normally in bf16, so CPUs with native bf16 get bf16. On CUDA fp32
+    is kept (small networks; TF32 is enabled instead).
     """
     if precision != "auto":
         return precision
