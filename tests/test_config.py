@@ -39,4 +39,4 @@ def test_local_mode_runs_with_nothing_configured(monkeypatch):
     for key in (*PRODUCTION, "EE_SECRET_KEY"):
         monkeypatch.delenv(key, raising=False)
     settings = Settings()
-    assert settings.is_local and settings.uniqueness_radius == 6 and settings.price_cents == 10
+    assert settings.is_local and settings.uniqueness_radius == 4 and settings.price_cents == 10

@@ -47,6 +47,7 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
     import uuid as uuid_mod
 
     from effigies.accounts import service as accounts_service
+    from effigies.config import get_settings
     from effigies.db import session_scope
     from effigies.generation import service as generation_service
     from effigies.generation.models import Candidate
@@ -70,5 +71,6 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
     with session_scope() as session:
         offered = session.query(Candidate).filter_by(job_id=second_id).all()
         assert offered, "the job should top up with fresh images"
+        radius = get_settings().uniqueness_radius
         for c in offered:
-            assert min(uniqueness_service.hamming(c.phash, h) for h in sold_hashes) > 6
+            assert min(uniqueness_service.hamming(c.phash, h) for h in sold_hashes) > radius
