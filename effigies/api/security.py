@@ -38,6 +38,13 @@ def _cookies(scope: Scope) -> dict[str, str]:
     return jar
 
 
+def _declared_length(headers: dict[str, str]) -> int:
+    try:
+        return int(headers.get("content-length") or 0)
+    except ValueError:
+        return MAX_BODY_BYTES + 1  # a malformed length is refused like an oversized one
+
+
 def _origin_allowed(origin: str, host: str | None) -> bool:
     allowed = {urlsplit(get_settings().public_url).netloc}
     if host:
@@ -55,10 +62,10 @@ class SecurityMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         method, path = scope["method"], scope["path"]
+        if method not in SAFE_METHODS and _declared_length(headers) > MAX_BODY_BYTES:
+            await error_response(413, "payload_too_large", "This request is too large.")(scope, receive, send)
+            return
         if method not in SAFE_METHODS and path not in CSRF_EXEMPT:
-            if int(headers.get("content-length") or 0) > MAX_BODY_BYTES:
-                await error_response(413, "payload_too_large", "This request is too large.")(scope, receive, send)
-                return
             origin = headers.get("origin")
             if origin and not _origin_allowed(origin, headers.get("host")):
                 await error_response(403, "csrf_failed", "This request came from another site and was refused.")(scope, receive, send)
