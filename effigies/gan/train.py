@@ -16,10 +16,8 @@ files, everything else in JSON.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-import os
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -38,92 +36,22 @@ from .checkpoint import (
 )
 from .config import DCGANConfig, TrainOptions
 from .data import BatchSampler, load_image_folder, normalize
-from .model import Discriminator, Generator, build_models, recalibrate_batchnorm
-from .sample import latents as make_latents
+from .model import build_models
 from .sample import sample as sample_images
 from .sample import save_grid
+from .rundir import (
+    OPTIONS_FILE,
+    SAMPLES_DIR,
+    STATS_FILE,
+    atomic_write_text,
+    grid_generator,
+    truncate_stats,
+    load_fixed_noise,
+)
+from .runtime import match_optimizer_layout, resolve_device, resolve_precision
 
 ProgressFn = Callable[[dict[str, Any]], None]
 AbortFn = Callable[[], bool]
-
-FIXED_NOISE_FILE = "fixed_noise.safetensors"
-SAMPLES_DIR = "samples"
-STATS_FILE = "stats.jsonl"
-OPTIONS_FILE = "options.json"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def cpu_supports_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels (AVX512-BF16 / AMX) on this CPU."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # pragma: no cover - private op missing in some builds
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 autocast where it is a measured win, else fp32.
-
-    Measured on the 2-core AVX512-BF16 build machine (paper DCGAN, batch 128,
-    full D+G step, 2 threads): fp32 46.6 img/s, fp32 + channels_last 66.9,
-    bf16 autocast 91.2, bf16 autocast + channels_last 110.4. bf16 gradients
-    agree with fp32 (cosine > 0.98 per tensor) and the Galactic droids run
-    trained normally in bf16, so CPUs with native bf16 get bf16. On CUDA fp32
-    is kept (small networks; TF32 is enabled instead).
-    """
-    if precision != "auto":
-        return precision
-    if device.type == "cpu":
-        return "bf16" if cpu_supports_bf16() else "fp32"
-    return "fp32"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_fixed_noise(run_dir: Path, nz: int, n: int, seed: int) -> torch.Tensor:
-    """The run's fixed latent batch (created once, then always read back)."""
-    from safetensors.torch import load_file, save_file
-
-    path = run_dir / FIXED_NOISE_FILE
-    if path.exists():
-        noise = load_file(str(path))["noise"]
-        if noise.shape[1] == nz:
-            return noise
-    noise = make_latents(n, nz, seed=seed + 1_000_003)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"noise": noise.contiguous()}, str(tmp))
-    os.replace(tmp, path)
-    return noise
-
-
-def _truncate_stats(path: Path, max_step: int) -> None:
-    """Drop stats lines written after the checkpoint we resume from."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if int(json.loads(line)["step"]) <= max_step:
-                keep.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue
-    _atomic_write_text(path, "".join(l + "\n" for l in keep))
-
-
-def _sample_generator_for_grid(netG: Generator, device: torch.device, seed: int) -> Generator:
-    """A copy of G with BatchNorm statistics recomputed (see sample.py), eval mode."""
-    g = copy.deepcopy(netG)
-    recalibrate_batchnorm(g, n_batches=8, batch_size=128, seed=seed, device=device)
-    return g
 
 
 def train(
@@ -205,8 +133,8 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = options.lr
                 group["betas"] = (options.beta1, options.beta2)
-        _match_optimizer_layout(optG)
-        _match_optimizer_layout(optD)
+        match_optimizer_layout(optG)
+        match_optimizer_layout(optD)
         sampler.load_state(ckpt["sampler"], meta["sampler"])
         if torch.device(meta.get("noise_device", "cpu")).type == device.type:
             noise_gen.set_state(ckpt["rng"]["noise"])
@@ -214,7 +142,7 @@ def train(
             noise_gen.manual_seed(options.seed + 7919 + int(meta["step"]))
         step = int(meta["step"])
         elapsed_before = float(meta.get("elapsed_s", 0.0))
-        _truncate_stats(run_dir / STATS_FILE, step)
+        truncate_stats(run_dir / STATS_FILE, step)
 
     options_record = options.to_dict()
     options_record.update(
@@ -234,7 +162,7 @@ def train(
         }
     )
     options_record["model"] = config.to_dict()
-    _atomic_write_text(run_dir / OPTIONS_FILE, json.dumps(options_record, indent=2) + "\n")
+    atomic_write_text(run_dir / OPTIONS_FILE, json.dumps(options_record, indent=2) + "\n")
 
     fixed_noise = load_fixed_noise(run_dir, config.nz, options.n_samples, options.seed)
     dataset_name = options.dataset_name or Path(options.data_dir).resolve().name
@@ -275,7 +203,7 @@ def train(
         return path
 
     def write_samples() -> Path:
-        g = _sample_generator_for_grid(netG, device, seed=options.seed)
+        g = grid_generator(netG, device, seed=options.seed)
         imgs = sample_images(g, fixed_noise)
         path = run_dir / SAMPLES_DIR / f"step_{step:06d}.png"
         save_grid(imgs, path, nrow=int(round(math.sqrt(len(imgs)))) or 8)
@@ -451,15 +379,3 @@ def train(
     }
     emit({**last_info, "event": "done", "summary": summary})
     return summary
-
-
-def _match_optimizer_layout(opt: torch.optim.Optimizer) -> None:
-    """After load_state_dict, give Adam moments the same memory format as their params."""
-    for group in opt.param_groups:
-        for p in group["params"]:
-            st = opt.state.get(p)
-            if not st:
-                continue
-            for k, v in list(st.items()):
-                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
-                    st[k] = torch.empty_like(p).copy_(v)

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from tests.conftest import fund, wait_generation
+from tests.conftest import wait_generation
 
 
 def _candidates(user, count=2):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import json
 
-import torch
 from rich.console import Console
 
 from effigies.gan.config import DCGANConfig, TrainOptions
