@@ -28,6 +28,7 @@ class BuiltinTheme:
     description: str
     description_fr: str
     pixel_art: bool
+    attribution: str
 
 
 # Themes whose generator ships inside the package (trained by `scripts/train_builtin.sh`).
@@ -39,6 +40,7 @@ BUILTIN_THEMES = (
         description="Robot heads from an intergalactic saga: antennas, visors, bolts. Each one is invented by a generator that learned from 10,000 droids.",
         description_fr="Des têtes de robots tout droit sorties d'une saga intergalactique : antennes, visières, boulons. Chacune est inventée par un générateur qui a appris de 10 000 droïdes.",
         pixel_art=False,
+        attribution='Training images: "Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).',
     ),
 )
 
@@ -123,5 +125,5 @@ def seed_builtin_themes(*, session: Session) -> None:
             session.flush()
             if theme.status != "retired":
                 theme.current_model_version_id = latest.id
-        if theme.attribution == "" and (weights / "ATTRIBUTION.txt").is_file():
-            theme.attribution = (weights / "ATTRIBUTION.txt").read_text().strip()
+        # One sentence for the UI; the full notice stays in ATTRIBUTION.txt next to the weights.
+        theme.attribution = spec.attribution
