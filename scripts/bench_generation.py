@@ -34,7 +34,7 @@ class Client(httpx.Client):
         if method.upper() != "GET":
             if "csrftoken" not in self.cookies:
                 super().request("GET", "/api/config")
-            kwargs.setdefault("headers", {})["X-CSRF-Token"] = self.cookies["csrftoken"]
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "X-CSRF-Token": self.cookies["csrftoken"]}
         return super().request(method, url, **kwargs)
 
 
