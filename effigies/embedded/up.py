@@ -40,6 +40,16 @@ class UpError(RuntimeError):
     pass
 
 
+def _timed_stop(name: str, stop, timings: list[str]) -> None:  # noqa: ANN001
+    """Stop one thing; a failure is reported and does not keep the others running."""
+    t = time.monotonic()
+    try:
+        stop()
+    except Exception as exc:  # noqa: BLE001
+        _say(f"could not stop {name}: {exc}")
+    timings.append(f"{name} {time.monotonic() - t:.1f}s")
+
+
 def _say(msg: str) -> None:
     print(f"effigies up: {msg}", file=sys.stderr, flush=True)
 
@@ -218,21 +228,11 @@ class Up:
         timings: list[str] = []
         t_all = time.monotonic()
         for child in reversed(self.children):
-            t = time.monotonic()
-            try:
-                child.stop()
-            except Exception as exc:  # noqa: BLE001
-                _say(f"could not stop {child.name}: {exc}")
-            timings.append(f"{child.name} {time.monotonic() - t:.1f}s")
+            _timed_stop(child.name, child.stop, timings)
         self.children.clear()
         if services is not None:
             for name, server in reversed(services.running):
-                t = time.monotonic()
-                try:
-                    server.stop()
-                except Exception as exc:  # noqa: BLE001
-                    _say(f"could not stop {name}: {exc}")
-                timings.append(f"{name} {time.monotonic() - t:.1f}s")
+                _timed_stop(name, server.stop, timings)
                 setattr(services, name, None)
         _say(f"stopped in {time.monotonic() - t_all:.1f}s ({', '.join(timings) or 'nothing to stop'})")
 
