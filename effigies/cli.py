@@ -74,9 +74,32 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from effigies.training.cli import train_command
 
+    extra = {}
+    if args.theme:
+        from effigies.training.recipes import get_recipe
+
+        try:
+            recipe = get_recipe(args.theme)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        args.data = args.data or recipe.data_dir()
+        args.out = args.out or recipe.run_dir()
+        args.images = args.images or recipe.total_images
+        extra = dict(
+            diffaugment=recipe.diffaugment, ema_images=recipe.ema_images, real_label=recipe.real_label,
+            instance_noise=recipe.instance_noise, instance_noise_images=recipe.instance_noise_images,
+        )
+    if args.data is None or args.out is None:
+        print("error: give --theme SLUG, or both --data and --out", file=sys.stderr)
+        return 2
+    if args.diffaugment is not None:
+        extra["diffaugment"] = args.diffaugment
+    if args.ema_images is not None:
+        extra["ema_images"] = args.ema_images
     return train_command(
         args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
-        seed=args.seed, export_to=args.export_to,
+        seed=args.seed, export_to=args.export_to, num_threads=args.threads, **extra,
     )
 
 
@@ -115,13 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="apply migrations, seed shipped themes, ensure the admin").set_defaults(func=cmd_db_upgrade)
 
     train = sub.add_parser("train", help="train a DCGAN on a folder of images (resumable)")
-    train.add_argument("--data", required=True, type=Path)
-    train.add_argument("--out", required=True, type=Path)
+    train.add_argument("--theme", help="a shipped theme: its recipe (effigies/training/recipes.py) gives the defaults")
+    train.add_argument("--data", type=Path, help="folder of training images")
+    train.add_argument("--out", type=Path, help="run folder (checkpoints, samples, stats); resumed when it exists")
     train.add_argument("--images", type=int, help="stop after this many training images")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--export-to", type=Path, help="export the generator here when done")
+    train.add_argument("--diffaugment", help='"color,translation,cutout", "none" or "auto" (on below 5,000 images)')
+    train.add_argument("--ema-images", type=int, help="EMA half-life of G's weights in images (0 = off)")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     train.set_defaults(func=cmd_train)
 
     admin = sub.add_parser("admin", help="administrators").add_subparsers(dest="admin_command", required=True)

@@ -149,6 +149,7 @@ def save_training_checkpoint(
     optD: torch.optim.Optimizer,
     sampler,
     noise_gen: torch.Generator,
+    netG_ema: torch.nn.Module | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     ck_dir = Path(run_dir) / CHECKPOINT_DIR
@@ -159,6 +160,9 @@ def save_training_checkpoint(
         tensors[f"G.{k}"] = v
     for k, v in netD.state_dict().items():
         tensors[f"D.{k}"] = v
+    if netG_ema is not None:
+        for k, v in netG_ema.state_dict().items():
+            tensors[f"G_ema.{k}"] = v
     tG, mG = _optimizer_to_flat(optG, "optG.")
     tD, mD = _optimizer_to_flat(optD, "optD.")
     tensors.update(tG)
@@ -190,7 +194,10 @@ def save_training_checkpoint(
 
 
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a training checkpoint back: ``{"meta", "G", "D", "optG", "optD", "sampler", "rng"}``."""
+    """Read a training checkpoint back: ``{"meta", "G", "G_ema", "D", "optG", "optD", "sampler", "rng"}``.
+
+    ``G_ema`` is empty for runs trained without EMA.
+    """
     st_path = _require_safetensors(Path(path))
     meta = json.loads(st_path.with_suffix(".json").read_text(encoding="utf-8"))
     if meta.get("format") != CHECKPOINT_FORMAT:
@@ -202,6 +209,7 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     return {
         "meta": meta,
         "G": _split(tensors, "G."),
+        "G_ema": _split(tensors, "G_ema."),
         "D": _split(tensors, "D."),
         "optG": _optimizer_from_flat(_split(tensors, "optG."), meta["optG"]),
         "optD": _optimizer_from_flat(_split(tensors, "optD."), meta["optD"]),
@@ -262,7 +270,8 @@ def export_generator(
         state = load_training_checkpoint(ck)
         config = DCGANConfig.from_dict(state["meta"]["config"])
         g = Generator(config)
-        g.load_state_dict(state["G"])
+        # The EMA weights are what the run's sample grids show, so they are what ships.
+        g.load_state_dict(state["G_ema"] or state["G"])
         m = state["meta"]
         meta_in = {
             "step": m.get("step"),
@@ -273,6 +282,8 @@ def export_generator(
             "precision": m.get("precision"),
             "real_label": m.get("real_label"),
             "instance_noise": m.get("instance_noise"),
+            "diffaugment": m.get("diffaugment") or None,
+            "ema_images": m.get("ema_images") or None,
         }
     g = g.float().cpu().to(memory_format=torch.contiguous_format)
     if recalibrate:
@@ -303,7 +314,7 @@ def export_generator(
         "dataset_name": dataset_name or meta_in.get("dataset_name"),
         "trained_seconds": meta_in.get("trained_seconds"),
         "source_checkpoint": meta_in.get("checkpoint"),
-        "training": {k: meta_in[k] for k in ("precision", "real_label", "instance_noise") if meta_in.get(k) is not None},
+        "training": {k: meta_in[k] for k in ("precision", "real_label", "instance_noise", "diffaugment", "ema_images") if meta_in.get(k) is not None},
         "weights_sha256": _sha256(weights_path),
     }
     if metadata:

@@ -72,6 +72,13 @@ class TrainOptions:
     # instance_noise_images images (None = the whole run). 0 = off.
     instance_noise: float = 0.0
     instance_noise_images: int | None = None
+    # DiffAugment policy ("color,translation,cutout", "" = off, "auto" = on for
+    # datasets under 5,000 images), applied to real and fake images in both steps.
+    diffaugment: str = ""
+    # EMA of G's weights for sampling/export: half-life in images (0 = off),
+    # ramped up over the first images (half-life <= ema_rampup x images seen).
+    ema_images: int = 0
+    ema_rampup: float | None = 0.05
     n_samples: int = 64  # fixed-noise grid size (8x8)
     dataset_name: str | None = None  # recorded in exports; default: data_dir's folder name
 
@@ -90,6 +97,12 @@ class TrainOptions:
             raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
         if self.instance_noise < 0:
             raise ValueError("instance_noise must be >= 0")
+        if self.diffaugment != "auto":
+            from .augment import parse_policy
+
+            parse_policy(self.diffaugment)  # raises ValueError on unknown names
+        if self.ema_images < 0:
+            raise ValueError("ema_images must be >= 0")
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError("real_label must be in (0, 1]")
 

@@ -30,6 +30,8 @@ DEFAULT_REAL_LABEL = 0.9
 # images). Pass instance_noise=0 to switch it off.
 DEFAULT_INSTANCE_NOISE = 0.1
 DEFAULT_INSTANCE_NOISE_IMAGES = 200_000
+# EMA of G for sampling: half-life 10k images (StyleGAN2-ADA's default), ramped up.
+DEFAULT_EMA_IMAGES = 10_000
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:
@@ -48,6 +50,8 @@ def train_command(
     real_label: float = DEFAULT_REAL_LABEL,
     instance_noise: float = DEFAULT_INSTANCE_NOISE,
     instance_noise_images: int | None = DEFAULT_INSTANCE_NOISE_IMAGES,
+    diffaugment: str = "auto",
+    ema_images: int = DEFAULT_EMA_IMAGES,
     device: str = "auto",
     precision: str = "auto",
     num_threads: int | None = None,
@@ -81,6 +85,8 @@ def train_command(
             real_label=real_label,
             instance_noise=instance_noise,
             instance_noise_images=instance_noise_images,
+            diffaugment=diffaugment,
+            ema_images=ema_images,
             device=device,
             precision=precision,
             num_threads=num_threads,
@@ -218,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="std of Gaussian noise on D's inputs at the start (0 = off)")
     t.add_argument("--instance-noise-images", type=int, default=DEFAULT_INSTANCE_NOISE_IMAGES,
                    help="anneal the instance noise to 0 over this many images")
+    t.add_argument("--diffaugment", default="auto",
+                   help='DiffAugment policy: "color,translation,cutout", "none", or "auto" (on below 5,000 images)')
+    t.add_argument("--ema-images", type=int, default=DEFAULT_EMA_IMAGES,
+                   help="EMA half-life of G's weights in images (0 = off)")
     t.add_argument("--device", default="auto")
     t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     t.add_argument("--num-threads", type=int)
@@ -240,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         real_label=args.real_label,
         instance_noise=args.instance_noise,
         instance_noise_images=args.instance_noise_images,
+        diffaugment=args.diffaugment,
+        ema_images=args.ema_images,
         device=args.device,
         precision=args.precision,
         num_threads=args.num_threads,

@@ -54,8 +54,12 @@ def _g_state(run_dir):
 
 
 def test_abort_resume_matches_uninterrupted_run(tiny_dataset, tmp_path):
-    # instance noise + label smoothing on, so their RNG use is covered by the resume check too
-    kw = dict(instance_noise=0.1, instance_noise_images=16 * 6, real_label=0.9)
+    # every stabiliser on (instance noise, label smoothing, DiffAugment, EMA), so their
+    # random draws and state are covered by the resume check too
+    kw = dict(
+        instance_noise=0.1, instance_noise_images=16 * 6, real_label=0.9,
+        diffaugment="color,translation,cutout", ema_images=64,
+    )
     full = train(_opts(tiny_dataset, tmp_path / "full", **kw))
     assert full["finished"] and not full["aborted"] and full["step"] == 8
     assert full["images_seen"] == 128
@@ -81,7 +85,12 @@ def test_abort_resume_matches_uninterrupted_run(tiny_dataset, tmp_path):
 
     a, b = _g_state(tmp_path / "full"), _g_state(tmp_path / "part")
     assert a["meta"]["step"] == b["meta"]["step"] == 8
-    for net in ("G", "D"):
+    assert a["G_ema"], "the checkpoint holds the EMA generator"
+    for net in ("G", "D", "G_ema", "optG", "optD"):
+        if net.startswith("opt"):
+            for pid, st in a[net]["state"].items():
+                assert torch.equal(st["exp_avg"], b[net]["state"][pid]["exp_avg"]), f"{net} moments differ"
+            continue
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs after resume"
 
