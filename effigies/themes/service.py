@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.themes.models import ModelVersion, Theme
+from effigies.uniqueness import service as uniqueness_service
+from effigies.uniqueness.training_set import TRAINING_PHASHES_FILE, read_training_phashes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
@@ -31,7 +33,9 @@ class BuiltinTheme:
     attribution: str
 
 
-# Themes whose generator ships inside the package (trained by `scripts/train_builtin.sh`).
+# Themes whose generator ships inside the package (`make themes`: datasets, then
+# `effigies train --theme SLUG` with effigies/training/recipes.py; a theme whose folder
+# has no generator yet is simply not seeded).
 BUILTIN_THEMES = (
     BuiltinTheme(
         slug="galactic-droids",
@@ -41,6 +45,33 @@ BUILTIN_THEMES = (
         description_fr="Des têtes de robots tout droit sorties d'une saga intergalactique : antennes, visières, boulons. Chacune est inventée par un générateur qui a appris de 10 000 droïdes.",
         pixel_art=False,
         attribution='Training images: "Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).',
+    ),
+    BuiltinTheme(
+        slug="pixel-heroes",
+        name="Pixel heroes",
+        name_fr="Héros en pixels",
+        description="Little 8-bit adventurers, pixel by pixel: hair, hats, glasses and bold colours straight out of a retro game. Each one is invented by a generator that learned from 10,000 pixel-art characters.",
+        description_fr="De petits aventuriers 8 bits, pixel par pixel : coiffures, chapeaux, lunettes et couleurs franches tout droit sortis d'un jeu rétro. Chacun est inventé par un générateur qui a appris de 10 000 personnages en pixel art.",
+        pixel_art=True,
+        attribution='Training images: DiceBear "Pixel Art" style by Plastic Jam (CC0 1.0), rendered with DiceBear (MIT).',
+    ),
+    BuiltinTheme(
+        slug="arcane-sigils",
+        name="Arcane sigils",
+        name_fr="Sceaux arcaniques",
+        description="Glowing magic symbols on dark badges, for a guild, a character or a game profile. The generator learned the look of thousands of game icons and draws sigils of its own.",
+        description_fr="Des symboles magiques lumineux sur des blasons sombres, pour une guilde, un personnage ou un profil de joueur. Le générateur a appris l'allure de milliers d'icônes de jeu et dessine ses propres sceaux.",
+        pixel_art=False,
+        attribution="Training images: silhouettes from game-icons.net by Lorc, Delapouite and contributors (CC BY 3.0), recoloured.",
+    ),
+    BuiltinTheme(
+        slug="emoji-folk",
+        name="Emoji folk",
+        name_fr="Peuple émoji",
+        description="Round faces full of mood: grins, winks, sulks and surprises. The generator learned from the face emojis of five open emoji sets and mixes them into faces nobody has typed yet.",
+        description_fr="Des visages ronds pleins d'humeur : sourires, clins d'œil, bouderies et surprises. Le générateur a appris des émojis de visages de cinq jeux d'émojis libres et les mélange en visages que personne n'a encore tapés.",
+        pixel_art=False,
+        attribution="Training images: face emojis from Twemoji (CC BY 4.0), Noto Emoji (Apache 2.0), Fluent Emoji (MIT), FxEmoji (Apache 2.0) and EmojiOne 2 (CC BY 4.0).",
     ),
 )
 
@@ -89,6 +120,27 @@ def sample_grid_path(*, session: Session, theme: Theme) -> Path | None:
     return path if path.is_file() else None
 
 
+def current_metrics(*, session: Session, theme: Theme) -> dict | None:
+    """The current generator's measured quality (from `effigies eval`), or None before any evaluation."""
+    if theme.current_model_version_id is None:
+        return None
+    version = session.get(ModelVersion, theme.current_model_version_id)
+    if version is None or not version.metrics:
+        return None
+    return version.metrics
+
+
+def _shipped_metrics(weights: Path, config: dict) -> dict | None:
+    """metrics.json of a shipped folder, if it was measured on these very weights (a stale one would mislead)."""
+    path = weights / "metrics.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text())
+    if metrics.get("generator_sha256") not in (None, config.get("weights_sha256")):
+        return None
+    return metrics
+
+
 def seed_builtin_themes(*, session: Session) -> None:
     """Create the shipped themes and register their generator; safe to run at every start."""
     for spec in BUILTIN_THEMES:
@@ -125,5 +177,13 @@ def seed_builtin_themes(*, session: Session) -> None:
             session.flush()
             if theme.status != "retired":
                 theme.current_model_version_id = latest.id
+        metrics = _shipped_metrics(weights, config)
+        if metrics is not None and latest.metrics != metrics:
+            latest.metrics = metrics
+        # The sale filter refuses near-copies of training images; the images don't ship, their pHashes do.
+        if (weights / TRAINING_PHASHES_FILE).is_file():
+            uniqueness_service.register_training_images(
+                session=session, theme_id=theme.id, hashes=read_training_phashes(weights).as_ints()
+            )
         # One sentence for the UI; the full notice stays in ATTRIBUTION.txt next to the weights.
         theme.attribution = spec.attribution

@@ -44,7 +44,7 @@ RECIPES = {
         ),
         Recipe(
             slug="pixel-heroes",
-            total_images=240_000,
+            total_images=400_000,
             diffaugment="auto",
             ema_images=10_000,
             why="10,000 DiceBear pixel-art renders: big enough that DiffAugment stays off; "
@@ -52,7 +52,7 @@ RECIPES = {
         ),
         Recipe(
             slug="arcane-sigils",
-            total_images=240_000,
+            total_images=400_000,
             diffaugment="auto",
             ema_images=10_000,
             why="~12,000 coloured game-icons silhouettes: varied shapes, so the aim is the look "
@@ -60,7 +60,7 @@ RECIPES = {
         ),
         Recipe(
             slug="emoji-folk",
-            total_images=240_000,
+            total_images=400_000,
             diffaugment="auto",
             ema_images=10_000,
             why="a few hundred distinct faces x a few variants: small enough for D to memorise, "

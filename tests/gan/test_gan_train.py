@@ -182,3 +182,22 @@ def test_latents_and_grid():
     assert not torch.equal(z1, latents(4, 100, seed=8))
     img = make_grid(np.zeros((10, 64, 64, 3), dtype=np.uint8), nrow=8, padding=2)
     assert img.size == (8 * 66 + 2, 2 * 66 + 2)
+
+
+def test_tiny_configuration_learns_in_a_few_steps(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    summary = train(_opts(tiny_dataset, run, total_images=16 * 24, checkpoint_every=0, sample_every=0))
+    assert summary["finished"] and summary["step"] == 24
+    stats = [json.loads(l) for l in (run / "stats.jsonl").read_text().splitlines()]
+    first, last = stats[0], stats[-1]
+    # D starts at chance (BCE of 0.5 on both halves = 2 ln 2) and learns to tell the blobs from G's noise
+    assert abs(first["loss_d"] - 2 * np.log(2)) < 0.25
+    assert np.mean([s["loss_d"] for s in stats[-5:]]) < first["loss_d"] - 0.2
+    assert last["d_x"] > last["d_g_z"]
+    assert len({round(s["loss_g"], 3) for s in stats}) > 10  # the losses move every step
+    # and G's weights moved away from their initialisation
+    start = ck.load_training_checkpoint(latest_checkpoint(run))["G"]
+    from effigies.gan.model import build_models
+
+    g0, _ = build_models(TINY, seed=123)
+    assert not torch.allclose(start["main.0.weight"], g0.state_dict()["main.0.weight"])
