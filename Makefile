@@ -26,8 +26,16 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not browser and not slow"
 
-dataset: install
-	$(PY) scripts/build_dataset_bottts.py --out var/datasets/galactic-droids --count 10000
+# Training sets (Node.js >= 18 + npm needed only here): `make dataset` builds all four into
+# var/datasets/<name>; `make dataset-pixel-heroes` (or `make dataset NAMES=emoji-folk`) builds one.
+# (dataset-% stays out of .PHONY: make skips pattern rules for phony targets.)
+DATASETS := galactic-droids pixel-heroes emoji-folk arcane-sigils
+NAMES ?= $(DATASETS)
+
+dataset: $(addprefix dataset-,$(NAMES))
+
+dataset-%: install
+	$(PY) scripts/build_dataset.py $* --out var/datasets/$*
 
 clean:
 	rm -rf $(VENV) *.egg-info
