@@ -89,6 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = dict(
             diffaugment=recipe.diffaugment, ema_images=recipe.ema_images, real_label=recipe.real_label,
             instance_noise=recipe.instance_noise, instance_noise_images=recipe.instance_noise_images,
+            width=recipe.width,
         )
     if args.data is None or args.out is None:
         print("error: give --theme SLUG, or both --data and --out", file=sys.stderr)
@@ -101,6 +102,51 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, export_to=args.export_to, num_threads=args.threads, **extra,
     )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from effigies.training.eval_cli import eval_command
+
+    return eval_command(
+        None if args.all else [args.theme], samples=args.samples, radius=args.radius, dataset=args.dataset,
+        seed=args.seed, write=args.write, hash_only=args.hash_dataset, swd_images=args.swd_images,
+    )
+
+
+DATASET_THEMES = ("galactic-droids", "pixel-heroes", "emoji-folk", "arcane-sigils")
+
+
+def cmd_dataset_build(args: argparse.Namespace) -> int:
+    """Run the repository's scripts/build_dataset.py (needs the source checkout and Node.js + npm)."""
+    import importlib.util
+    import shutil
+
+    script = ROOT / "scripts" / "build_dataset.py"
+    if not script.is_file():
+        print(
+            f"error: {script} not found: `effigies dataset build` needs the repository checkout "
+            "(an editable install: pip install -e .)",
+            file=sys.stderr,
+        )
+        return 2
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        print(
+            f"error: {' and '.join(missing)} not found: install Node.js >= 18 with npm to build datasets "
+            "(only dataset building needs it, the application does not)",
+            file=sys.stderr,
+        )
+        return 2
+    spec = importlib.util.spec_from_file_location("effigies_build_dataset", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    argv = [args.name, "--out", str(args.out or Path("var") / "datasets" / args.name)]
+    if args.count is not None:
+        argv += ["--count", str(args.count)]
+    if args.seed is not None:
+        argv += ["--seed", args.seed]
+    return module.main(argv)
 
 
 def cmd_admin_create(args: argparse.Namespace) -> int:
@@ -150,6 +196,38 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ema-images", type=int, help="EMA half-life of G's weights in images (0 = off)")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "eval", help="quality of shipped generators: SWD, originality, diversity (no database needed)",
+        description="Samples a shipped generator (effigies/themes/pretrained/SLUG) and reports SWD vs the dataset, "
+        "originality (share of near-copies of training images) and diversity (share of samples with no other "
+        "sample within R); writes metrics.json next to the generator. --hash-dataset instead (re)writes "
+        "training_phashes.safetensors from the dataset folder and exits.",
+    )
+    which = ev.add_mutually_exclusive_group(required=True)
+    which.add_argument("--theme", metavar="SLUG", help="one shipped theme")
+    which.add_argument("--all", action="store_true", help="every shipped theme")
+    ev.add_argument("--samples", type=int, default=10_000, help="fresh samples (default 10,000)")
+    ev.add_argument("--radius", type=int, help="pHash radius R (default: EE_UNIQUENESS_RADIUS, 4)")
+    ev.add_argument("--dataset", type=Path, help="training images (default var/datasets/SLUG; only SWD needs them)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--swd-images", type=int, default=4096, help="images per set for SWD (default 4,096)")
+    ev.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write metrics.json")
+    ev.add_argument("--hash-dataset", action="store_true",
+                    help="(re)write SLUG's training_phashes.safetensors from the dataset, then exit")
+    ev.set_defaults(func=cmd_eval)
+
+    dataset = sub.add_parser("dataset", help="training sets").add_subparsers(dest="dataset_command", required=True)
+    dbuild = dataset.add_parser(
+        "build", help="build a theme's training set (64x64 PNGs + dataset.json + LICENSE.txt; needs Node.js + npm)",
+        description="Renders a theme's training images from pinned npm packages with scripts/build_dataset.py "
+        "(needs the repository checkout and Node.js >= 18 with npm).",
+    )
+    dbuild.add_argument("name", choices=DATASET_THEMES, metavar="NAME", help=", ".join(DATASET_THEMES))
+    dbuild.add_argument("--out", type=Path, help="output folder (default var/datasets/NAME)")
+    dbuild.add_argument("--count", type=int, help="number of images (default: the theme's full set)")
+    dbuild.add_argument("--seed", help="seed prefix (default 0)")
+    dbuild.set_defaults(func=cmd_dataset_build)
 
     admin = sub.add_parser("admin", help="administrators").add_subparsers(dest="admin_command", required=True)
     create = admin.add_parser("create", help="create (or reset) an admin; password from EE_ADMIN_PASSWORD or a prompt")

@@ -2,16 +2,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from pydantic import ValidationError
 
 from effigies.api.deps import SessionDep
 from effigies.themes import service
 from effigies.themes.models import Theme
-from effigies.themes.schemas import ThemeOut
+from effigies.themes.schemas import ThemeMetricsOut, ThemeOut
 
 router = APIRouter(prefix="/api/themes", tags=["themes"])
 
 
-def theme_out(theme: Theme) -> ThemeOut:
+def _metrics_out(metrics: dict | None) -> ThemeMetricsOut | None:
+    # A hand-edited or older metrics.json must not take the theme list down with it.
+    try:
+        return ThemeMetricsOut.model_validate(metrics) if metrics else None
+    except ValidationError:
+        return None
+
+
+def theme_out(theme: Theme, metrics: dict | None = None) -> ThemeOut:
     return ThemeOut(
         slug=theme.slug,
         name=theme.name,
@@ -22,17 +31,19 @@ def theme_out(theme: Theme) -> ThemeOut:
         status=theme.status,
         pixel_art=theme.pixel_art,
         sample_url=f"/api/themes/{theme.slug}/sample.png",
+        metrics=_metrics_out(metrics),
     )
 
 
 @router.get("", response_model=list[ThemeOut])
 def list_themes(session: SessionDep):
-    return [theme_out(t) for t in service.list_themes(session=session)]
+    return [theme_out(t, service.current_metrics(session=session, theme=t)) for t in service.list_themes(session=session)]
 
 
 @router.get("/{slug}", response_model=ThemeOut)
 def get_theme(slug: str, session: SessionDep):
-    return theme_out(service.get_visible_theme(session=session, slug=slug))
+    theme = service.get_visible_theme(session=session, slug=slug)
+    return theme_out(theme, service.current_metrics(session=session, theme=theme))
 
 
 @router.get("/{slug}/sample.png", response_class=FileResponse)

@@ -53,7 +53,7 @@ BUILTIN_THEMES = (
         description="Little 8-bit adventurers, pixel by pixel: hair, hats, glasses and bold colours straight out of a retro game. Each one is invented by a generator that learned from 10,000 pixel-art characters.",
         description_fr="De petits aventuriers 8 bits, pixel par pixel : coiffures, chapeaux, lunettes et couleurs franches tout droit sortis d'un jeu rétro. Chacun est inventé par un générateur qui a appris de 10 000 personnages en pixel art.",
         pixel_art=True,
-        attribution='Training images: DiceBear "Pixel Art" style by Plastic Jam (CC0 1.0), rendered with DiceBear (MIT).',
+        attribution='Training images: the DiceBear "Pixel Art" avatar style (CC0 1.0), rendered with DiceBear (MIT).',
     ),
     BuiltinTheme(
         slug="arcane-sigils",

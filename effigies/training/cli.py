@@ -52,6 +52,7 @@ def train_command(
     instance_noise_images: int | None = DEFAULT_INSTANCE_NOISE_IMAGES,
     diffaugment: str = "auto",
     ema_images: int = DEFAULT_EMA_IMAGES,
+    width: int = 64,
     device: str = "auto",
     precision: str = "auto",
     num_threads: int | None = None,
@@ -64,7 +65,7 @@ def train_command(
     0 = finished (and exported to ``export_to`` if given), 130 = interrupted
     (checkpoint saved, run the same command again to resume), 2 = bad input.
     """
-    from effigies.gan.config import TrainOptions
+    from effigies.gan.config import DCGANConfig, TrainOptions
     from effigies.gan.train import train
 
     console = console or Console()
@@ -78,6 +79,7 @@ def train_command(
         options = TrainOptions(
             data_dir=str(data_dir),
             out_dir=str(out_dir),
+            model=DCGANConfig(ngf=width, ndf=width),
             batch_size=batch_size,
             total_images=total_images,
             epochs=epochs,
@@ -228,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                    help='DiffAugment policy: "color,translation,cutout", "none", or "auto" (on below 5,000 images)')
     t.add_argument("--ema-images", type=int, default=DEFAULT_EMA_IMAGES,
                    help="EMA half-life of G's weights in images (0 = off)")
+    t.add_argument("--width", type=int, default=64, help="feature maps of G and D (ngf = ndf; paper: 64)")
     t.add_argument("--device", default="auto")
     t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     t.add_argument("--num-threads", type=int)
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         instance_noise_images=args.instance_noise_images,
         diffaugment=args.diffaugment,
         ema_images=args.ema_images,
+        width=args.width,
         device=args.device,
         precision=args.precision,
         num_threads=args.num_threads,

@@ -6,6 +6,7 @@ import uuid
 import imagehash
 from PIL import Image
 from sqlalchemy import cast, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.types import UserDefinedType
 
@@ -14,6 +15,8 @@ from effigies.uniqueness.models import RegistryEntry
 
 # Arbitrary constant: the advisory lock key that serialises registry claims.
 _REGISTRY_LOCK = 7420002
+# Rows per INSERT: 3 parameters each, well under PostgreSQL's 65,535 per statement.
+_INSERT_BATCH = 5000
 
 
 class UniquenessError(DomainError):
@@ -69,16 +72,30 @@ def register(
 
 
 def register_training_images(*, session: Session, theme_id: uuid.UUID, hashes: list[int]) -> int:
-    """Record a theme's training images once each (safe to call again with the same set)."""
+    """Record a theme's training images once each; returns how many were new.
+
+    Runs at every start with ~10k hashes: one query for those already stored,
+    then multi-row INSERTs of the rest; ON CONFLICT on the partial unique index
+    (theme_id, phash) WHERE kind = 'training' keeps two concurrent seedings from
+    duplicating rows.
+    """
     existing = set(
         session.scalars(
             select(RegistryEntry.phash).where(RegistryEntry.kind == "training", RegistryEntry.theme_id == theme_id)
         )
     )
     new = sorted(set(hashes) - existing)
-    session.add_all(RegistryEntry(phash=h, kind="training", theme_id=theme_id) for h in new)
-    session.flush()
-    return len(new)
+    inserted = 0
+    for start in range(0, len(new), _INSERT_BATCH):
+        rows = [{"phash": h, "kind": "training", "theme_id": theme_id} for h in new[start : start + _INSERT_BATCH]]
+        statement = (
+            pg_insert(RegistryEntry)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["theme_id", "phash"], index_where=text("kind = 'training'"))
+            .returning(RegistryEntry.id)
+        )
+        inserted += len(session.execute(statement).all())
+    return inserted
 
 
 def registry_size(*, session: Session) -> int:
