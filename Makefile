@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast dataset screenshots clean
+.PHONY: install run test test-fast dataset themes screenshots clean
 
 install: $(STAMP)
 
@@ -28,7 +28,7 @@ test-fast: install
 
 # Training sets (Node.js >= 18 + npm needed only here): `make dataset` builds all four into
 # var/datasets/<name>; `make dataset-pixel-heroes` (or `make dataset NAMES=emoji-folk`) builds one.
-# (dataset-% stays out of .PHONY: make skips pattern rules for phony targets.)
+# (dataset-% and theme-% stay out of .PHONY: make skips pattern rules for phony targets.)
 DATASETS := galactic-droids pixel-heroes emoji-folk arcane-sigils
 NAMES ?= $(DATASETS)
 
@@ -36,6 +36,15 @@ dataset: $(addprefix dataset-,$(NAMES))
 
 dataset-%: install
 	$(PY) scripts/build_dataset.py $* --out var/datasets/$*
+
+# A shipped theme from scratch: dataset -> training (resumable: run it again after an
+# interruption) -> export, ATTRIBUTION.txt, training pHashes and metrics into
+# effigies/themes/pretrained/<name>. Hours of CPU; `make themes` does all four.
+themes: $(addprefix theme-,$(NAMES))
+
+theme-%: dataset-%
+	$(VENV)/bin/effigies train --theme $*
+	$(PY) scripts/ship_theme.py $*
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -44,7 +44,7 @@ BUILTIN_THEMES = (
         description="Robot heads from an intergalactic saga: antennas, visors, bolts. Each one is invented by a generator that learned from 10,000 droids.",
         description_fr="Des têtes de robots tout droit sorties d'une saga intergalactique : antennes, visières, boulons. Chacune est inventée par un générateur qui a appris de 10 000 droïdes.",
         pixel_art=False,
-        attribution='Training images: "Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).',
+        attribution='"Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).',
     ),
     BuiltinTheme(
         slug="pixel-heroes",
@@ -53,7 +53,7 @@ BUILTIN_THEMES = (
         description="Little 8-bit adventurers, pixel by pixel: hair, hats, glasses and bold colours straight out of a retro game. Each one is invented by a generator that learned from 10,000 pixel-art characters.",
         description_fr="De petits aventuriers 8 bits, pixel par pixel : coiffures, chapeaux, lunettes et couleurs franches tout droit sortis d'un jeu rétro. Chacun est inventé par un générateur qui a appris de 10 000 personnages en pixel art.",
         pixel_art=True,
-        attribution='Training images: the DiceBear "Pixel Art" avatar style (CC0 1.0), rendered with DiceBear (MIT).',
+        attribution='The DiceBear "Pixel Art" avatar style (CC0 1.0), rendered with DiceBear (MIT).',
     ),
     BuiltinTheme(
         slug="arcane-sigils",
@@ -62,7 +62,7 @@ BUILTIN_THEMES = (
         description="Glowing magic symbols on dark badges, for a guild, a character or a game profile. The generator learned the look of thousands of game icons and draws sigils of its own.",
         description_fr="Des symboles magiques lumineux sur des blasons sombres, pour une guilde, un personnage ou un profil de joueur. Le générateur a appris l'allure de milliers d'icônes de jeu et dessine ses propres sceaux.",
         pixel_art=False,
-        attribution="Training images: silhouettes from game-icons.net by Lorc, Delapouite and contributors (CC BY 3.0), recoloured.",
+        attribution="Silhouettes from game-icons.net by Lorc, Delapouite and contributors (CC BY 3.0), recoloured.",
     ),
     BuiltinTheme(
         slug="emoji-folk",
@@ -71,7 +71,7 @@ BUILTIN_THEMES = (
         description="Round faces full of mood: grins, winks, sulks and surprises. The generator learned from the face emojis of five open emoji sets and mixes them into faces nobody has typed yet.",
         description_fr="Des visages ronds pleins d'humeur : sourires, clins d'œil, bouderies et surprises. Le générateur a appris des émojis de visages de cinq jeux d'émojis libres et les mélange en visages que personne n'a encore tapés.",
         pixel_art=False,
-        attribution="Training images: face emojis from Twemoji (CC BY 4.0), Noto Emoji (Apache 2.0), Fluent Emoji (MIT), FxEmoji (Apache 2.0) and EmojiOne 2 (CC BY 4.0).",
+        attribution="Face emojis from Twemoji (CC BY 4.0), Noto Emoji (Apache 2.0), Fluent Emoji (MIT), FxEmoji (Apache 2.0) and EmojiOne 2 (CC BY 4.0).",
     ),
 )
 
