@@ -7,7 +7,8 @@ Galactic droids uses the paper's 64 (trained on a CPU with native bf16, ~110
 images/s on two cores; it has the capacity for 10,000 detailed robot heads).
 The three later themes were trained on an AVX2-only CPU (no bf16, fp32 +
 channels_last): one full D+G step of batch 128 on one thread measured 22.6
-images/s at width 64, 44.4 at 48 and 80.4 at 32, so width 32 (1.1 M generator
+images/s at width 64, 44.4 at 48 and 80.4 at 32 (with a dataset build running
+beside it), so width 32 (1.1 M generator
 parameters instead of 3.6 M) buys ~3.5x more images seen in the same hours.
 Flat-coloured pixel art, emoji faces and two-tone sigils have far less detail
 than bottts, and the narrower D memorises a small set (emoji) more slowly.

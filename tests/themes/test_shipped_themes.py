@@ -1,0 +1,63 @@
+"""Every shipped theme is complete (weights, grid, metrics, training hashes) and sells end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from effigies.themes.service import BUILTIN_THEMES, PRETRAINED_DIR
+from tests.conftest import wait_generation
+
+SLUGS = [spec.slug for spec in BUILTIN_THEMES]
+
+
+def test_four_themes_ship_within_the_size_budget():
+    assert len(SLUGS) >= 4
+    total = sum((PRETRAINED_DIR / slug / "generator.safetensors").stat().st_size for slug in SLUGS)
+    assert total <= 40 * 1024 * 1024, f"shipped generators weigh {total / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_shipped_theme_folder_is_complete(slug):
+    folder = PRETRAINED_DIR / slug
+    for name in ("generator.safetensors", "generator.json", "samples.png", "ATTRIBUTION.txt",
+                 "metrics.json", "training_phashes.safetensors"):
+        assert (folder / name).is_file(), f"{slug}: {name} missing"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("swd", "originality", "diversity"):
+        assert key in metrics, f"{slug}: metrics.json lacks {key}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_journey_works_with_every_shipped_theme(slug, make_user, client):
+    listed = {t["slug"] for t in client.get("/api/themes").json()}
+    assert slug in listed
+    user, _ = make_user(balance_cents=100)
+    job = user.post(f"/api/themes/{slug}/generations", json={"count": 2})
+    assert job.status_code in (201, 202), job.text
+    body = wait_generation(user, job.json()["id"])
+    assert body["status"] == "done", body
+    preview = user.get(body["candidates"][0]["preview_url"])
+    assert preview.status_code == 200
+    bought = user.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase")
+    assert bought.status_code == 201, bought.text
+    public_id = bought.json()["avatar"]["public_id"]
+    image = client.get(f"/a/{public_id}.png", params={"s": 128})
+    assert Image.open(io.BytesIO(image.content)).size == (128, 128)
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_shipped_generator_was_trained_by_its_recipe(slug):
+    """`effigies train --theme SLUG` retrains what ships: same width, dataset, length and options."""
+    from effigies.training.recipes import get_recipe
+
+    recipe = get_recipe(slug)
+    meta = json.loads((PRETRAINED_DIR / slug / "generator.json").read_text())
+    assert meta["config"]["ngf"] == meta["config"]["ndf"] == recipe.width
+    assert meta["dataset_name"] == slug
+    assert meta["images_seen"] > 0
+    if recipe.ema_images:
+        assert meta["training"]["ema_images"] == recipe.ema_images
