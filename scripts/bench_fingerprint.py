@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Fingerprint study for the uniqueness registry: 64- vs 256-bit pHash on every shipped theme.
+
+For each theme and pHash size it measures the nearest-neighbour distance of
+  - fresh samples among themselves (what decides how many can be sold),
+  - real training images among themselves (what the fingerprint can tell apart at best),
+and the distance between an image and
+  - the same latent nudged by N(0, 0.05^2) (the "same image, slightly changed" R must catch),
+  - its recolour (hue rotated 120 degrees: a knock-off the registry should refuse).
+Prints a table and writes benchmarks/fingerprint.json; the radius and fingerprint are chosen
+from these numbers (issue 4).
+
+    .venv/bin/python scripts/bench_fingerprint.py --samples 2000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from effigies.gan.checkpoint import load_generator
+from effigies.gan.data import list_images, load_image
+from effigies.gan.sample import latents, sample
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ROOT / "effigies" / "themes" / "pretrained"
+SIZES = (8, 16)  # hash_size: 64 and 256 bits
+
+
+def bits(images: list[Image.Image], hash_size: int) -> np.ndarray:
+    return np.array([imagehash.phash(im, hash_size=hash_size).hash.flatten() for im in images], dtype=bool)
+
+
+def nearest(h: np.ndarray) -> np.ndarray:
+    """Each row's distance to its nearest other row (packed XOR + popcount, in chunks)."""
+    packed = np.packbits(h, axis=1)
+    out = np.empty(len(h), dtype=np.int32)
+    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+    for start in range(0, len(h), 256):
+        block = packed[start : start + 256]
+        d = table[block[:, None, :] ^ packed[None, :, :]].sum(-1, dtype=np.int32)
+        d[np.arange(len(block)), start + np.arange(len(block))] = 1 << 20
+        out[start : start + len(block)] = d.min(1)
+    return out
+
+
+def recolour(image: Image.Image) -> Image.Image:
+    h, s, v = image.convert("HSV").split()
+    h = h.point(lambda x: (x + 85) % 256)
+    return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
+def pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def study(slug: str, n: int, data_root: Path) -> dict:
+    generator, config = load_generator(PRETRAINED / slug)
+    z = latents(n, config.nz, seed=0)
+    with torch.inference_mode():
+        fresh = [Image.fromarray(a) for a in sample(generator, z)]
+        k = min(300, n)
+        nudged = [Image.fromarray(a) for a in sample(generator, z[:k] + 0.05 * latents(k, config.nz, seed=1))]
+    paths = list_images(data_root / slug)
+    rng = np.random.default_rng(0)
+    if len(paths) > n:
+        paths = [paths[i] for i in sorted(rng.choice(len(paths), size=n, replace=False))]
+    real = [Image.fromarray(load_image(p)) for p in paths]
+    out: dict = {"samples": n, "real": len(real), "nudged": k}
+    for size in SIZES:
+        hf, hr = bits(fresh, size), bits(real, size)
+        hn, hc = bits(nudged, size), bits([recolour(im) for im in fresh[:k]], size)
+        nn_fresh, nn_real = nearest(hf), nearest(hr)
+        d_nudged = (hf[:k] != hn).sum(1)
+        d_recolour = (hf[:k] != hc).sum(1)
+        out[f"{size * size}"] = {
+            "nn_fresh": {"p5": pct(nn_fresh, 5), "median": pct(nn_fresh, 50)},
+            "nn_real": {"p5": pct(nn_real, 5), "median": pct(nn_real, 50)},
+            "nudged": {"median": pct(d_nudged, 50), "p90": pct(d_nudged, 90)},
+            "recolour": {"median": pct(d_recolour, 50), "p90": pct(d_recolour, 90)},
+            "hist_nn_fresh": np.bincount(nn_fresh, minlength=size * size + 1).tolist(),
+            "hist_nn_real": np.bincount(nn_real, minlength=size * size + 1).tolist(),
+            "hist_nudged": np.bincount(d_nudged, minlength=size * size + 1).tolist(),
+            "hist_recolour": np.bincount(d_recolour, minlength=size * size + 1).tolist(),
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--data", type=Path, default=ROOT / "var" / "datasets")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "fingerprint.json")
+    args = parser.parse_args()
+    slugs = sorted(p.name for p in PRETRAINED.iterdir() if (p / "generator.safetensors").is_file())
+    missing = [s for s in slugs if not (args.data / s).is_dir()]
+    if missing:
+        parser.error(f"datasets missing under {args.data}: {', '.join(missing)} (effigies dataset build NAME)")
+    results = {slug: study(slug, args.samples, args.data) for slug in track(slugs, description="themes")}
+    table = Table(title=f"pHash nearest-neighbour and same-image distances ({args.samples} per set)")
+    for col in ("theme", "bits", "NN fresh p5 / med", "NN real p5 / med", "nudged med / p90", "recolour med / p90"):
+        table.add_column(col)
+    for slug, r in results.items():
+        for size in SIZES:
+            m = r[f"{size * size}"]
+            table.add_row(slug, str(size * size),
+                          f"{m['nn_fresh']['p5']:.0f} / {m['nn_fresh']['median']:.0f}",
+                          f"{m['nn_real']['p5']:.0f} / {m['nn_real']['median']:.0f}",
+                          f"{m['nudged']['median']:.0f} / {m['nudged']['p90']:.0f}",
+                          f"{m['recolour']['median']:.0f} / {m['recolour']['p90']:.0f}")
+    Console().print(table)
+    payload = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": {"cores": os.cpu_count(), "platform": platform.platform()}, "themes": results}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload) + "\n")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
