@@ -61,6 +61,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from effigies.worker import celery_app
 
     argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--loglevel", "INFO", "-n", f"{args.queues}@%h-{os.getpid()}"]
+    if args.beat:
+        from effigies.config import get_settings
+
+        # One scheduler per deployment: `effigies up` runs it inside its single worker.
+        schedule = get_settings().data_dir / "celerybeat-schedule"
+        schedule.parent.mkdir(parents=True, exist_ok=True)
+        argv += ["--beat", "--schedule", str(schedule)]
     celery_app.worker_main(argv)
     return 0
 
@@ -178,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default="generate")
     worker.add_argument("--concurrency", type=int, default=int(os.environ.get("EE_WORKER_CONCURRENCY", "2")))
+    worker.add_argument("--beat", action="store_true", help="also run Celery beat (periodic chores: expired candidates)")
     worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database chores").add_subparsers(dest="db_command", required=True)

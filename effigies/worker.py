@@ -34,6 +34,15 @@ celery_app.conf.update(
     broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3},
     broker_connection_timeout=3,
     worker_hijack_root_logger=False,
+    # Celery beat (run inside a worker started with --beat, as `effigies up` does): expired
+    # candidates lose their image files; the task is idempotent, so two beats are harmless.
+    beat_schedule={
+        "sweep-expired-candidates": {
+            "task": "effigies.generation.tasks.sweep_expired_candidates",
+            "schedule": 300.0,
+            "options": {"queue": "generate", "expires": 240},
+        },
+    },
 )
 
 

@@ -14,11 +14,14 @@ def _compose() -> dict:
 
 def test_production_services_are_all_there_with_healthchecks():
     services = _compose()["services"]
-    assert {"postgres", "redis", "migrate", "api", "worker-generate", "worker-train"} <= set(services)
-    for name in ("postgres", "redis", "api", "worker-generate", "worker-train"):
+    assert {"postgres", "redis", "migrate", "api", "worker-generate", "worker-train", "scheduler"} <= set(services)
+    for name in ("postgres", "redis", "api", "worker-generate", "worker-train", "scheduler"):
         assert "healthcheck" in services[name], name
     gpu = services["worker-train"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
+    # One beat only: the scheduler runs it, scaled workers do not.
+    beats = [n for n, s in services.items() if "--beat" in (s.get("command") or [])]
+    assert beats == ["scheduler"] and services["scheduler"]["deploy"]["replicas"] == 1
 
 
 def test_every_effigies_command_in_compose_exists_in_the_cli():
@@ -33,7 +36,7 @@ def test_every_effigies_command_in_compose_exists_in_the_cli():
 
 def test_app_services_wait_for_migrations_and_take_secrets_from_the_environment():
     services = _compose()["services"]
-    for name in ("api", "worker-generate", "worker-train"):
+    for name in ("api", "worker-generate", "worker-train", "scheduler"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         env = services[name]["environment"]
         assert env["EE_ENV"] == "production"

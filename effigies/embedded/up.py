@@ -155,7 +155,8 @@ class Up:
 
             for name in ("worker", "api"):
                 self._check_stop()
-                proc = spawn([sys.executable, "-m", self.cli_module, name], env=env)
+                extra = ["--beat"] if name == "worker" else []
+                proc = spawn([sys.executable, "-m", self.cli_module, name, *extra], env=env)
                 pidfiles[name].write(proc.pid)
                 self.children.append(Child(name, proc, pidfiles[name]))
 

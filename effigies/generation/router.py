@@ -52,6 +52,7 @@ def get_generation(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
 @router.get("/candidates/{candidate_id}/preview.png", response_class=FileResponse)
 def candidate_preview(candidate_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     candidate = service.candidate_for_user(session=session, candidate_id=candidate_id, user_id=user.id)
+    service.ensure_offered(candidate)
     return FileResponse(
         service.candidate_image_path(candidate), media_type="image/png", headers={"Cache-Control": "private, max-age=1800"}
     )

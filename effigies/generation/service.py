@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from effigies.config import get_settings
@@ -61,6 +61,42 @@ def candidate_for_user(*, session: Session, candidate_id: uuid.UUID, user_id: uu
     if candidate is None or candidate.user_id != user_id:
         raise GenerationError("candidate_not_found", "No such candidate.", status=404)
     return candidate
+
+
+def ensure_offered(candidate: Candidate) -> None:
+    """An expired proposal is gone for good: its preview answers 410 like its purchase."""
+    if candidate.status == "expired" or (candidate.status == "offered" and candidate.expires_at <= utcnow()):
+        raise GenerationError("candidate_expired", "This proposal has expired: generate new ones.", status=410)
+
+
+# Expired rows stay this long (a late purchase gets 410 "expired", not 404) before they go.
+EXPIRED_ROW_RETENTION = timedelta(days=7)
+
+
+def sweep_expired_candidates(*, session: Session) -> tuple[int, int]:
+    """Mark offered candidates past their TTL "expired" and delete their image files; delete
+    expired rows older than EXPIRED_ROW_RETENTION. Returns (expired now, rows deleted).
+
+    Safe to run twice and beside purchases: the UPDATE only takes rows still "offered" (a
+    purchase holding the row lock commits first, then PostgreSQL re-checks the condition and
+    skips the sold row), and a file already gone is not an error.
+    """
+    now = utcnow()
+    expired = session.execute(
+        update(Candidate)
+        .where(Candidate.status == "offered", Candidate.expires_at <= now)
+        .values(status="expired")
+        .returning(Candidate.image_path)
+    ).scalars().all()
+    images = get_settings().images_dir
+    for relative in expired:
+        (images / relative).unlink(missing_ok=True)
+    deleted = session.execute(
+        delete(Candidate)
+        .where(Candidate.status == "expired", Candidate.expires_at <= now - EXPIRED_ROW_RETENTION)
+        .returning(Candidate.id)
+    ).scalars().all()
+    return len(expired), len(deleted)
 
 
 def candidate_image_path(candidate: Candidate) -> Path:

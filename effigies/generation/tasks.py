@@ -19,3 +19,13 @@ def generate_candidates(self, job_id: str) -> str:
         with session_scope() as session:
             service.mark_failed(session=session, job_id=uuid.UUID(job_id), error="The generator failed: please try again.")
         raise exc
+
+
+@celery_app.task(name="effigies.generation.tasks.sweep_expired_candidates")
+def sweep_expired_candidates() -> dict:
+    """Run by Celery beat (effigies.worker.celery_app.conf.beat_schedule)."""
+    with session_scope() as session:
+        expired, deleted = service.sweep_expired_candidates(session=session)
+    if expired or deleted:
+        log.info("candidates: %d expired, %d old rows deleted", expired, deleted)
+    return {"expired": expired, "deleted": deleted}

@@ -74,3 +74,48 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
         radius = get_settings().uniqueness_radius
         for c in offered:
             assert min(uniqueness_service.hamming(c.phash, h) for h in sold_hashes) > radius
+
+
+def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_user):
+    import time
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from effigies.db import session_scope, utcnow
+    from effigies.generation import service
+    from effigies.generation.models import Candidate
+    from effigies.generation.tasks import sweep_expired_candidates
+
+    user, _ = make_user(balance_cents=100)
+    job = user.post("/api/themes/galactic-droids/generations", json={"count": 2}).json()
+    body = wait_generation(user, job["id"])
+    old, fresh = (c["id"] for c in body["candidates"])
+    with session_scope() as session:
+        rows = {str(c.id): c for c in session.scalars(select(Candidate).where(Candidate.job_id == job["id"]))}
+        rows[old].expires_at = utcnow() - timedelta(seconds=1)
+        old_file, fresh_file = service.candidate_image_path(rows[old]), service.candidate_image_path(rows[fresh])
+    assert old_file.is_file() and fresh_file.is_file()
+
+    # The real worker runs the beat task (routed to the generate queue).
+    sweep_expired_candidates.apply_async()
+    deadline = time.monotonic() + 30
+    while old_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not old_file.exists()
+    with session_scope() as session:
+        assert session.get(Candidate, old).status == "expired"
+        assert session.get(Candidate, fresh).status == "offered"
+    assert fresh_file.is_file() and user.get(f"/api/candidates/{fresh}/preview.png").status_code == 200
+    gone = user.get(f"/api/candidates/{old}/preview.png")
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "candidate_expired"
+    assert user.post(f"/api/candidates/{old}/purchase").status_code == 410
+
+    # Twice is harmless; a week later the row itself goes (then it is simply unknown).
+    with session_scope() as session:
+        assert service.sweep_expired_candidates(session=session) == (0, 0)
+        session.get(Candidate, old).expires_at = utcnow() - service.EXPIRED_ROW_RETENTION - timedelta(minutes=1)
+    with session_scope() as session:
+        assert service.sweep_expired_candidates(session=session) == (0, 1)
+        assert session.get(Candidate, fresh) is not None
+    assert user.get(f"/api/candidates/{old}/preview.png").status_code == 404
