@@ -73,13 +73,15 @@ def ensure_offered(candidate: Candidate) -> None:
 EXPIRED_ROW_RETENTION = timedelta(days=7)
 
 
-def sweep_expired_candidates(*, session: Session) -> tuple[int, int]:
-    """Mark offered candidates past their TTL "expired" and delete their image files; delete
-    expired rows older than EXPIRED_ROW_RETENTION. Returns (expired now, rows deleted).
+def expire_candidates(*, session: Session) -> tuple[int, int, list[str]]:
+    """Mark offered candidates past their TTL "expired"; delete expired rows older than
+    EXPIRED_ROW_RETENTION. Returns (expired now, rows deleted, image files to delete).
 
-    Safe to run twice and beside purchases: the UPDATE only takes rows still "offered" (a
-    purchase holding the row lock commits first, then PostgreSQL re-checks the condition and
-    skips the sold row), and a file already gone is not an error.
+    The caller deletes the files with delete_candidate_files *after* committing, so a rolled
+    back sweep never leaves an offered candidate without its image; the files of deleted rows
+    are listed again, a second chance for any left behind by a crash in between. Safe to run
+    twice and beside purchases: the UPDATE only takes rows still "offered" (a purchase holding
+    the row lock commits first, then PostgreSQL re-checks the condition and skips the sold row).
     """
     now = utcnow()
     expired = session.execute(
@@ -88,15 +90,18 @@ def sweep_expired_candidates(*, session: Session) -> tuple[int, int]:
         .values(status="expired")
         .returning(Candidate.image_path)
     ).scalars().all()
-    images = get_settings().images_dir
-    for relative in expired:
-        (images / relative).unlink(missing_ok=True)
     deleted = session.execute(
         delete(Candidate)
         .where(Candidate.status == "expired", Candidate.expires_at <= now - EXPIRED_ROW_RETENTION)
-        .returning(Candidate.id)
+        .returning(Candidate.image_path)
     ).scalars().all()
-    return len(expired), len(deleted)
+    return len(expired), len(deleted), [*expired, *deleted]
+
+
+def delete_candidate_files(paths: list[str]) -> None:
+    images = get_settings().images_dir
+    for relative in paths:
+        (images / relative).unlink(missing_ok=True)
 
 
 def candidate_image_path(candidate: Candidate) -> Path:

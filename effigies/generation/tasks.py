@@ -25,7 +25,8 @@ def generate_candidates(self, job_id: str) -> str:
 def sweep_expired_candidates() -> dict:
     """Run by Celery beat (effigies.worker.celery_app.conf.beat_schedule)."""
     with session_scope() as session:
-        expired, deleted = service.sweep_expired_candidates(session=session)
+        expired, deleted, files = service.expire_candidates(session=session)
+    service.delete_candidate_files(files)  # committed first: see expire_candidates
     if expired or deleted:
         log.info("candidates: %d expired, %d old rows deleted", expired, deleted)
     return {"expired": expired, "deleted": deleted}

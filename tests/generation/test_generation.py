@@ -102,6 +102,7 @@ def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_
     deadline = time.monotonic() + 30
     while old_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    # Files go only after the commit: once the file is gone, the status is visible.
     assert not old_file.exists()
     with session_scope() as session:
         assert session.get(Candidate, old).status == "expired"
@@ -112,10 +113,10 @@ def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_
     assert user.post(f"/api/candidates/{old}/purchase").status_code == 410
 
     # Twice is harmless; a week later the row itself goes (then it is simply unknown).
+    assert sweep_expired_candidates() == {"expired": 0, "deleted": 0}
     with session_scope() as session:
-        assert service.sweep_expired_candidates(session=session) == (0, 0)
         session.get(Candidate, old).expires_at = utcnow() - service.EXPIRED_ROW_RETENTION - timedelta(minutes=1)
+    assert sweep_expired_candidates() == {"expired": 0, "deleted": 1}
     with session_scope() as session:
-        assert service.sweep_expired_candidates(session=session) == (0, 1)
-        assert session.get(Candidate, fresh) is not None
+        assert session.get(Candidate, fresh) is not None and session.get(Candidate, old) is None
     assert user.get(f"/api/candidates/{old}/preview.png").status_code == 404
