@@ -15,10 +15,6 @@ from these numbers (issue 4).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-from datetime import datetime, timezone
 from pathlib import Path
 
 import imagehash
@@ -29,6 +25,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from benchlib import machine, write_result
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.data import list_images, load_image
 from effigies.gan.sample import latents, sample
@@ -119,12 +116,9 @@ def main() -> int:
                           f"{m['nn_real']['p5']:.0f} / {m['nn_real']['median']:.0f}",
                           f"{m['nudged']['median']:.0f} / {m['nudged']['p90']:.0f}",
                           f"{m['recolour']['median']:.0f} / {m['recolour']['p90']:.0f}")
-    Console().print(table)
-    payload = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": {"cores": os.cpu_count(), "platform": platform.platform()}, "themes": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload) + "\n")
-    print(f"written {args.out}")
+    console = Console()
+    console.print(table)
+    write_result(args.out, {"machine": machine(), "samples": args.samples, "themes": results}, console)
     return 0
 
 

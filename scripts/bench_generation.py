@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import statistics
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
+
+from benchlib import machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,15 +132,7 @@ def main() -> int:
         table.add_row(case, str(r["n"]), f"{r['p50_ms']:.0f}", f"{tail:.0f}", f"{rate:.1f}/s" if rate else "")
     console.print(table)
 
-    payload = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "url": args.url,
-        "results": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    console.print(f"written {args.out}")
+    write_result(args.out, {"machine": machine(), "url": args.url, "results": results}, console)
     return 0
 
 

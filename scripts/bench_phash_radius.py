@@ -10,10 +10,6 @@ distinct training images. Prints a table and writes benchmarks/phash_radius.json
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-from datetime import datetime, timezone
 from pathlib import Path
 
 import imagehash
@@ -23,6 +19,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from benchlib import machine, write_result
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.sample import latents, sample
 
@@ -83,17 +80,15 @@ def main() -> int:
     table.add_column("figures")
     for name, figures in results.items():
         table.add_row(name, ", ".join(f"{k} {v:.3g}" for k, v in figures.items()))
-    Console().print(table)
+    console = Console()
+    console.print(table)
     payload = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "weights": str(args.weights.relative_to(ROOT) if args.weights.is_relative_to(ROOT) else args.weights),
         "n": args.n,
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"written {args.out}")
+    write_result(args.out, payload, console)
     return 0
 
 

@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
+from benchlib import cpu_model, machine, write_result
 from effigies.gan.config import DCGANConfig, TrainOptions
 from effigies.gan.data import load_image_folder, normalize
 from effigies.gan.model import build_models
@@ -104,16 +103,6 @@ def trainer_loop(data_dir: Path, run_dir: Path, *, batch_size: int, warmup: int,
     return [batch_size / line["images_per_s"] for line in timed], summary
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant")
@@ -159,19 +148,16 @@ def main() -> int:
     console.print(table)
 
     payload = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpu": cpu_model(), "cores": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
-            "bf16_native": cpu_supports_bf16(), "auto_precision": resolve_precision("auto", torch.device("cpu")),
-            "platform": platform.platform(), "load_average_before": [round(v, 2) for v in load_before],
-            "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        },
+        "machine": machine(
+            threads=args.threads, torch=torch.__version__, bf16_native=cpu_supports_bf16(),
+            auto_precision=resolve_precision("auto", torch.device("cpu")),
+            load_average_before=[round(v, 2) for v in load_before],
+            load_average_after=[round(v, 2) for v in os.getloadavg()],
+        ),
         "batch_size": args.batch_size, "warmup_steps": args.warmup, "timed_steps": args.steps,
         "network": DCGANConfig().to_dict(), "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    console.print(f"written {args.out}")
+    write_result(args.out, payload, console)
     return 0
 
 
