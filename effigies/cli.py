@@ -60,7 +60,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from effigies.worker import celery_app
 
-    argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--loglevel", "INFO", "-n", f"{args.queues}@%h-{os.getpid()}"]
+    argv = ["worker", "-Q", args.queues, "-P", args.pool, "-c", str(args.concurrency), "--loglevel", "INFO",
+            "-n", f"{args.queues}@%h-{os.getpid()}"]
     if args.beat:
         from effigies.config import get_settings
 
@@ -184,7 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default="generate")
-    worker.add_argument("--concurrency", type=int, default=int(os.environ.get("EE_WORKER_CONCURRENCY", "2")))
+    worker.add_argument("--concurrency", type=int, default=int(os.environ.get("EE_WORKER_CONCURRENCY", "8")),
+                        help="jobs in flight at once (threads with --pool threads)")
+    # Threads: the jobs of one process share its warm generators and micro-batch their latents
+    # (effigies.generation.sampler); torch releases the GIL in the forward pass.
+    worker.add_argument("--pool", choices=("threads", "prefork", "solo"), default="threads")
     worker.add_argument("--beat", action="store_true", help="also run Celery beat (periodic chores: expired candidates)")
     worker.set_defaults(func=cmd_worker)
 
@@ -210,19 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Samples a shipped generator (effigies/themes/pretrained/SLUG) and reports SWD vs the dataset, "
         "originality (share of near-copies of training images) and diversity (share of samples with no other "
         "sample within R); writes metrics.json next to the generator. --hash-dataset instead (re)writes "
-        "training_phashes.safetensors from the dataset folder and exits.",
+        "training_fingerprints.safetensors from the dataset folder and exits.",
     )
     which = ev.add_mutually_exclusive_group(required=True)
     which.add_argument("--theme", metavar="SLUG", help="one shipped theme")
     which.add_argument("--all", action="store_true", help="every shipped theme")
     ev.add_argument("--samples", type=int, default=10_000, help="fresh samples (default 10,000)")
-    ev.add_argument("--radius", type=int, help="pHash radius R (default: EE_UNIQUENESS_RADIUS, 4)")
+    ev.add_argument("--radius", type=int,
+                    help="Hamming radius R, in bits of the 256-bit fingerprint (default: EE_UNIQUENESS_RADIUS, 20)")
     ev.add_argument("--dataset", type=Path, help="training images (default var/datasets/SLUG; only SWD needs them)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--swd-images", type=int, default=4096, help="images per set for SWD (default 4,096)")
     ev.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write metrics.json")
     ev.add_argument("--hash-dataset", action="store_true",
-                    help="(re)write SLUG's training_phashes.safetensors from the dataset, then exit")
+                    help="(re)write SLUG's training_fingerprints.safetensors from the dataset, then exit")
     ev.set_defaults(func=cmd_eval)
 
     dataset = sub.add_parser("dataset", help="training sets").add_subparsers(dest="dataset_command", required=True)

@@ -34,11 +34,24 @@ class Settings(BaseSettings):
     admin_email: str | None = Field(None, alias="EE_ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(None, alias="EE_ADMIN_PASSWORD")
 
-    uniqueness_radius: int = Field(4, ge=0, le=32, alias="EE_UNIQUENESS_RADIUS")
+    uniqueness_radius: int = Field(20, ge=0, le=128, alias="EE_UNIQUENESS_RADIUS")
     candidate_ttl_minutes: int = Field(30, ge=1, alias="EE_CANDIDATE_TTL_MINUTES")
     price_cents: int = Field(10, ge=1, alias="EE_PRICE_CENTS")
     topup_packs_cents: list[int] = Field([100, 200, 500], alias="EE_TOPUP_PACKS_CENTS")
     generation_max_tries: int = Field(5, ge=1, alias="EE_GENERATION_MAX_TRIES")
+    # Generation requests per minute, per account and per client address (429 + Retry-After past it).
+    generation_rate_per_user: int = Field(30, ge=1, alias="EE_GENERATION_RATE_PER_USER")
+    generation_rate_per_ip: int = Field(120, ge=1, alias="EE_GENERATION_RATE_PER_IP")
+    # Micro-batching in the generate worker (effigies.generation.sampler): B latents or W ms,
+    # whichever comes first; chosen from scripts/bench_generate.py (README).
+    generation_max_batch: int = Field(64, ge=1, le=1024, alias="EE_GENERATION_MAX_BATCH")
+    generation_max_wait_ms: float = Field(5.0, ge=0, le=1000, alias="EE_GENERATION_MAX_WAIT_MS")
+    # Redis re-delivers a job whose worker died (SIGKILL, lost machine) after this long; a job
+    # takes well under a second, and a longer wait would only serve someone who has left.
+    # Tasks are idempotent, so a slow job delivered twice is harmless.
+    broker_visibility_timeout_s: int = Field(120, ge=1, alias="EE_BROKER_VISIBILITY_TIMEOUT_S")
+    # Fault injection for tests only (refused outside EE_ENV=test): each job sleeps this long.
+    generation_test_delay_s: float = Field(0.0, ge=0, le=60, alias="EE_GENERATION_TEST_DELAY_S")
     session_max_age_days: int = Field(14, ge=1, alias="EE_SESSION_MAX_AGE_DAYS")
 
     @property
@@ -55,6 +68,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":
+        if self.generation_test_delay_s and self.env != "test":
+            raise ValueError("EE_GENERATION_TEST_DELAY_S is a test hook: only allowed with EE_ENV=test")
         if self.is_local:
             return self
         missing = [

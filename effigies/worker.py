@@ -31,7 +31,14 @@ celery_app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 3},
+    broker_transport_options={
+        "visibility_timeout": get_settings().broker_visibility_timeout_s,
+        # kombu looks for overdue unacked messages every 10 s but scans only every 10th time
+        # (so ~100 s); scan at every look: one ZRANGE on a small index.
+        "unacked_restore_interval": min(10, get_settings().broker_visibility_timeout_s),
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 5, "socket_connect_timeout": 3,
+    },
     broker_connection_timeout=3,
     worker_hijack_root_logger=False,
     # Celery beat (run inside a worker started with --beat, as `effigies up` does): expired
@@ -46,15 +53,26 @@ celery_app.conf.update(
 )
 
 
+def _torch_threads(default: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("EE_TORCH_THREADS", str(default)))))
+
+
+@signals.worker_init.connect
+def _worker_init(sender=None, **_: object) -> None:
+    # Threads pool: one process, one batcher thread per generator running the forward passes,
+    # so it may use every core; a prefork child gets one thread (set after the fork, below).
+    _torch_threads(os.cpu_count() or 1)
+
+
 @signals.worker_process_init.connect
 def _after_fork(**_: object) -> None:
     # Connections and threads must not be shared with the parent across fork.
     from effigies.db import reset_engine
 
     reset_engine()
-    import torch
-
-    torch.set_num_threads(max(1, int(os.environ.get("EE_TORCH_THREADS", "1"))))
+    _torch_threads(1)
 
 
 @signals.worker_ready.connect

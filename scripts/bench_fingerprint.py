@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Fingerprint study for the uniqueness registry: 64- vs 256-bit pHash on every shipped theme.
+"""Fingerprint study for the uniqueness registry, on every shipped theme.
 
-For each theme and pHash size it measures the nearest-neighbour distance of
+Three fingerprints: imagehash's pHash of luma at 64 and 256 bits, and ours
+(effigies.uniqueness.fingerprint: 256-bit pHash of the HSV value channel).
+For each theme and fingerprint it measures the nearest-neighbour distance of
   - fresh samples among themselves (what decides how many can be sold),
   - real training images among themselves (what the fingerprint can tell apart at best),
 and the distance between an image and
   - the same latent nudged by N(0, 0.05^2) (the "same image, slightly changed" R must catch),
   - its recolour (hue rotated 120 degrees: a knock-off the registry should refuse).
-Prints a table and writes benchmarks/fingerprint.json; the radius and fingerprint are chosen
-from these numbers (issue 4).
+Prints a table, writes benchmarks/fingerprint.json and draws the histograms into
+docs/fingerprint-<theme>.svg; the fingerprint and the radius were chosen from these numbers.
 
     .venv/bin/python scripts/bench_fingerprint.py --samples 2000
 """
@@ -29,14 +31,25 @@ from benchlib import machine, write_result
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.data import list_images, load_image
 from effigies.gan.sample import latents, sample
+from effigies.uniqueness.fingerprint import fingerprints
+from svgchart import histogram_svg
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "effigies" / "themes" / "pretrained"
-SIZES = (8, 16)  # hash_size: 64 and 256 bits
 
 
-def bits(images: list[Image.Image], hash_size: int) -> np.ndarray:
-    return np.array([imagehash.phash(im, hash_size=hash_size).hash.flatten() for im in images], dtype=bool)
+def _luma(hash_size: int):
+    def bits(images: list[Image.Image]) -> np.ndarray:
+        return np.array([imagehash.phash(im, hash_size=hash_size).hash.flatten() for im in images], dtype=bool)
+
+    return bits
+
+
+def _ours(images: list[Image.Image]) -> np.ndarray:
+    return np.unpackbits(fingerprints(images), axis=1).astype(bool)
+
+
+FINGERPRINTS = {"luma64": (_luma(8), 64), "luma256": (_luma(16), 256), "value256": (_ours, 256)}
 
 
 def nearest(h: np.ndarray) -> np.ndarray:
@@ -75,21 +88,21 @@ def study(slug: str, n: int, data_root: Path) -> dict:
         paths = [paths[i] for i in sorted(rng.choice(len(paths), size=n, replace=False))]
     real = [Image.fromarray(load_image(p)) for p in paths]
     out: dict = {"samples": n, "real": len(real), "nudged": k}
-    for size in SIZES:
-        hf, hr = bits(fresh, size), bits(real, size)
-        hn, hc = bits(nudged, size), bits([recolour(im) for im in fresh[:k]], size)
+    recoloured = [recolour(im) for im in fresh[:k]]
+    for name, (bits, size) in FINGERPRINTS.items():
+        hf, hr, hn, hc = bits(fresh), bits(real), bits(nudged), bits(recoloured)
         nn_fresh, nn_real = nearest(hf), nearest(hr)
         d_nudged = (hf[:k] != hn).sum(1)
         d_recolour = (hf[:k] != hc).sum(1)
-        out[f"{size * size}"] = {
+        out[name] = {
             "nn_fresh": {"p5": pct(nn_fresh, 5), "median": pct(nn_fresh, 50)},
             "nn_real": {"p5": pct(nn_real, 5), "median": pct(nn_real, 50)},
             "nudged": {"median": pct(d_nudged, 50), "p90": pct(d_nudged, 90)},
             "recolour": {"median": pct(d_recolour, 50), "p90": pct(d_recolour, 90)},
-            "hist_nn_fresh": np.bincount(nn_fresh, minlength=size * size + 1).tolist(),
-            "hist_nn_real": np.bincount(nn_real, minlength=size * size + 1).tolist(),
-            "hist_nudged": np.bincount(d_nudged, minlength=size * size + 1).tolist(),
-            "hist_recolour": np.bincount(d_recolour, minlength=size * size + 1).tolist(),
+            "hist_nn_fresh": np.bincount(nn_fresh, minlength=size + 1).tolist(),
+            "hist_nn_real": np.bincount(nn_real, minlength=size + 1).tolist(),
+            "hist_nudged": np.bincount(d_nudged, minlength=size + 1).tolist(),
+            "hist_recolour": np.bincount(d_recolour, minlength=size + 1).tolist(),
         }
     return out
 
@@ -106,18 +119,24 @@ def main() -> int:
         parser.error(f"datasets missing under {args.data}: {', '.join(missing)} (effigies dataset build NAME)")
     results = {slug: study(slug, args.samples, args.data) for slug in track(slugs, description="themes")}
     table = Table(title=f"pHash nearest-neighbour and same-image distances ({args.samples} per set)")
-    for col in ("theme", "bits", "NN fresh p5 / med", "NN real p5 / med", "nudged med / p90", "recolour med / p90"):
+    for col in ("theme", "fingerprint", "NN fresh p5 / med", "NN real p5 / med", "nudged med / p90", "recolour med / p90"):
         table.add_column(col)
     for slug, r in results.items():
-        for size in SIZES:
-            m = r[f"{size * size}"]
-            table.add_row(slug, str(size * size),
+        for name in FINGERPRINTS:
+            m = r[name]
+            table.add_row(slug, name,
                           f"{m['nn_fresh']['p5']:.0f} / {m['nn_fresh']['median']:.0f}",
                           f"{m['nn_real']['p5']:.0f} / {m['nn_real']['median']:.0f}",
                           f"{m['nudged']['median']:.0f} / {m['nudged']['p90']:.0f}",
                           f"{m['recolour']['median']:.0f} / {m['recolour']['p90']:.0f}")
     console = Console()
     console.print(table)
+    for slug, r in results.items():
+        m = r["value256"]
+        series = {"fresh samples, nearest other": m["hist_nn_fresh"], "real images, nearest other": m["hist_nn_real"],
+                  "nudged latent": m["hist_nudged"], "recolour (hue +120°)": m["hist_recolour"]}
+        svg = histogram_svg(series, title=f"{slug}: 256-bit value fingerprint distances", x_label="Hamming distance (bits)")
+        (ROOT / "docs" / f"fingerprint-{slug}.svg").write_text(svg)
     write_result(args.out, {"machine": machine(), "samples": args.samples, "themes": results}, console)
     return 0
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Ship a trained theme: export its run, write ATTRIBUTION.txt, store the training pHashes, measure it.
+"""Ship a trained theme: export its run, write ATTRIBUTION.txt, store the training fingerprints, measure it.
 
     .venv/bin/python scripts/ship_theme.py pixel-heroes            # after `effigies train --theme pixel-heroes`
     .venv/bin/python scripts/ship_theme.py emoji-folk --samples 2000
@@ -8,7 +8,7 @@ Reads the recipe's run folder (var/training/SLUG) and dataset (var/datasets/SLUG
 and writes effigies/themes/pretrained/SLUG/: generator.safetensors + .json and
 samples.png (newest checkpoint, EMA generator when the run has one),
 ATTRIBUTION.txt (how it was trained + the dataset's LICENSE.txt),
-training_phashes.safetensors (originality check) and metrics.json (`effigies
+training_fingerprints.safetensors (originality check) and metrics.json (`effigies
 eval`). `make theme-SLUG` runs dataset -> train -> this.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def attribution_text(slug: str, *, run_dir: Path, data_dir: Path) -> str:
         f"In the app: {spec.attribution}",
         "",
         "samples.png: 8x8 grid from latents(64, 100, seed=0) of this generator.",
-        "training_phashes.safetensors: the 64-bit pHashes of the training images (no image ships).",
+        "training_fingerprints.safetensors: the 256-bit brightness fingerprints of the training images (no image ships).",
         "",
         "Training set notice (the dataset folder's LICENSE.txt):",
         "-" * 78,

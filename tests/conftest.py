@@ -83,13 +83,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "EE_DATA_DIR": str(data_dir),
                 "EE_PORT": str(port),
                 "EE_PUBLIC_URL": f"http://127.0.0.1:{port}",
-                "EE_WORKER_CONCURRENCY": "1",
+                "EE_WORKER_CONCURRENCY": "4",
                 "EE_ADMIN_EMAIL": "admin@players.effigies.fr",
                 "EE_ADMIN_PASSWORD": "admin-password-123",
             }
         )
         # A Redis database of our own, emptied, so queued work of other runs never reaches us.
-        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/11" if env["REDIS_URL"].count("/") >= 3 else env["REDIS_URL"] + "/11"
+        # EE_TEST_REDIS_DB lets two test runs share one Redis server side by side.
+        redis_db = os.environ.get("EE_TEST_REDIS_DB", "11")
+        base = env["REDIS_URL"].rsplit("/", 1)[0] if env["REDIS_URL"].count("/") >= 3 else env["REDIS_URL"]
+        env["REDIS_URL"] = f"{base}/{redis_db}"
         import redis
 
         redis.Redis.from_url(env["REDIS_URL"]).flushdb()
@@ -103,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         subprocess.run([sys.executable, "-m", "effigies.cli", "db", "upgrade"], env=env, check=True, cwd=ROOT)
         logs = data_dir / "logs"
         logs.mkdir()
-        worker = _spawn(["worker", "--concurrency", "1"], env, logs / "worker.log")
+        worker = _spawn(["worker", "--concurrency", "4"], env, logs / "worker.log")
         stack_ctx.callback(_stop, worker)
         api = _spawn(["api"], env, logs / "api.log")
         stack_ctx.callback(_stop, api)

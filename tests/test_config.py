@@ -39,4 +39,14 @@ def test_local_mode_runs_with_nothing_configured(monkeypatch):
     for key in (*PRODUCTION, "EE_SECRET_KEY"):
         monkeypatch.delenv(key, raising=False)
     settings = Settings()
-    assert settings.is_local and settings.uniqueness_radius == 4 and settings.price_cents == 10
+    assert settings.is_local and settings.uniqueness_radius == 20 and settings.price_cents == 10
+
+
+def test_uniqueness_radius_is_bounded_to_half_the_fingerprint(monkeypatch):
+    # Beyond 128 of 256 bits, unrelated images would count as copies of each other.
+    monkeypatch.setenv("EE_UNIQUENESS_RADIUS", "128")
+    assert Settings().uniqueness_radius == 128
+    for refused in ("129", "-1"):
+        monkeypatch.setenv("EE_UNIQUENESS_RADIUS", refused)
+        with pytest.raises(ValidationError, match="EE_UNIQUENESS_RADIUS"):
+            Settings()

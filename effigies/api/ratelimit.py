@@ -24,9 +24,11 @@ def hit(scope: str, key: str, *, limit: int, window_s: int) -> None:
     pipe.expire(redis_key, window_s + 1)
     count, _ = pipe.execute()
     if count > limit:
+        # When this fixed window ends, the counter starts again from zero.
         retry_after = window_s - int(time.time()) % window_s
         raise DomainError(
             "rate_limited",
             f"Too many attempts. Please wait {retry_after} seconds and try again.",
             status=429,
+            headers={"Retry-After": str(retry_after)},
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, func
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from effigies.db import Base
@@ -21,7 +21,7 @@ class Avatar(Base):
     candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"), unique=True)
     theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"))
     model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
-    phash: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     image_path: Mapped[str] = mapped_column(String(500))
     price_cents: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -47,13 +47,15 @@ def purchase(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -
     if candidate.status == "expired" or candidate.expires_at <= utcnow() or theme.status == "retired":
         raise AvatarsError("candidate_expired", "This proposal has expired: generate new ones.", status=410)
 
-    uniqueness_service.lock_for_claim(session=session)
-    if uniqueness_service.find_near(session=session, phash_value=candidate.phash, radius=settings.uniqueness_radius, limit=1):
+    try:
+        # Until this transaction ends, any purchase of a near-copy waits for us, then is refused.
+        uniqueness_service.claim(session=session, value=candidate.fingerprint, radius=settings.uniqueness_radius)
+    except uniqueness_service.UniquenessError:
         raise AvatarsError(
             "near_duplicate_sold",
             "Someone has just bought an avatar almost identical to this one. Generate again: there are plenty more!",
             status=409,
-        )
+        ) from None
 
     account = wallet(session=session, user_id=user_id)
     post(
@@ -72,14 +74,14 @@ def purchase(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -
         candidate_id=candidate.id,
         theme_id=candidate.theme_id,
         model_version_id=candidate.model_version_id,
-        phash=candidate.phash,
+        fingerprint=candidate.fingerprint,
         image_path=candidate.image_path,
         price_cents=settings.price_cents,
     )
     session.add(avatar)
     session.flush()
     uniqueness_service.register(
-        session=session, phash_value=candidate.phash, kind="sold", theme_id=candidate.theme_id, avatar_id=avatar.id
+        session=session, value=candidate.fingerprint, kind="sold", theme_id=candidate.theme_id, avatar_id=avatar.id
     )
     candidate.status = "sold"
     return avatar

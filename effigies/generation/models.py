@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from effigies.db import Base
@@ -49,8 +49,8 @@ class Candidate(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"))
     model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
-    # 64-bit perceptual hash as a signed bigint (PostgreSQL has no unsigned 64-bit type).
-    phash: Mapped[int] = mapped_column(BigInteger)
+    # effigies.uniqueness.fingerprint: checked again in the purchase transaction.
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     image_path: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16), default="offered")
     expires_at: Mapped[datetime]

@@ -1,27 +1,46 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import AsyncIterator
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, StreamingResponse
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from effigies.api.deps import CurrentUser, SessionDep
-from effigies.api.ratelimit import hit
+from effigies.api.ratelimit import client_ip, hit
+from effigies.config import get_settings
+from effigies.db import session_scope
 from effigies.errors import DomainError
-from effigies.generation import service
+from effigies.generation import events, service
 from effigies.generation.schemas import CandidateOut, GenerationCreated, GenerationIn, GenerationOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["generation"])
 
+# Per person, and per address too, so that a handful of accounts can't flood the worker queue.
+GENERATION_WINDOW_S = 60  # per-user and per-IP limits: settings.generation_rate_per_user / _per_ip
+
+FINAL_STATUSES = ("done", "failed")
+# Proxies drop a silent connection after a minute or so; past EVENTS_MAX_S the browser polls.
+EVENTS_HEARTBEAT_S = 15
+EVENTS_MAX_S = 60
+
 
 @router.post("/themes/{slug}/generations", status_code=202, response_model=GenerationCreated)
-def create_generation(slug: str, user: CurrentUser, session: SessionDep, body: GenerationIn | None = None):
+def create_generation(
+    slug: str, request: Request, user: CurrentUser, session: SessionDep, body: GenerationIn | None = None
+):
     from effigies.generation.tasks import generate_candidates
 
-    hit("generate", str(user.id), limit=30, window_s=60)
+    settings = get_settings()
+    hit("generate", str(user.id), limit=settings.generation_rate_per_user, window_s=GENERATION_WINDOW_S)
+    hit("generate-ip", client_ip(request), limit=settings.generation_rate_per_ip, window_s=GENERATION_WINDOW_S)
     job = service.create_job(session=session, user_id=user.id, slug=slug, count=(body or GenerationIn()).count)
     session.commit()
     try:
@@ -36,7 +55,26 @@ def create_generation(slug: str, user: CurrentUser, session: SessionDep, body: G
 
 @router.get("/generations/{job_id}", response_model=GenerationOut)
 def get_generation(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
-    job, theme, candidates = service.get_job(session=session, job_id=job_id, user_id=user.id)
+    return _generation_out(session=session, job_id=job_id, user_id=user.id)
+
+
+@router.get("/generations/{job_id}/events", response_class=StreamingResponse)
+async def generation_events(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
+    """text/event-stream: the job's state now, then its final state when the worker says so."""
+    user_id = user.id
+    # Checked before streaming, so a stranger gets the usual 404 JSON error, not a stream.
+    await run_in_threadpool(service.get_job, session=session, job_id=job_id, user_id=user_id)
+    # The pooled connection goes back now rather than when the stream ends, up to a minute later.
+    await run_in_threadpool(session.close)
+    return StreamingResponse(
+        _job_events(job_id, user_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _generation_out(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
+    job, theme, candidates = service.get_job(session=session, job_id=job_id, user_id=user_id)
     return GenerationOut(
         id=job.id,
         theme_slug=theme.slug,
@@ -47,6 +85,40 @@ def get_generation(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
             for c in candidates
         ],
     )
+
+
+def _read_state(job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
+    with session_scope() as session:
+        return _generation_out(session=session, job_id=job_id, user_id=user_id)
+
+
+def _status_event(state: GenerationOut) -> str:
+    return f"event: status\ndata: {state.model_dump_json()}\n\n"
+
+
+async def _job_events(job_id: uuid.UUID, user_id: uuid.UUID) -> AsyncIterator[str]:
+    listener = events.JobListener(job_id)
+    try:
+        try:
+            # Subscribed before the read: a commit after it is always followed by a message.
+            await listener.open()
+            listening = True
+        except (redis.RedisError, OSError) as exc:
+            log.warning("no event stream for generation %s: %s", job_id, exc)
+            listening = False  # the state below, then the end of the stream: the browser polls
+        state = await run_in_threadpool(_read_state, job_id, user_id)
+        yield _status_event(state)
+        deadline = time.monotonic() + EVENTS_MAX_S
+        while listening and state.status not in FINAL_STATUSES and (left := deadline - time.monotonic()) > 0:
+            if await listener.wait(min(EVENTS_HEARTBEAT_S, left)):
+                state = await run_in_threadpool(_read_state, job_id, user_id)
+                yield _status_event(state)
+            else:
+                yield ": keep-alive\n\n"
+    except (redis.RedisError, OSError) as exc:
+        log.warning("event stream of generation %s cut short: %s", job_id, exc)
+    finally:
+        await listener.close()
 
 
 @router.get("/candidates/{candidate_id}/preview.png", response_class=FileResponse)

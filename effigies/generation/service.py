@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,10 +15,12 @@ from sqlalchemy.orm import Session
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.errors import DomainError
+from effigies.generation.events import publish_job_update
 from effigies.generation.models import Candidate, GenerationJob
 from effigies.themes import service as themes_service
 from effigies.themes.models import ModelVersion, Theme
 from effigies.uniqueness import service as uniqueness_service
+from effigies.uniqueness.fingerprint import fingerprint, hamming
 
 
 class GenerationError(DomainError):
@@ -115,11 +118,46 @@ def _write_png(image: Image.Image, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_job(*, job_id: uuid.UUID) -> str:
-    """The worker's side. Safe to run twice: the job's seed fixes its images, files are written
-    under deterministic names, and candidates are inserted once, in the final transaction."""
+def _fresh_candidates(
+    *, version_id: str, weights_dir: Path, count: int, seed: int
+) -> tuple[list[tuple[Image.Image, bytes]], int]:
+    """Up to `count` images whose fingerprints are far from every registered one and from each
+    other; also returns how many were refused as near-copies."""
     from effigies.generation import sampler  # torch is only imported where images are made
 
+    settings = get_settings()
+    radius = settings.uniqueness_radius
+    accepted: list[tuple[Image.Image, bytes]] = []
+    rejected = 0
+    for attempt in range(settings.generation_max_tries):
+        need = count - len(accepted)
+        if need <= 0:
+            break
+        # Two spare images: with the 256-bit fingerprint a refusal is rare (README, capacity),
+        # and a spare costs less than another round through the batcher.
+        batch = sampler.generate(
+            version_id, weights_dir, n=need + 2, seed=(seed + attempt) % (1 << 63),
+            max_batch=settings.generation_max_batch, max_wait_s=settings.generation_max_wait_ms / 1000,
+        )
+        with session_scope() as session:
+            for array in batch:
+                if len(accepted) == count:
+                    break
+                image = Image.fromarray(array, mode="RGB")
+                value = fingerprint(image)
+                if any(hamming(value, other) <= radius for _, other in accepted) or uniqueness_service.is_taken(
+                    session=session, value=value, radius=radius
+                ):
+                    rejected += 1
+                    continue
+                accepted.append((image, value))
+    return accepted, rejected
+
+
+def run_job(*, job_id: uuid.UUID) -> str:
+    """The worker's side. Safe to run twice, even at the same time: the job's seed fixes its
+    images, files are written under deterministic names, and candidates are inserted once, in
+    the final transaction, by whichever run locks the job row first."""
     settings = get_settings()
     with session_scope() as session:
         job = session.get(GenerationJob, job_id, with_for_update=True)
@@ -130,38 +168,16 @@ def run_job(*, job_id: uuid.UUID) -> str:
         version = session.get(ModelVersion, job.model_version_id)
         version_id, weights_dir = str(version.id), themes_service.resolve_weights_dir(version.weights_dir)
         count, seed, theme_id = job.count, job.seed, job.theme_id
+    if settings.generation_test_delay_s:
+        time.sleep(settings.generation_test_delay_s)  # EE_ENV=test only: lets a test kill a worker mid-job
 
-    accepted: list[tuple[Image.Image, int]] = []
-    rejected = 0
-    for attempt in range(settings.generation_max_tries):
-        need = count - len(accepted)
-        if need <= 0:
-            break
-        # Oversample: a 64-bit pHash finds many DCGAN samples within R of each other, and a batch
-        # of 16 costs a few milliseconds, far less than another round trip.
-        batch = sampler.generate(version_id, weights_dir, n=4 * need + 4, seed=(seed + attempt) % (1 << 63))
-        with session_scope() as session:
-            for array in batch:
-                if len(accepted) == count:
-                    break
-                image = Image.fromarray(array, mode="RGB")
-                h = uniqueness_service.phash(image)
-                too_close_to_sibling = any(
-                    uniqueness_service.hamming(h, other) <= settings.uniqueness_radius for _, other in accepted
-                )
-                if too_close_to_sibling or uniqueness_service.find_near(
-                    session=session, phash_value=h, radius=settings.uniqueness_radius, limit=1
-                ):
-                    rejected += 1
-                    continue
-                accepted.append((image, h))
-
+    accepted, rejected = _fresh_candidates(version_id=version_id, weights_dir=weights_dir, count=count, seed=seed)
     expires_at = utcnow() + timedelta(minutes=settings.candidate_ttl_minutes)
     with session_scope() as session:
         job = session.get(GenerationJob, job_id, with_for_update=True)
         if job.status in ("done", "failed"):
             return "skipped"
-        for position, (image, h) in enumerate(accepted):
+        for position, (image, value) in enumerate(accepted):
             relative = f"candidates/{job_id}/{position}.png"
             _write_png(image, settings.images_dir / relative)
             session.add(
@@ -171,7 +187,7 @@ def run_job(*, job_id: uuid.UUID) -> str:
                     user_id=job.user_id,
                     theme_id=theme_id,
                     model_version_id=job.model_version_id,
-                    phash=h,
+                    fingerprint=value,
                     image_path=relative,
                     expires_at=expires_at,
                 )
@@ -183,4 +199,7 @@ def run_job(*, job_id: uuid.UUID) -> str:
         else:
             job.status = "failed"
             job.error = "Every image came out too close to an avatar already sold: try again."
-        return job.status
+        status = job.status
+    # Only once committed: the browser's event stream re-reads the job when told.
+    publish_job_update(job_id)
+    return status

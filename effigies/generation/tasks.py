@@ -5,6 +5,7 @@ import uuid
 
 from effigies.db import session_scope
 from effigies.generation import service
+from effigies.generation.events import publish_job_update
 from effigies.worker import celery_app
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ def generate_candidates(self, job_id: str) -> str:
         log.exception("generation %s failed", job_id)
         with session_scope() as session:
             service.mark_failed(session=session, job_id=uuid.UUID(job_id), error="The generator failed: please try again.")
+        publish_job_update(job_id)  # committed above: a waiting browser may re-read the job
         raise exc
 
 

@@ -12,7 +12,7 @@ from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.themes.models import ModelVersion, Theme
 from effigies.uniqueness import service as uniqueness_service
-from effigies.uniqueness.training_set import TRAINING_PHASHES_FILE, read_training_phashes
+from effigies.uniqueness.training_set import TRAINING_FINGERPRINTS_FILE, read_training_fingerprints
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
@@ -180,10 +180,10 @@ def seed_builtin_themes(*, session: Session) -> None:
         metrics = _shipped_metrics(weights, config)
         if metrics is not None and latest.metrics != metrics:
             latest.metrics = metrics
-        # The sale filter refuses near-copies of training images; the images don't ship, their pHashes do.
-        if (weights / TRAINING_PHASHES_FILE).is_file():
+        # The sale filter refuses near-copies of training images; the images don't ship, their fingerprints do.
+        if (weights / TRAINING_FINGERPRINTS_FILE).is_file():
             uniqueness_service.register_training_images(
-                session=session, theme_id=theme.id, hashes=read_training_phashes(weights).as_ints()
+                session=session, theme_id=theme.id, values=read_training_fingerprints(weights).as_bytes()
             )
         # One sentence for the UI; the full notice stays in ATTRIBUTION.txt next to the weights.
         theme.attribution = spec.attribution

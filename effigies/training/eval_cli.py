@@ -1,6 +1,6 @@
 """``effigies eval``: quality figures of the shipped generators, without the database.
 
-Reads ``effigies/themes/pretrained/<slug>/`` (generator + training_phashes.safetensors)
+Reads ``effigies/themes/pretrained/<slug>/`` (generator + training_fingerprints.safetensors)
 and, for SWD only, the theme's dataset folder (default ``<data dir>/datasets/<slug>``,
 i.e. ``var/datasets/<slug>``). Writes ``metrics.json`` there unless ``--no-write``;
 ``effigies db upgrade`` copies it into the model version and the theme API shows it.
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from effigies.uniqueness.training_set import TRAINING_PHASHES_FILE, read_training_phashes
+from effigies.uniqueness.training_set import TRAINING_FINGERPRINTS_FILE, read_training_fingerprints
 
 
 def _pretrained_dir() -> Path:
@@ -48,15 +48,15 @@ def metrics_table(slug: str, metrics: dict) -> Table:
                   f"{metrics['swd_images']} images per set" if metrics["swd"] is not None else "no dataset: skipped")
     table.add_row("originality", _pct(metrics["originality"]),
                   "near-copies of a training image (lower is better)" if metrics["originality"] is not None
-                  else "no training pHashes: skipped")
+                  else "no training fingerprints: skipped")
     table.add_row("diversity", _pct(metrics["diversity"]), "no other sample within R (goal >= 95 %)")
     if metrics.get("diversity_training") is not None:
         table.add_row("diversity of real images", _pct(metrics["diversity_training"]),
-                      f"same N of training images: the fingerprint's ceiling")
+                      "same N of training images, for comparison")
     table.add_row("N", f"{metrics['samples']:,}", "fresh samples")
-    table.add_row("R", str(metrics["radius"]), "pHash Hamming radius")
+    table.add_row("R", str(metrics["radius"]), "Hamming radius, bits of the 256-bit brightness fingerprint")
     if metrics.get("training_images") is not None:
-        table.add_row("training images", f"{metrics['training_images']:,}", "pHashes compared against")
+        table.add_row("training images", f"{metrics['training_images']:,}", "fingerprints compared against")
     table.add_row("seconds", f"{metrics['seconds']:.1f}", "")
     return table
 
@@ -67,11 +67,11 @@ def hash_dataset_command(slug: str, dataset: Path, *, console: Console) -> int:
     if not dataset.is_dir():
         console.print(f"[red]no dataset at {dataset}[/red]: build it with `effigies dataset build {slug}`")
         return 2
-    with _progress(console, f"{slug}: hashing {dataset}") as progress:
+    with _progress(console, f"{slug}: fingerprinting {dataset}") as progress:
         task = progress.add_task("hash", total=None)
         path = hash_dataset(dataset, _pretrained_dir() / slug, progress_fn=lambda d, t: progress.update(task, completed=d, total=t))
-    info = read_training_phashes(path)
-    console.print(f"[green]written[/green] {path} ({info.count:,} pHashes, dataset sha256 {info.dataset_sha256[:12]}...)")
+    info = read_training_fingerprints(path)
+    console.print(f"[green]written[/green] {path} ({info.count:,} fingerprints, dataset sha256 {info.dataset_sha256[:12]}...)")
     return 0
 
 
@@ -98,16 +98,16 @@ def eval_theme(
         console.print(f"[yellow]SWD skipped:[/yellow] no dataset at {data_dir}; build it with "
                       f"`effigies dataset build {slug}` (or pass --dataset DIR)")
     training = None
-    if (weights / TRAINING_PHASHES_FILE).is_file():
-        training = read_training_phashes(weights).hashes
+    if (weights / TRAINING_FINGERPRINTS_FILE).is_file():
+        training = read_training_fingerprints(weights).values
     else:
-        console.print(f"[yellow]originality skipped:[/yellow] no {TRAINING_PHASHES_FILE} in {weights}; "
+        console.print(f"[yellow]originality skipped:[/yellow] no {TRAINING_FINGERPRINTS_FILE} in {weights}; "
                       f"write it with `effigies eval --theme {slug} --hash-dataset`")
 
     with _progress(console, f"{slug}: sampling") as progress:
         task = progress.add_task("sample", total=samples)
         metrics = evaluate_generator(
-            weights, samples=samples, radius=radius, seed=seed, training_hashes=training, real_images=real,
+            weights, samples=samples, radius=radius, seed=seed, training_fingerprints=training, real_images=real,
             swd_images=swd_images, progress_fn=lambda done, total: progress.update(task, completed=done),
         )
     metrics = {"theme": slug, **metrics}

@@ -1,11 +1,11 @@
-"""``training_phashes.safetensors``: the pHashes of a generator's training images, kept with its weights.
+"""``training_fingerprints.safetensors``: the fingerprints of a generator's training images, kept with its weights.
 
 The sale filter refuses near-copies of training images, so every model version
 must ship the fingerprints of the images it learned from; the images themselves
-(10k+ PNGs, someone else's artwork) do not ship. One int64 tensor "phash", in
-the registry's encoding (the unsigned 64 pHash bits reinterpreted as a signed
-bigint, see :func:`effigies.uniqueness.service.phash`), plus string metadata:
-``format``, ``count``, ``dataset_sha256``, ``dataset``.
+(10k+ PNGs, someone else's artwork) do not ship. One uint8 tensor "fingerprint"
+of shape (n, 32): the registry's 256-bit fingerprints
+(:func:`effigies.uniqueness.fingerprint.fingerprint`), packed, most significant
+bit first; plus string metadata: ``format``, ``count``, ``dataset_sha256``, ``dataset``.
 
 numpy + safetensors only: the API process reads this at start-up without torch.
 """
@@ -21,22 +21,25 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-TRAINING_PHASHES_FILE = "training_phashes.safetensors"
-FORMAT = "effigies-training-phashes/1"
+from effigies.uniqueness.fingerprint import BYTES
+
+TRAINING_FINGERPRINTS_FILE = "training_fingerprints.safetensors"
+FORMAT = "effigies-training-fingerprints/2"
+_TENSOR = "fingerprint"
 
 
 @dataclass(frozen=True)
-class TrainingPhashes:
-    hashes: np.ndarray  # int64, one per training image, in file-name order
+class TrainingFingerprints:
+    values: np.ndarray  # (n, 32) uint8, one row per training image, in file-name order
     dataset_sha256: str
     dataset: str
 
     @property
     def count(self) -> int:
-        return int(self.hashes.shape[0])
+        return int(self.values.shape[0])
 
-    def as_ints(self) -> list[int]:
-        return [int(h) for h in self.hashes]
+    def as_bytes(self) -> list[bytes]:
+        return [row.tobytes() for row in self.values]
 
 
 def dataset_sha256(paths: Iterable[Path]) -> str:
@@ -48,34 +51,53 @@ def dataset_sha256(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def write_training_phashes(
-    path: str | Path, hashes: Sequence[int] | np.ndarray, *, dataset_sha256: str, dataset: str = ""
-) -> Path:
-    """Write the file atomically (temp name + rename); ``path`` is the file or its folder."""
+def _as_matrix(values: Sequence[bytes] | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        matrix = values
+    else:
+        # A short or long bytes value would otherwise shift every later row.
+        if any(len(v) != BYTES for v in values):
+            raise ValueError(f"every fingerprint must be {BYTES} bytes")
+        matrix = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(-1, BYTES)
+    if matrix.dtype != np.uint8 or matrix.ndim != 2 or matrix.shape[1] != BYTES:
+        raise ValueError(f"fingerprints must be a (n, {BYTES}) uint8 array, not {matrix.dtype} {matrix.shape}")
+    return np.ascontiguousarray(matrix)
+
+
+def _file(path: str | Path) -> Path:
     path = Path(path)
-    if path.is_dir():
-        path = path / TRAINING_PHASHES_FILE
-    values = np.asarray(hashes, dtype=np.int64).reshape(-1)
-    metadata = {"format": FORMAT, "count": str(values.shape[0]), "dataset_sha256": dataset_sha256, "dataset": dataset}
+    return path / TRAINING_FINGERPRINTS_FILE if path.is_dir() else path
+
+
+def write_training_fingerprints(
+    path: str | Path, values: Sequence[bytes] | np.ndarray, *, dataset_sha256: str, dataset: str = ""
+) -> Path:
+    """Write the file atomically (temp name + rename); ``path`` is the file or its folder.
+
+    ``values``: a (n, 32) uint8 array or 32-byte strings."""
+    path = _file(path)
+    matrix = _as_matrix(values)
+    metadata = {"format": FORMAT, "count": str(matrix.shape[0]), "dataset_sha256": dataset_sha256, "dataset": dataset}
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"phash": np.ascontiguousarray(values)}, str(tmp), metadata=metadata)
+    save_file({_TENSOR: matrix}, str(tmp), metadata=metadata)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 
 
-def read_training_phashes(path: str | Path) -> TrainingPhashes:
-    """Read the file back (``path`` is the file or its folder); checks format and count."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / TRAINING_PHASHES_FILE
+def read_training_fingerprints(path: str | Path) -> TrainingFingerprints:
+    """Read the file back (``path`` is the file or its folder); checks format, shape and count."""
+    path = _file(path)
     with safe_open(str(path), framework="numpy") as fh:
         metadata = fh.metadata() or {}
     if metadata.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown training pHash format {metadata.get('format')!r}")
-    hashes = load_file(str(path))["phash"]
-    if hashes.dtype != np.int64 or hashes.ndim != 1:
-        raise ValueError(f"{path}: 'phash' must be a 1-D int64 tensor")
-    if int(metadata.get("count", -1)) != hashes.shape[0]:
-        raise ValueError(f"{path}: metadata count {metadata.get('count')} != {hashes.shape[0]} hashes")
-    return TrainingPhashes(hashes=hashes, dataset_sha256=metadata.get("dataset_sha256", ""), dataset=metadata.get("dataset", ""))
+        raise ValueError(f"{path}: unknown training fingerprint format {metadata.get('format')!r}")
+    tensors = load_file(str(path))
+    if _TENSOR not in tensors:
+        raise ValueError(f"{path}: no {_TENSOR!r} tensor")
+    values = tensors[_TENSOR]
+    if values.dtype != np.uint8 or values.ndim != 2 or values.shape[1] != BYTES:
+        raise ValueError(f"{path}: {_TENSOR!r} must be a (n, {BYTES}) uint8 tensor, not {values.dtype} {values.shape}")
+    if metadata.get("count") != str(values.shape[0]):
+        raise ValueError(f"{path}: metadata count {metadata.get('count')} != {values.shape[0]} fingerprints")
+    return TrainingFingerprints(values=values, dataset_sha256=metadata.get("dataset_sha256", ""), dataset=metadata.get("dataset", ""))

@@ -73,8 +73,12 @@ export async function api(method, path, body, { signal } = {}) {
   if (response.ok) return data;
 
   if (data && data.error && typeof data.error === 'object') {
-    throw new ApiError(response.status, data.error.code || codeForStatus(response.status),
+    const err = new ApiError(response.status, data.error.code || codeForStatus(response.status),
       data.error.message || '', data.error.details ?? data.error.fields);
+    // A 429 says when to come back (seconds); the message can then say so too.
+    const retryAfter = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+    if (retryAfter > 0) err.retryAfter = retryAfter;
+    throw err;
   }
   // FastAPI's own {"detail": ...} (e.g. validation) or a proxy's HTML page.
   const detail = data && data.detail;

@@ -34,6 +34,7 @@ export function errorText(err, overrides = {}) {
   let code = err.code || '';
   if (code in overrides) return overrides[code];
   code = ALIASES[code] || code;
+  if (code === 'rate_limited' && err.retryAfter > 0) return t('err.rate_limited_wait', { seconds: err.retryAfter });
   if (hasKey('err.' + code)) return t('err.' + code);
   if (err.status >= 500) return t('err.server');
   if (err.status === 404) return t('err.not_found');

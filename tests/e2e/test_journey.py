@@ -112,6 +112,10 @@ def test_signup_generate_topup_buy_and_share(context, e2e_server, screenshots):
 
     # ---- regenerate: 4 new candidates ----
     expect(generate).to_have_text("Régénérer")
+    # The page waits on the job's event stream and polls only if it fails. Checked on the second
+    # job: the first may outlast the stream's minute while the worker loads the generator.
+    job_requests: list[str] = []
+    page.on("request", lambda req: "/api/generations/" in req.url and job_requests.append(req.url))
     generate.click()
     page.wait_for_function(
         """(old) => {
@@ -122,6 +126,7 @@ def test_signup_generate_topup_buy_and_share(context, e2e_server, screenshots):
         timeout=GENERATION_TIMEOUT_MS,
     )
     expect(status).to_have_text("4 propositions prêtes.")
+    assert job_requests and all(url.endswith("/events") for url in job_requests), job_requests
     expect_candidates_loaded(page, 4)
     second_ids = candidate_ids(page)
     assert not set(first_ids) & set(second_ids)

@@ -52,6 +52,7 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
     from effigies.generation import service as generation_service
     from effigies.generation.models import Candidate
     from effigies.uniqueness import service as uniqueness_service
+    from effigies.uniqueness.fingerprint import hamming
 
     with session_scope() as session:
         user = accounts_service.signup(
@@ -65,15 +66,15 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
     with session_scope() as session:
         sold = session.query(Candidate).filter_by(job_id=first_id).all()
         for c in sold:
-            uniqueness_service.register(session=session, phash_value=c.phash, kind="sold")
-        sold_hashes = [c.phash for c in sold]
+            uniqueness_service.register(session=session, value=c.fingerprint, kind="sold")
+        sold_hashes = [c.fingerprint for c in sold]
     generation_service.run_job(job_id=second_id)
     with session_scope() as session:
         offered = session.query(Candidate).filter_by(job_id=second_id).all()
         assert offered, "the job should top up with fresh images"
         radius = get_settings().uniqueness_radius
         for c in offered:
-            assert min(uniqueness_service.hamming(c.phash, h) for h in sold_hashes) > radius
+            assert min(hamming(c.fingerprint, h) for h in sold_hashes) > radius
 
 
 def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_user):

@@ -1,4 +1,4 @@
-"""Every shipped theme is complete (weights, grid, metrics, training hashes) and sells end to end."""
+"""Every shipped theme is complete (weights, grid, metrics, training fingerprints) and sells end to end."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from effigies.themes.service import BUILTIN_THEMES, PRETRAINED_DIR
+from effigies.training.evaluate import FINGERPRINT, METRICS_FORMAT
+from effigies.uniqueness.training_set import read_training_fingerprints
 from tests.conftest import wait_generation
 
 SLUGS = [spec.slug for spec in BUILTIN_THEMES]
@@ -24,11 +26,18 @@ def test_four_themes_ship_within_the_size_budget():
 def test_shipped_theme_folder_is_complete(slug):
     folder = PRETRAINED_DIR / slug
     for name in ("generator.safetensors", "generator.json", "samples.png", "ATTRIBUTION.txt",
-                 "metrics.json", "training_phashes.safetensors"):
+                 "metrics.json", "training_fingerprints.safetensors"):
         assert (folder / name).is_file(), f"{slug}: {name} missing"
     metrics = json.loads((folder / "metrics.json").read_text())
     for key in ("swd", "originality", "diversity"):
         assert key in metrics, f"{slug}: metrics.json lacks {key}"
+    # The figures must describe these weights and the registry's fingerprint, measured
+    # against the very training fingerprints that ship.
+    meta = json.loads((folder / "generator.json").read_text())
+    assert metrics["generator_sha256"] == meta["weights_sha256"], f"{slug}: metrics of other weights"
+    assert metrics["format"] == METRICS_FORMAT and metrics["fingerprint"] == FINGERPRINT
+    training = read_training_fingerprints(folder)
+    assert training.dataset == slug and metrics["training_images"] == training.count > 0
 
 
 @pytest.mark.parametrize("slug", SLUGS)

@@ -1,4 +1,4 @@
-"""Seeding a shipped theme registers its training pHashes once and publishes its metrics."""
+"""Seeding a shipped theme registers its training fingerprints once and publishes its metrics."""
 from __future__ import annotations
 
 import json
@@ -9,14 +9,16 @@ import numpy as np
 import pytest
 from sqlalchemy import delete, func, select
 
-from effigies.uniqueness.training_set import write_training_phashes
+from effigies.uniqueness.fingerprint import BYTES, hamming
+from effigies.uniqueness.training_set import write_training_fingerprints
 
 METRICS = {
-    "format": "effigies-metrics/1",
+    "format": "effigies-metrics/2",
     "generator_sha256": "ab" * 32,
     "evaluated_at": "2026-11-25T07:00:00+00:00",
     "samples": 10000,
-    "radius": 4,
+    "fingerprint": "value256",
+    "radius": 20,
     "originality": 0.0123,
     "diversity": 0.9612,
     "swd": 41.5,
@@ -26,7 +28,7 @@ METRICS = {
 
 @pytest.fixture
 def shipped_theme(stack, tmp_path, monkeypatch):
-    """A stand-in pretrained folder with 12,000 training pHashes (and a few duplicates) and a metrics.json."""
+    """A stand-in pretrained folder with 12,000 training fingerprints (and a few duplicates) and a metrics.json."""
     from effigies.db import session_scope
     from effigies.themes import service as themes_service
     from effigies.themes.models import Theme
@@ -38,15 +40,15 @@ def shipped_theme(stack, tmp_path, monkeypatch):
     # Seeding reads generator.json and only checks that the weights exist.
     (folder / "generator.safetensors").write_bytes(b"")
     (folder / "generator.json").write_text(json.dumps({"format": "test", "weights_sha256": METRICS["generator_sha256"]}))
-    hashes = np.random.default_rng(7).integers(-(1 << 63), (1 << 63) - 1, size=12_000, dtype=np.int64)
-    write_training_phashes(folder, np.concatenate([hashes, hashes[:50]]), dataset_sha256="test")
+    values = np.random.default_rng(7).integers(0, 256, size=(12_000, BYTES), dtype=np.uint8)
+    write_training_fingerprints(folder, np.concatenate([values, values[:50]]), dataset_sha256="test")
     (folder / "metrics.json").write_text(json.dumps(METRICS))
     spec = themes_service.BuiltinTheme(
         slug=slug, name="Seed test", name_fr="Test", description="", description_fr="", pixel_art=False, attribution="",
     )
     monkeypatch.setattr(themes_service, "PRETRAINED_DIR", tmp_path)
     monkeypatch.setattr(themes_service, "BUILTIN_THEMES", (spec,))
-    yield slug, folder, {int(h) for h in hashes}
+    yield slug, folder, {bytes(v) for v in values}
     with session_scope() as session:
         theme_id = session.scalar(select(Theme.id).where(Theme.slug == slug))
         if theme_id is not None:
@@ -54,7 +56,7 @@ def shipped_theme(stack, tmp_path, monkeypatch):
             session.execute(delete(Theme).where(Theme.id == theme_id))
 
 
-def _training_rows(slug: str) -> tuple[int, set[int]]:
+def _training_rows(slug: str) -> tuple[int, set[bytes]]:
     from effigies.db import session_scope
     from effigies.themes.models import Theme
     from effigies.uniqueness.models import RegistryEntry
@@ -63,21 +65,21 @@ def _training_rows(slug: str) -> tuple[int, set[int]]:
         theme_id = session.scalar(select(Theme.id).where(Theme.slug == slug))
         where = (RegistryEntry.theme_id == theme_id, RegistryEntry.kind == "training")
         count = session.scalar(select(func.count()).select_from(RegistryEntry).where(*where))
-        return count, set(session.scalars(select(RegistryEntry.phash).where(*where)))
+        return count, set(session.scalars(select(RegistryEntry.fingerprint).where(*where)))
 
 
-def test_seeding_registers_training_hashes_exactly_once(shipped_theme, client):
+def test_seeding_registers_training_fingerprints_exactly_once(shipped_theme, client):
     from effigies.db import session_scope
     from effigies.themes import service as themes_service
     from effigies.uniqueness import service as uniqueness_service
 
-    slug, folder, hashes = shipped_theme
+    slug, folder, values = shipped_theme
     start = time.perf_counter()
     with session_scope() as session:
         themes_service.seed_builtin_themes(session=session)
     first = time.perf_counter() - start
     count, stored = _training_rows(slug)
-    assert count == len(hashes) == 12_000 and stored == hashes
+    assert count == len(values) == 12_000 and stored == values
     assert first < 30, f"first seeding took {first:.1f}s"
 
     start = time.perf_counter()
@@ -85,14 +87,28 @@ def test_seeding_registers_training_hashes_exactly_once(shipped_theme, client):
         themes_service.seed_builtin_themes(session=session)
         theme = themes_service.get_theme(session=session, slug=slug)
         # Called directly too: nothing new, nothing duplicated.
-        assert uniqueness_service.register_training_images(session=session, theme_id=theme.id, hashes=list(hashes)) == 0
+        assert uniqueness_service.register_training_images(session=session, theme_id=theme.id, values=list(values)) == 0
     assert _training_rows(slug)[0] == 12_000
     assert time.perf_counter() - start < 10
 
-    # A training image's near-copy is refused by the sale filter's lookup.
-    near = next(iter(hashes)) ^ 0b101
+    # A training image's near-copy (R - 1 bits flipped, the first and last among them) is found
+    # by the sale filter's lookup, at its true distance; one R + 1 bits away is not.
+    training = min(values)
+    near = _flipped(training, [0, 255, *range(100, 117)])
+    far = _flipped(training, [0, 255, *range(100, 119)])
+    assert hamming(training, near) == 19 and hamming(training, far) == 21
     with session_scope() as session:
-        assert uniqueness_service.find_near(session=session, phash_value=near, radius=4, limit=1)
+        found = uniqueness_service.find_near(session=session, value=near, radius=20, limit=1)
+        assert [(entry.fingerprint, entry.kind, distance) for entry, distance in found] == [(training, "training", 19)]
+        assert uniqueness_service.find_near(session=session, value=far, radius=20, limit=5) == []
+
+
+def _flipped(value: bytes, bits) -> bytes:
+    """``value`` with the given bit positions flipped (0 = the most significant)."""
+    number = int.from_bytes(value, "big")
+    for bit in bits:
+        number ^= 1 << (8 * BYTES - 1 - bit)
+    return number.to_bytes(BYTES, "big")
 
 
 def test_seeding_publishes_metrics_of_the_same_weights_only(shipped_theme, client):
@@ -105,7 +121,7 @@ def test_seeding_publishes_metrics_of_the_same_weights_only(shipped_theme, clien
     body = client.get(f"/api/themes/{slug}").json()
     assert body["metrics"] == {
         "swd": 41.5, "originality": 0.0123, "diversity": 0.9612, "diversity_training": None, "samples": 10000,
-        "radius": 4, "evaluated_at": "2026-11-25T07:00:00Z",
+        "radius": 20, "evaluated_at": "2026-11-25T07:00:00Z",
     }
     listed = next(t for t in client.get("/api/themes").json() if t["slug"] == slug)
     assert listed["metrics"]["diversity"] == 0.9612

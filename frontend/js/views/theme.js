@@ -4,12 +4,12 @@ import { h, clear, setMessage } from '../dom.js';
 import { t, money, timeOnly } from '../i18n.js';
 import { state, subscribe, priceCents, refreshWallet } from '../store.js';
 import { errorText } from '../errors.js';
-import { createTopup, sleep } from '../topup.js';
+import { createTopup } from '../topup.js';
+import { waitForGeneration } from '../generation-wait.js';
 import { themeName, themeDescription, statusBadge } from './home.js';
 
 const COUNT = 4;
-const POLL_MS = 500;
-const POLL_LIMIT_MS = 180000;
+const WAIT_LIMIT_MS = 180000;
 
 // Kept across re-renders (language switch, coming back to the page) for the session.
 // slug → { jobId, status, candidates: [{id, preview_url, expires_at, state}], generated, bought, notice }
@@ -268,31 +268,30 @@ export function mount(main, params, ctx) {
 
   async function poll(jobId) {
     pollingJob = jobId;
-    const started = Date.now();
     try {
-      for (;;) {
-        const job = await get(`/api/generations/${encodeURIComponent(jobId)}`, { signal: abort.signal });
-        if (session.jobId !== jobId) return;
-        session.status = job.status;
-        if (job.status === 'done') {
-          session.candidates = (job.candidates || []).map((c) => ({ ...c, state: candidateState(c) }));
-          session.statusKey = 'theme.status.done';
-          drawCandidates();
-          break;
-        }
-        if (job.status === 'failed') {
-          session.statusKey = 'theme.status.failed';
-          break;
-        }
-        session.statusKey = job.status === 'running' ? 'theme.status.running' : 'theme.status.queued';
-        drawStatus();
-        drawGenerateButton();
-        if (Date.now() - started > POLL_LIMIT_MS) {
-          session.status = 'failed';
-          session.statusKey = 'theme.status.timeout';
-          break;
-        }
-        await sleep(POLL_MS, abort.signal);
+      const job = await waitForGeneration(jobId, {
+        signal: abort.signal,
+        limitMs: WAIT_LIMIT_MS,
+        onUpdate: (update) => {
+          if (session.jobId !== jobId) return;
+          session.status = update.status;
+          session.statusKey = update.status === 'running' ? 'theme.status.running' : 'theme.status.queued';
+          drawStatus();
+          drawGenerateButton();
+        },
+      });
+      if (session.jobId !== jobId) return;
+      if (!job) {
+        session.status = 'failed';
+        session.statusKey = 'theme.status.timeout';
+      } else if (job.status === 'done') {
+        session.status = 'done';
+        session.candidates = (job.candidates || []).map((c) => ({ ...c, state: candidateState(c) }));
+        session.statusKey = 'theme.status.done';
+        drawCandidates();
+      } else {
+        session.status = 'failed';
+        session.statusKey = 'theme.status.failed';
       }
     } catch (err) {
       if (err && err.name === 'AbortError') return;

@@ -1,0 +1,98 @@
+"""GET /api/generations/{id}/events: the job's state now, then its final state, over SSE."""
+import json
+import time
+
+from tests.conftest import wait_generation
+
+
+def read_events(lines, limit: int = 10) -> list[tuple[str, dict]]:
+    """(event name, JSON data) pairs until the server closes the stream; comments are skipped."""
+    events, name, data = [], "message", []
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if line == "":
+            if data:
+                events.append((name, json.loads("\n".join(data))))
+                if len(events) == limit:
+                    break
+            name, data = "message", []
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    return events
+
+
+def test_the_stream_of_a_new_job_ends_with_its_candidates(make_user):
+    user, _ = make_user()
+    job = user.post("/api/themes/galactic-droids/generations", json={"count": 2}).json()
+    started = time.monotonic()
+    with user.stream("GET", f"/api/generations/{job['id']}/events", timeout=90) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        events = read_events(response.iter_lines())
+    assert time.monotonic() - started < 60, "the stream should end on the worker's notice, not its time limit"
+    assert all(name == "status" for name, _ in events)
+    final = events[-1][1]
+    assert final["status"] == "done", events
+    assert final["id"] == job["id"]
+    assert len(final["candidates"]) == 2
+    # The same body as the polling endpoint.
+    assert final == user.get(f"/api/generations/{job['id']}").json()
+
+
+def test_a_finished_job_s_stream_gives_its_state_at_once(make_user):
+    user, _ = make_user()
+    job = user.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
+    body = wait_generation(user, job["id"])
+    started = time.monotonic()
+    with user.stream("GET", f"/api/generations/{job['id']}/events") as response:
+        assert response.status_code == 200
+        events = read_events(response.iter_lines())
+    assert time.monotonic() - started < 5
+    assert events == [("status", body)]
+
+
+def test_someone_elses_stream_is_a_404_json_error(make_user):
+    alice, _ = make_user()
+    bob, _ = make_user()
+    job = alice.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
+    response = bob.get(f"/api/generations/{job['id']}/events")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "generation_not_found"
+    assert set(response.json()["error"]) == {"code", "message"}
+
+
+def test_the_stream_needs_login(client, make_user):
+    user, _ = make_user()
+    job = user.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
+    assert client.get(f"/api/generations/{job['id']}/events").status_code == 401
+
+
+def test_the_stream_waits_for_the_worker_s_notice(make_user):
+    """A job no worker will run: the stream shows it queued, then follows what tasks.py does on
+    a failure (commit mark_failed, then publish)."""
+    from effigies.db import session_scope
+    from effigies.generation import service
+    from effigies.generation.events import publish_job_update
+
+    user, user_id = make_user()
+    with session_scope() as session:
+        job_id = service.create_job(session=session, user_id=user_id, slug="galactic-droids", count=1).id
+    with user.stream("GET", f"/api/generations/{job_id}/events") as response:
+        lines = response.iter_lines()
+        first = [next(lines) for _ in range(3)]
+        assert first[0] == "event: status" and first[2] == ""
+        assert json.loads(first[1][len("data:"):])["status"] == "queued"
+        with session_scope() as session:
+            service.mark_failed(session=session, job_id=job_id, error="The generator failed: please try again.")
+        publish_job_update(job_id)
+        started = time.monotonic()
+        events = read_events(lines)
+    assert time.monotonic() - started < 5
+    assert [(name, body["status"], body["error"]) for name, body in events] == [
+        ("status", "failed", "The generator failed: please try again.")
+    ]
