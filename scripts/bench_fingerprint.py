@@ -28,6 +28,7 @@ from rich.progress import track
 from rich.table import Table
 
 from benchlib import machine, write_result
+from effigies.config import get_settings
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.data import list_images, load_image
 from effigies.gan.sample import latents, sample
@@ -131,11 +132,14 @@ def main() -> int:
                           f"{m['recolour']['median']:.0f} / {m['recolour']['p90']:.0f}")
     console = Console()
     console.print(table)
+    radius = get_settings().uniqueness_radius
     for slug, r in results.items():
         m = r["value256"]
         series = {"fresh samples, nearest other": m["hist_nn_fresh"], "real images, nearest other": m["hist_nn_real"],
-                  "nudged latent": m["hist_nudged"], "recolour (hue +120°)": m["hist_recolour"]}
-        svg = histogram_svg(series, title=f"{slug}: 256-bit value fingerprint distances", x_label="Hamming distance (bits)")
+                  "nudged latent": m["hist_nudged"], f"recolour (hue +120°), {m['hist_recolour'][0] / sum(m['hist_recolour']):.0%} at 0": m["hist_recolour"]}
+        svg = histogram_svg(series, title=f"{slug}: 256-bit brightness fingerprint distances",
+                            x_label="Hamming distance (bits, bins of 2)", marker=(radius + 1, f"R = {radius}"),
+                            bin_width=2, y_max=0.5)
         (ROOT / "docs" / f"fingerprint-{slug}.svg").write_text(svg)
     write_result(args.out, {"machine": machine(), "samples": args.samples, "themes": results}, console)
     return 0

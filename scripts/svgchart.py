@@ -34,19 +34,25 @@ def _legend(names: list[str]) -> list[str]:
     return out
 
 
-def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, marker: tuple[float, str] | None = None) -> str:
-    """Step histograms, each normalised to its own total, on one shared x axis (bin = index)."""
-    last = max((max((i for i, c in enumerate(counts) if c), default=0) for counts in series.values()), default=1)
-    x_max = max(8, last + 2)
-    fractions = {name: [c / max(1, sum(counts)) for c in counts[: x_max + 1]] for name, counts in series.items()}
-    y_max = max((max(f, default=0) for f in fractions.values()), default=1) or 1
+def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, marker: tuple[float, str] | None = None,
+                  bin_width: int = 1, y_max: float | None = None) -> str:
+    """Step histograms, each normalised to its own total, on one shared x axis (count i = value i).
+
+    `bin_width` merges neighbouring values; bars above `y_max` are clipped at the top."""
+    merged = {}
+    for name, counts in series.items():
+        merged[name] = [sum(counts[i : i + bin_width]) for i in range(0, len(counts), bin_width)]
+    last = max((max((i for i, c in enumerate(counts) if c), default=0) for counts in merged.values()), default=1)
+    x_max = max(8, (last + 2) * bin_width)
+    fractions = {name: [c / max(1, sum(counts)) for c in counts[: x_max // bin_width + 1]] for name, counts in merged.items()}
+    y_max = y_max or max((max(f, default=0) for f in fractions.values()), default=1) or 1
     pw, ph = _W - _L - _R, _H - _T - _B
 
     def x(v: float) -> float:
         return _L + pw * v / x_max
 
     def y(v: float) -> float:
-        return _H - _B - ph * v / y_max
+        return _H - _B - ph * min(v, y_max) / y_max
 
     out = _frame(title, x_label, "share of pairs")
     for t in _ticks(0, x_max):
@@ -56,7 +62,7 @@ def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, mar
     for i, (name, fr) in enumerate(fractions.items()):
         points = []
         for b, v in enumerate(fr):
-            points += [f"{x(b - 0.5):.1f},{y(v):.1f}", f"{x(b + 0.5):.1f},{y(v):.1f}"]
+            points += [f"{x(b * bin_width):.1f},{y(v):.1f}", f"{x((b + 1) * bin_width):.1f},{y(v):.1f}"]
         colour = COLOURS[i % len(COLOURS)]
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(points)}"/>')
     if marker is not None:

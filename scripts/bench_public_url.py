@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Benchmark a running Effigies (e.g. `make run`): generation latency and the public avatar URL.
+"""Benchmark a running Effigies (e.g. `make run`): the public avatar URL under 32 connections.
 
     EE_ADMIN_EMAIL=admin@example.com EE_ADMIN_PASSWORD=... make run     # in one terminal
-    .venv/bin/python scripts/bench_generation.py --url http://127.0.0.1:8000 \
+    .venv/bin/python scripts/bench_public_url.py --url http://127.0.0.1:8000 \
         --admin-email admin@example.com --admin-password ...
 
-Prints a table and writes benchmarks/generation.json (numbers, machine, date).
+Buys one avatar (the admin funds a fresh account), then hammers GET /a/{id}.png?s=256 for 10 s.
+Generation under load is scripts/bench_generate.py. Prints a table and writes
+benchmarks/public_url.json (numbers, machine, date).
 """
 from __future__ import annotations
 
@@ -15,12 +17,10 @@ import os
 import statistics
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
 from benchlib import machine, write_result
@@ -43,19 +43,6 @@ def signup(url: str) -> Client:
                                         "password": "bench-password-123", "display_name": "Bench"})
     r.raise_for_status()
     return c
-
-
-def generate_once(c: Client, slug: str, count: int) -> float:
-    start = time.perf_counter()
-    job = c.post(f"/api/themes/{slug}/generations", json={"count": count})
-    job.raise_for_status()
-    while True:
-        body = c.get(f"/api/generations/{job.json()['id']}").json()
-        if body["status"] in ("done", "failed"):
-            if body["status"] != "done":
-                raise RuntimeError(body)
-            return time.perf_counter() - start
-        time.sleep(0.02)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -81,30 +68,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--theme", default="galactic-droids")
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--users", type=int, default=8, help="concurrent users for the parallel round")
     parser.add_argument("--admin-email", default=os.environ.get("EE_ADMIN_EMAIL"))
     parser.add_argument("--admin-password", default=os.environ.get("EE_ADMIN_PASSWORD"))
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "generation.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "public_url.json")
     args = parser.parse_args()
     console = Console()
     results: dict[str, dict[str, float]] = {}
 
     user = signup(args.url)
-    sequential = [generate_once(user, args.theme, 4) for _ in track(range(args.runs), description="sequential generations")]
-    results["generation, 4 candidates, 1 user"] = {
-        "n": len(sequential), "p50_ms": 1000 * statistics.median(sequential), "p95_ms": 1000 * pct(sequential, 95)}
-
-    users = [signup(args.url) for _ in range(args.users)]
-    with ThreadPoolExecutor(args.users) as pool:
-        t0 = time.perf_counter()
-        parallel = list(pool.map(lambda c: [generate_once(c, args.theme, 4) for _ in range(3)], users))
-        wall = time.perf_counter() - t0
-    flat = [x for xs in parallel for x in xs]
-    results[f"generation, 4 candidates, {args.users} users at once"] = {
-        "n": len(flat), "p50_ms": 1000 * statistics.median(flat), "p95_ms": 1000 * pct(flat, 95),
-        "jobs_per_s": len(flat) / wall}
-
     if args.admin_email and args.admin_password:
         admin = Client(base_url=args.url, timeout=30)
         admin.post("/api/auth/login", json={"email": args.admin_email, "password": args.admin_password}).raise_for_status()
@@ -121,7 +92,7 @@ def main() -> int:
         results["GET /a/{id}.png?s=256 (cached), 32 connections, 10 s"] = {
             "n": count, "req_per_s": count / 10.0, "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * pct(lat, 99)}
     else:
-        console.print("[yellow]no admin credentials: skipping the public URL round (needs a bought avatar)[/yellow]")
+        parser.error("give --admin-email and --admin-password (or EE_ADMIN_*): buying the avatar needs funds")
 
     table = Table(title="Effigies benchmarks")
     for col in ("case", "n", "p50 ms", "p95/p99 ms", "throughput"):
