@@ -91,7 +91,31 @@ def one_job(client: httpx.Client) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def load(clients: list[httpx.Client], seconds: float) -> dict:
+def cpu_seconds(api: int, worker: int, servers_dir: Path) -> dict[str, float]:
+    """CPU time used so far by each part of the stack (this benchmark's own process included)."""
+    import psutil
+
+    def tree(root: psutil.Process) -> float:
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                total += sum(p.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    out = {"api": tree(psutil.Process(api)), "worker": tree(psutil.Process(worker)), "postgres": 0.0, "valkey": 0.0,
+           "benchmark client": sum(psutil.Process().cpu_times()[:2])}
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
+        if str(servers_dir) in cmdline:  # the embedded servers' parents: postmaster and valkey-server
+            kind = "postgres" if "postgres" in (p.info["name"] or "") else "valkey" if "valkey" in cmdline else None
+            if kind:
+                out[kind] += tree(p)
+    return out
+
+
+def load(clients: list[httpx.Client], seconds: float, procs: tuple[int, int, Path]) -> dict:
     latencies: list[float] = []
     errors = [0]
     stop = time.monotonic() + seconds
@@ -109,13 +133,16 @@ def load(clients: list[httpx.Client], seconds: float) -> dict:
                 latencies.append(ms)
 
     threads = [threading.Thread(target=user, args=(c,)) for c in clients]
+    cpu0 = cpu_seconds(*procs)
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    return {"users": len(clients), "jobs": len(latencies), "errors": errors[0],
+    cpu1 = cpu_seconds(*procs)
+    per_job = {k: 1000 * (cpu1[k] - cpu0[k]) / max(1, len(latencies)) for k in cpu0}
+    return {"users": len(clients), "jobs": len(latencies), "errors": errors[0], "cpu_ms_per_job": per_job,
             "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
             "p95_ms": float(np.percentile(latencies, 95)) if latencies else None,
             "jobs_per_s": len(latencies) / elapsed}
@@ -169,14 +196,15 @@ def main() -> int:
             clients = make_clients(url, max(args.users))
             one_job(clients[0])  # the worker loads the generator on first use: not timed
             for n in sorted(args.users):
-                results.append(load(clients[:n], args.seconds))
+                results.append(load(clients[:n], args.seconds, (procs[1].pid, procs[0].pid, Path(tmp) / "servers")))
                 console.print(results[-1])
         finally:
             for p in procs:
                 p.terminate()
             for p in procs:
                 p.wait(30)
-    limit_candidates = in_process_limit(THEME, settings.generation_max_batch)
+    # The machine's best, whatever B the worker was given: batches of at least 64.
+    limit_candidates = in_process_limit(THEME, max(64, settings.generation_max_batch))
     limit_jobs = limit_candidates / COUNT
     table = Table(title=f"{THEME}: POST → {COUNT} candidates ready (SSE), B = {settings.generation_max_batch}, "
                         f"W = {settings.generation_max_wait_ms:g} ms, {args.threads} worker threads")
