@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     generation_rate_per_ip: int = Field(120, ge=1, alias="EE_GENERATION_RATE_PER_IP")
     # Micro-batching in the generate worker (effigies.generation.sampler): B latents or W ms,
     # whichever comes first. W = 0 still batches whatever queued during the previous pass; on a
-    # 2-core CPU waiting only added latency (1 user: 64 ms at W = 0, 72 at 5, 86 at 20) for the
-    # same throughput (scripts/bench_generate.py, README). On a GPU a few ms of W pays off.
+    # 2-core CPU waiting bought no throughput and 20 ms of it cost latency (1 user, p50: 62 ms
+    # at W = 0, 61 at 5, 80 at 20; scripts/bench_generate.py, README). A GPU may want a few ms.
     generation_max_batch: int = Field(64, ge=1, le=1024, alias="EE_GENERATION_MAX_BATCH")
     generation_max_wait_ms: float = Field(0.0, ge=0, le=1000, alias="EE_GENERATION_MAX_WAIT_MS")
     # Redis re-delivers a job whose worker died (SIGKILL, lost machine) after this long; a job
