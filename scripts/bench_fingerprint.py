@@ -10,7 +10,7 @@ and the distance between an image and
   - the same latent nudged by N(0, 0.05^2) (the "same image, slightly changed" R must catch),
   - its recolour (hue rotated 120 degrees: a knock-off the registry should refuse).
 Prints a table, writes benchmarks/fingerprint.json and draws the histograms into
-docs/fingerprint-<theme>.svg; the fingerprint and the radius were chosen from these numbers.
+docs/fingerprint-<theme>.svg, with one example per theme in docs/fingerprint-examples.png; the fingerprint and the radius were chosen from these numbers.
 
     .venv/bin/python scripts/bench_fingerprint.py --samples 2000
 """
@@ -72,6 +72,40 @@ def recolour(image: Image.Image) -> Image.Image:
     return Image.merge("HSV", (h, s, v)).convert("RGB")
 
 
+EXAMPLES: dict[str, list[tuple[Image.Image, str]]] = {}
+
+
+def example_row(fresh, nudged, recoloured) -> list[tuple[Image.Image, str]]:
+    """Sample 0 beside its nudged latent, its recolour and its nearest other fresh sample,
+    each with its distance under the luma and the brightness 256-bit fingerprints."""
+    luma, ours = FINGERPRINTS["luma256"][0], FINGERPRINTS["value256"][0]
+    h = ours(fresh)
+    others = (h[1:] != h[0]).sum(1)
+    nearest_other = fresh[1 + int(others.argmin())]
+    row = [(fresh[0], "sample")]
+    for image, what in ((nudged[0], "nudged latent"), (recoloured[0], "recolour"), (nearest_other, "nearest other")):
+        pair = [fresh[0], image]
+        row.append((image, f"{what}: {(luma(pair)[0] != luma(pair)[1]).sum()} / {(ours(pair)[0] != ours(pair)[1]).sum()}"))
+    return row
+
+
+def examples_png(rows: dict[str, list[tuple[Image.Image, str]]], path: Path) -> None:
+    """One row per theme: 128-px images, captions "luma / brightness" bit distances."""
+    from PIL import ImageDraw
+
+    cell_w, cell_h, left = 150, 150, 110
+    sheet = Image.new("RGB", (left + 4 * cell_w, 24 + cell_h * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((left, 6), "Hamming distance to the sample, 256-bit luma pHash / 256-bit brightness (ours); R = 20", fill="black")
+    for r, (slug, row) in enumerate(rows.items()):
+        y = 24 + r * cell_h
+        draw.text((4, y + 56), slug, fill="black")
+        for c, (image, caption) in enumerate(row):
+            sheet.paste(image.resize((128, 128), Image.Resampling.NEAREST), (left + c * cell_w, y))
+            draw.text((left + c * cell_w, y + 130), caption, fill="black")
+    sheet.save(path, optimize=True)
+
+
 def pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -90,6 +124,7 @@ def study(slug: str, n: int, data_root: Path) -> dict:
     real = [Image.fromarray(load_image(p)) for p in paths]
     out: dict = {"samples": n, "real": len(real), "nudged": k}
     recoloured = [recolour(im) for im in fresh[:k]]
+    EXAMPLES[slug] = example_row(fresh, nudged, recoloured)
     for name, (bits, size) in FINGERPRINTS.items():
         hf, hr, hn, hc = bits(fresh), bits(real), bits(nudged), bits(recoloured)
         nn_fresh, nn_real = nearest(hf), nearest(hr)
@@ -132,6 +167,7 @@ def main() -> int:
                           f"{m['recolour']['median']:.0f} / {m['recolour']['p90']:.0f}")
     console = Console()
     console.print(table)
+    examples_png(EXAMPLES, ROOT / "docs" / "fingerprint-examples.png")
     radius = get_settings().uniqueness_radius
     for slug, r in results.items():
         m = r["value256"]
