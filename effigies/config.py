@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     admin_email: str | None = Field(None, alias="EE_ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(None, alias="EE_ADMIN_PASSWORD")
 
-    uniqueness_radius: int = Field(20, ge=0, le=128, alias="EE_UNIQUENESS_RADIUS")
+    # Bits of the 256-bit fingerprint (README, Uniqueness). Capped at 32: a lookup probes 591
+    # band values at 20 and 11,216 at 32, and grows combinatorially beyond (docs/scaling.md).
+    uniqueness_radius: int = Field(20, ge=0, le=32, alias="EE_UNIQUENESS_RADIUS")
     candidate_ttl_minutes: int = Field(30, ge=1, alias="EE_CANDIDATE_TTL_MINUTES")
     price_cents: int = Field(10, ge=1, alias="EE_PRICE_CENTS")
     topup_packs_cents: list[int] = Field([100, 200, 500], alias="EE_TOPUP_PACKS_CENTS")
