@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     generation_rate_per_user: int = Field(30, ge=1, alias="EE_GENERATION_RATE_PER_USER")
     generation_rate_per_ip: int = Field(120, ge=1, alias="EE_GENERATION_RATE_PER_IP")
     # Micro-batching in the generate worker (effigies.generation.sampler): B latents or W ms,
-    # whichever comes first. W = 0 still batches whatever queued during the previous pass; on a
-    # 2-core CPU waiting bought no throughput and 20 ms of it cost latency (1 user, p50: 62 ms
-    # at W = 0, 61 at 5, 80 at 20; scripts/bench_generate.py, README). A GPU may want a few ms.
+    # whichever comes first. W = 0 still batches whatever queued during the previous pass (20
+    # users: 38.8 jobs/s at B = 64 vs 33.3 at B = 1); on a 2-core CPU waiting bought no more
+    # throughput and cost latency (1 user, p50: 42 ms at W = 0, 43 at 5, 55 at 20;
+    # scripts/bench_generate.py, README). A GPU may want a few ms.
     generation_max_batch: int = Field(64, ge=1, le=1024, alias="EE_GENERATION_MAX_BATCH")
     generation_max_wait_ms: float = Field(0.0, ge=0, le=1000, alias="EE_GENERATION_MAX_WAIT_MS")
     # Redis re-delivers a job whose worker died (SIGKILL, lost machine) after this long; a job

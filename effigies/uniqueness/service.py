@@ -120,6 +120,10 @@ def register_training_images(*, session: Session, theme_id: uuid.UUID, values: S
             .returning(RegistryEntry.id)
         )
         inserted += len(session.execute(statement).all())
+    if inserted:
+        # Fresh statistics now, not at autovacuum's next pass: until then the planner takes the
+        # table for tiny and scans it, 8.5 ms of CPU per lookup instead of 0.5 (measured).
+        session.execute(text("ANALYZE registry_entries"))
     return inserted
 
 
