@@ -37,7 +37,7 @@ from benchlib import machine, write_result
 from effigies.config import get_settings
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.sample import latents, sample
-from effigies.uniqueness.fingerprint import fingerprint
+from effigies.uniqueness.fingerprint import distances, fingerprints
 from effigies.uniqueness.training_set import read_training_fingerprints
 from svgchart import line_svg
 
@@ -45,17 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "effigies" / "themes" / "pretrained"
 
 
-def as_words(packed: np.ndarray) -> np.ndarray:
-    """(n, 32) uint8 -> (n, 4) uint64, for XOR + popcount four words at a time."""
-    return np.ascontiguousarray(packed).view(">u8").astype(np.uint64)
-
-
 def min_distance(queries: np.ndarray, stored: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Each query's distance to its nearest stored fingerprint (the registry's distance code)."""
     out = np.full(len(queries), 1 << 20, dtype=np.int64)
     for start in range(0, len(stored), chunk):
-        block = stored[start : start + chunk]
-        d = np.bitwise_count(queries[:, None, :] ^ block[None, :, :]).sum(-1, dtype=np.int64)
-        np.minimum(out, d.min(1), out=out)
+        np.minimum(out, distances(queries, stored[start : start + chunk]).min(1), out=out)
     return out
 
 
@@ -83,7 +77,7 @@ def fit_p(points: list[tuple[int, int, int]]) -> tuple[float, bool]:
 
 def simulate(slug: str, *, sell: int, batch: int, radius: int, progress: Progress) -> dict:
     generator, config = load_generator(PRETRAINED / slug)
-    training = as_words(read_training_fingerprints(PRETRAINED / slug).values)
+    training = read_training_fingerprints(PRETRAINED / slug).values
     stored = training
     sold, step, seed = 0, [], 0
     task = progress.add_task(slug, total=sell)
@@ -91,7 +85,7 @@ def simulate(slug: str, *, sell: int, batch: int, radius: int, progress: Progres
         while sold < sell:
             images = sample(generator, latents(batch, config.nz, seed=10_000 + seed))
             seed += 1
-            words = as_words(np.stack([np.frombuffer(fingerprint(Image.fromarray(a)), dtype=np.uint8) for a in images]))
+            words = fingerprints(Image.fromarray(a) for a in images)
             near_registry = min_distance(words, stored) <= radius
             accepted = []
             for i in np.flatnonzero(~near_registry):  # earlier accepted ones of the batch count too
@@ -126,6 +120,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--radius", type=int, default=get_settings().uniqueness_radius)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "capacity.json")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "capacity.svg")
     args = parser.parse_args()
     torch.set_num_threads(1)
     slugs = args.themes or sorted(p.name for p in PRETRAINED.iterdir() if (p / "generator.safetensors").is_file())
@@ -144,7 +139,7 @@ def main() -> int:
                       f"{'< ' if r['p_is_upper_bound'] else ''}{r['p_pair']:.2e}", cap)
     console.print(table)
     series = {slug: [(c["registered"], c["refused"]) for c in r["curve"]] for slug, r in sorted(merged.items())}
-    (ROOT / "docs" / "capacity.svg").write_text(line_svg(
+    args.chart.write_text(line_svg(
         series, title=f"Share of fresh samples refused as the registry fills (R = {args.radius})",
         x_label="fingerprints registered (training images + simulated sales)", y_label="refused",
         y_max=0.1 if max(c["refused"] for r in merged.values() for c in r["curve"]) < 0.1 else 1.0,

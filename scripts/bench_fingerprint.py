@@ -32,7 +32,7 @@ from effigies.config import get_settings
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.data import list_images, load_image
 from effigies.gan.sample import latents, sample
-from effigies.uniqueness.fingerprint import fingerprints
+from effigies.uniqueness.fingerprint import distances, fingerprints
 from svgchart import histogram_svg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,15 +54,13 @@ FINGERPRINTS = {"luma64": (_luma(8), 64), "luma256": (_luma(16), 256), "value256
 
 
 def nearest(h: np.ndarray) -> np.ndarray:
-    """Each row's distance to its nearest other row (packed XOR + popcount, in chunks)."""
+    """Each row's distance to its nearest other row (the registry's distance code, in chunks)."""
     packed = np.packbits(h, axis=1)
     out = np.empty(len(h), dtype=np.int32)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
     for start in range(0, len(h), 256):
-        block = packed[start : start + 256]
-        d = table[block[:, None, :] ^ packed[None, :, :]].sum(-1, dtype=np.int32)
-        d[np.arange(len(block)), start + np.arange(len(block))] = 1 << 20
-        out[start : start + len(block)] = d.min(1)
+        d = distances(packed[start : start + 256], packed)
+        d[np.arange(len(d)), start + np.arange(len(d))] = 1 << 20
+        out[start : start + len(d)] = d.min(1)
     return out
 
 

@@ -40,7 +40,7 @@ import effigies.models  # noqa: F401  (every table: flushes resolve foreign keys
 from effigies.db import sqlalchemy_url
 from effigies.uniqueness import service
 from effigies.uniqueness.fingerprint import BITS, BYTES, to_bitstring
-from effigies.uniqueness.index import BANDS, band_width, probe_count
+from effigies.uniqueness.index import BANDS, band_values, band_width, probe_count
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DB_NAME = "ee_bench_registry"
@@ -66,6 +66,7 @@ def fill(conn: psycopg.Connection, rows: int, rng: np.random.Generator, progress
             packed = rng.integers(0, 256, size=(n, BYTES), dtype=np.uint8)
             ascii_bits = (np.unpackbits(packed, axis=1) + ord("0")).astype(np.uint8)
             bands = bands_of(packed)
+            assert bands[0].tolist() == band_values(packed[0].tobytes()), "bands_of must match the service"
             lines = []
             for bits_row, band_row in zip(ascii_bits, bands):
                 lines.append(bits_row.tobytes() + b"\tsold\t" + "\t".join(map(str, band_row)).encode() + b"\n")
