@@ -19,7 +19,6 @@ def _broker_url() -> str:
 
 celery_app = Celery("effigies", include=["effigies.generation.tasks"])
 celery_app.conf.update(
-    broker_url=_broker_url(),
     task_serializer="json",
     accept_content=["json"],
     result_serializer="json",
@@ -31,14 +30,6 @@ celery_app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={
-        "visibility_timeout": get_settings().broker_visibility_timeout_s,
-        # kombu looks for overdue unacked messages every 10 s but scans only every 10th time
-        # (so ~100 s); scan at every look: one ZRANGE on a small index.
-        "unacked_restore_interval": min(10, get_settings().broker_visibility_timeout_s),
-        "unacked_restore_throttle": 1,
-        "socket_timeout": 5, "socket_connect_timeout": 3,
-    },
     broker_connection_timeout=3,
     worker_hijack_root_logger=False,
     # Celery beat (run inside a worker started with --beat, as `effigies up` does): expired
@@ -51,6 +42,26 @@ celery_app.conf.update(
         },
     },
 )
+
+
+def apply_settings() -> None:
+    """The broker's address and timeouts, from the settings as they are now: run at import,
+    and again by whoever changes the environment afterwards (the test suite's stack)."""
+    settings = get_settings()
+    celery_app.conf.update(
+        broker_url=_broker_url(),
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            # kombu looks for overdue unacked messages every 10 s but scans only every 10th
+            # time (so ~100 s); scan at every look: one ZRANGE on a small index.
+            "unacked_restore_interval": min(10, settings.broker_visibility_timeout_s),
+            "unacked_restore_throttle": 1,
+            "socket_timeout": 5, "socket_connect_timeout": 3,
+        },
+    )
+
+
+apply_settings()
 
 
 def _torch_threads(default: int) -> None:

@@ -102,6 +102,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         get_settings.cache_clear()
         reset_engine()
+        # A test module may have imported the Celery app at collection, before REDIS_URL was ours.
+        from effigies.worker import apply_settings
+
+        apply_settings()
 
         subprocess.run([sys.executable, "-m", "effigies.cli", "db", "upgrade"], env=env, check=True, cwd=ROOT)
         logs = data_dir / "logs"

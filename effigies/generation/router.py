@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from effigies.api.deps import CurrentUser, SessionDep
-from effigies.api.ratelimit import client_ip, hit
+from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
 from effigies.db import session_scope
 from effigies.errors import DomainError
@@ -39,8 +40,11 @@ def create_generation(
     from effigies.generation.tasks import generate_candidates
 
     settings = get_settings()
-    hit("generate", str(user.id), limit=settings.generation_rate_per_user, window_s=GENERATION_WINDOW_S)
-    hit("generate-ip", client_ip(request), limit=settings.generation_rate_per_ip, window_s=GENERATION_WINDOW_S)
+    hits(
+        [("generate", str(user.id), settings.generation_rate_per_user),
+         ("generate-ip", client_ip(request), settings.generation_rate_per_ip)],
+        window_s=GENERATION_WINDOW_S,
+    )
     job = service.create_job(session=session, user_id=user.id, slug=slug, count=(body or GenerationIn()).count)
     session.commit()
     try:
@@ -62,28 +66,38 @@ def get_generation(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
 async def generation_events(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     """text/event-stream: the job's state now, then its final state when the worker says so."""
     user_id = user.id
-    # Checked before streaming, so a stranger gets the usual 404 JSON error, not a stream.
-    await run_in_threadpool(service.get_job, session=session, job_id=job_id, user_id=user_id)
-    # The pooled connection goes back now rather than when the stream ends, up to a minute later.
-    await run_in_threadpool(session.close)
+    try:
+        queue = await events.hub().listen(job_id)  # before the read: no outcome slips between
+    except (TimeoutError, redis.RedisError, OSError) as exc:
+        log.warning("no event stream for generation %s: %s", job_id, exc)
+        queue = None  # the state below, then the end of the stream: the browser polls
+    try:
+        # Also the ownership check, before streaming: a stranger gets the usual 404 JSON error.
+        state = await run_in_threadpool(_generation_out, session=session, job_id=job_id, user_id=user_id)
+    except BaseException:
+        _forget(job_id, queue)
+        raise
+    finally:
+        # The pooled connection goes back now rather than when the stream ends, up to a minute later.
+        await run_in_threadpool(session.close)
     return StreamingResponse(
-        _job_events(job_id, user_id),
+        _job_events(state, user_id, queue),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 def _generation_out(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
-    job, theme, candidates = service.get_job(session=session, job_id=job_id, user_id=user_id)
+    job, slug, candidates = service.get_job(session=session, job_id=job_id, user_id=user_id)
     return GenerationOut(
-        id=job.id,
-        theme_slug=theme.slug,
-        status=job.status,
-        error=job.error,
-        candidates=[
-            CandidateOut(id=c.id, preview_url=f"/api/candidates/{c.id}/preview.png", expires_at=c.expires_at, status=c.status)
-            for c in candidates
-        ],
+        id=job.id, theme_slug=slug, status=job.status, error=job.error,
+        candidates=[_candidate_out(c.id, c.expires_at, c.status) for c in candidates],
+    )
+
+
+def _candidate_out(candidate_id, expires_at, status: str) -> CandidateOut:
+    return CandidateOut(
+        id=candidate_id, preview_url=f"/api/candidates/{candidate_id}/preview.png", expires_at=expires_at, status=status
     )
 
 
@@ -96,29 +110,31 @@ def _status_event(state: GenerationOut) -> str:
     return f"event: status\ndata: {state.model_dump_json()}\n\n"
 
 
-async def _job_events(job_id: uuid.UUID, user_id: uuid.UUID) -> AsyncIterator[str]:
-    listener = events.JobListener(job_id)
+def _forget(job_id: uuid.UUID, queue) -> None:
+    if queue is not None:
+        events.hub().forget(job_id, queue)
+
+
+async def _job_events(state: GenerationOut, user_id: uuid.UUID, queue) -> AsyncIterator[str]:
     try:
-        try:
-            # Subscribed before the read: a commit after it is always followed by a message.
-            await listener.open()
-            listening = True
-        except (redis.RedisError, OSError) as exc:
-            log.warning("no event stream for generation %s: %s", job_id, exc)
-            listening = False  # the state below, then the end of the stream: the browser polls
-        state = await run_in_threadpool(_read_state, job_id, user_id)
         yield _status_event(state)
         deadline = time.monotonic() + EVENTS_MAX_S
-        while listening and state.status not in FINAL_STATUSES and (left := deadline - time.monotonic()) > 0:
-            if await listener.wait(min(EVENTS_HEARTBEAT_S, left)):
-                state = await run_in_threadpool(_read_state, job_id, user_id)
-                yield _status_event(state)
-            else:
+        while queue is not None and state.status not in FINAL_STATUSES and (left := deadline - time.monotonic()) > 0:
+            try:
+                outcome = await asyncio.wait_for(queue.get(), min(EVENTS_HEARTBEAT_S, left))
+            except TimeoutError:
                 yield ": keep-alive\n\n"
-    except (redis.RedisError, OSError) as exc:
-        log.warning("event stream of generation %s cut short: %s", job_id, exc)
+                continue
+            if "status" in outcome:
+                state = state.model_copy(update={
+                    "status": outcome["status"], "error": outcome["error"],
+                    "candidates": [_candidate_out(c["id"], c["expires_at"], c["status"]) for c in outcome["candidates"]],
+                })
+            else:  # no outcome in the message, or the subscription broke: ask the database
+                state = await run_in_threadpool(_read_state, state.id, user_id)
+            yield _status_event(state)
     finally:
-        await listener.close()
+        _forget(state.id, queue)
 
 
 @router.get("/candidates/{candidate_id}/preview.png", response_class=FileResponse)

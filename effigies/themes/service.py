@@ -104,12 +104,12 @@ def list_themes(*, session: Session) -> list[Theme]:
     return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(Theme.name)))
 
 
-def current_model_version(*, session: Session, theme: Theme) -> ModelVersion:
+def ensure_generating(*, theme: Theme) -> None:
+    """A visible theme may still refuse new images: retired, or no generator published yet."""
     if theme.status == "retired":
         raise ThemesError("theme_retired", "This theme has been retired: its avatars can no longer be generated.", status=410)
     if theme.current_model_version_id is None:
         raise ThemesError("theme_not_ready", "This theme has no trained generator yet.", status=409)
-    return session.get(ModelVersion, theme.current_model_version_id)
 
 
 def sample_grid_path(*, session: Session, theme: Theme) -> Path | None:

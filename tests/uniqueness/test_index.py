@@ -111,4 +111,10 @@ def test_lookup_in_postgresql_returns_exactly_the_brute_force_set(stack, radius,
         assert sorted(ours[e.id] for e, _ in found if e.id in ours) == sorted(v for v in stored if hamming(query, v) <= radius)
         # Rows of other tests may match too; every row returned must truly be within R.
         assert all(d == hamming(query, e.fingerprint) <= radius for e, d in found)
+        # The generate worker's batched check (one statement for many) agrees with one by one.
+        batch = [query, *(around(query, rng, radius) for _ in range(3)), rng.randbytes(BYTES), stored[0]]
+        mask = service.near_mask(session=session, values=batch, radius=radius)
+        assert mask == [bool(service.find_near(session=session, value=v, radius=radius, limit=1)) for v in batch]
+        assert mask[-1]  # a registered fingerprint is taken
+        assert mask[0] or not any(hamming(query, v) <= radius for v in stored)
         session.rollback()
