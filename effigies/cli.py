@@ -171,6 +171,12 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from effigies.certificates.cli import verify_command
+
+    return verify_command(args.file, key=args.key, keys=args.keys)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="effigies", description="Effigies Edification")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -247,6 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     create = admin.add_parser("create", help="create (or reset) an admin; password from EE_ADMIN_PASSWORD or a prompt")
     create.add_argument("--email", required=True)
     create.set_defaults(func=cmd_admin_create)
+
+    verify = sub.add_parser(
+        "verify", help="check an ownership certificate offline (exit 0 genuine, 1 not genuine, 2 unreadable)",
+        description="Verifies a certificate file's Ed25519 signature without the server: against the given public "
+        "key(s), or by default the keys of this installation (EE_SIGNING_KEY, the key file under EE_DATA_DIR, "
+        "EE_SIGNING_KEYS_RETIRED).",
+    )
+    verify.add_argument("file", type=Path, help="certificate JSON, as downloaded (effigies-PUBLICID.json)")
+    given = verify.add_mutually_exclusive_group()
+    given.add_argument("--key", type=Path, help="a public key file: PEM, or base64 of the 32 raw bytes")
+    given.add_argument("--keys", type=Path, help="a saved copy of /.well-known/effigies-signing-key (JSON)")
+    verify.set_defaults(func=cmd_verify)
     return parser
 
 

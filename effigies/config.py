@@ -57,7 +57,21 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(120, ge=1, alias="EE_BROKER_VISIBILITY_TIMEOUT_S")
     # Fault injection for tests only (refused outside EE_ENV=test): each job sleeps this long.
     generation_test_delay_s: float = Field(0.0, ge=0, le=60, alias="EE_GENERATION_TEST_DELAY_S")
-    session_max_age_days: int = Field(14, ge=1, alias="EE_SESSION_MAX_AGE_DAYS")
+    # A log-in session ends at whichever comes first: this long after log-in (absolute), or
+    # session_idle_days without any request (idle). Both are checked by the server, not the cookie.
+    session_max_age_days: int = Field(30, ge=1, alias="EE_SESSION_MAX_AGE_DAYS")
+    session_idle_days: int = Field(7, ge=1, alias="EE_SESSION_IDLE_DAYS")
+    # Failed log-ins (and wrong current passwords) per account and per client address within a
+    # moving window; past either, 429 until the oldest failure leaves the window. The window is
+    # what keeps an attacker from locking a victim out for longer than it.
+    login_failures_per_account: int = Field(10, ge=1, alias="EE_LOGIN_FAILURES_PER_ACCOUNT")
+    login_failures_per_ip: int = Field(50, ge=1, alias="EE_LOGIN_FAILURES_PER_IP")
+    login_failure_window_s: int = Field(900, ge=1, alias="EE_LOGIN_FAILURE_WINDOW_S")
+    # Ed25519 key that signs ownership certificates: base64 of the 32 raw private bytes, or PEM.
+    # Unset: generated on first run and kept in signing_key_path (effigies.certificates.keys).
+    signing_key: SecretStr | None = Field(None, alias="EE_SIGNING_KEY")
+    # Public keys (base64 raw or PEM) of keys no longer signing, so their certificates stay verifiable.
+    signing_keys_retired: list[str] = Field([], alias="EE_SIGNING_KEYS_RETIRED")
 
     @property
     def is_local(self) -> bool:
@@ -70,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_dir / "signing-key.pem"
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":

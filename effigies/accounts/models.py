@@ -24,6 +24,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     locale: Mapped[str] = mapped_column(String(2), default="fr")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set when the account is deleted: the row stays (the wallet's ledger and top-ups point at its
+    # id) but holds no personal data any more (service.delete_account).
+    deleted_at: Mapped[datetime | None]
 
 
 class AuthSession(Base):
@@ -34,4 +37,7 @@ class AuthSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The absolute deadline, fixed at log-in; using the session never moves it.
     expires_at: Mapped[datetime]
+    # For the idle timeout; refreshed at most once a minute (service.TOUCH_EVERY).
+    last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -5,7 +5,7 @@ import secrets
 from fastapi import APIRouter, Request, Response
 
 from effigies.accounts import service
-from effigies.accounts.schemas import LoginIn, MePatch, SignupIn, UserOut
+from effigies.accounts.schemas import AccountDeleteIn, LoginIn, MePatch, PasswordChangeIn, SignupIn, UserOut
 from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep
 from effigies.api.ratelimit import client_ip, hit
 from effigies.config import get_settings
@@ -26,6 +26,12 @@ def set_session_cookies(response: Response, token: str) -> None:
     )
 
 
+def _logged_out() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
 @router.post("/auth/signup", status_code=201, response_model=UserOut)
 def signup(body: SignupIn, request: Request, response: Response, session: SessionDep):
     hit("signup", client_ip(request), limit=20, window_s=3600)
@@ -38,11 +44,8 @@ def signup(body: SignupIn, request: Request, response: Response, session: Sessio
 
 @router.post("/auth/login", response_model=UserOut)
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep):
-    hit("login-ip", client_ip(request), limit=30, window_s=300)
-    # Per account too, so a botnet cannot guess one password from many addresses; the window
-    # is short so an attacker can only slow a victim down, never lock them out for good.
-    hit("login-account", service.normalise_email(body.email), limit=10, window_s=900)
-    user = service.authenticate(session=session, email=body.email, password=body.password)
+    user = service.authenticate(session=session, email=body.email, password=body.password, ip=client_ip(request))
+    # Whatever session this browser held (perhaps one planted by someone else) ends here.
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         service.close_session(session=session, token=old)
@@ -58,9 +61,7 @@ def logout(request: Request, session: SessionDep) -> Response:
     if token:
         service.close_session(session=session, token=token)
         session.commit()
-    response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return _logged_out()
 
 
 @router.get("/me", response_model=UserOut)
@@ -73,3 +74,22 @@ def patch_me(body: MePatch, user: CurrentUser, session: SessionDep):
     service.update_profile(session=session, user=user, locale=body.locale, display_name=body.display_name)
     session.commit()
     return user
+
+
+@router.post("/me/password", status_code=204)
+def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    token = service.change_password(
+        session=session, user=user, current_password=body.current_password, new_password=body.new_password,
+        ip=client_ip(request),
+    )
+    session.commit()
+    response = Response(status_code=204)
+    set_session_cookies(response, token)
+    return response
+
+
+@router.post("/me/delete", status_code=204)
+def delete_me(body: AccountDeleteIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
+    service.delete_account(session=session, user=user, password=body.password, ip=client_ip(request))
+    session.commit()
+    return _logged_out()

@@ -30,6 +30,20 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=128)
 
 
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=128)
+    # Same rule as at sign-up.
+    new_password: str = Field(min_length=10, max_length=128)
+
+
+class AccountDeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=128)
+
+
 class MePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

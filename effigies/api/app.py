@@ -14,6 +14,7 @@ from effigies.api.security import SecurityMiddleware
 from effigies.avatars.router import router as avatars_router
 from effigies.billing.router import admin_router as billing_admin_router
 from effigies.billing.router import router as billing_router
+from effigies.certificates.router import router as certificates_router
 from effigies.generation.router import router as generation_router
 from effigies.themes.router import router as themes_router
 
@@ -26,7 +27,8 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(SecurityMiddleware)
 
-    for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router):
+    for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router,
+                   certificates_router):
         app.include_router(router)
 
     # Deny by default: every admin route sits behind this one dependency.

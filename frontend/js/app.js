@@ -8,7 +8,9 @@ import * as theme from './views/theme.js';
 import * as wallet from './views/wallet.js';
 import * as avatars from './views/avatars.js';
 import * as auth from './views/auth.js';
+import * as account from './views/account.js';
 import * as notfound from './views/notfound.js';
+import * as verify from './views/verify.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('main-nav');
@@ -21,8 +23,12 @@ const ROUTES = [
   { pattern: /^\/themes\/([\w-]+)\/?$/, view: theme, name: 'theme', keys: ['slug'] },
   { pattern: /^\/wallet\/?$/, view: wallet, name: 'wallet', auth: true },
   { pattern: /^\/avatars\/?$/, view: avatars, name: 'avatars', auth: true },
+  { pattern: /^\/account\/?$/, view: account, name: 'account', auth: true },
   { pattern: /^\/login\/?$/, view: auth, name: 'login', params: { mode: 'login' } },
   { pattern: /^\/signup\/?$/, view: auth, name: 'signup', params: { mode: 'signup' } },
+  // Public: anyone can check an avatar (/verify/<id> on the server redirects here) or a certificate file.
+  { pattern: /^\/verify\/?$/, view: verify, name: 'verify' },
+  { pattern: /^\/verify\/([\w-]+)\/?$/, view: verify, name: 'verify', keys: ['public_id'] },
 ];
 
 let current = null; // { route, params, cleanup, key }
@@ -115,6 +121,7 @@ function drawHeader(routeName = current && current.route.name) {
   if (state.me) {
     items.push(navLink('#/avatars', t('nav.avatars'), routeName === 'avatars'));
     items.push(navLink('#/wallet', t('nav.wallet'), routeName === 'wallet'));
+    items.push(navLink('#/account', t('nav.account'), routeName === 'account'));
   } else {
     items.push(navLink('#/login', t('nav.login'), routeName === 'login'));
     items.push(navLink('#/signup', t('nav.signup'), routeName === 'signup'));

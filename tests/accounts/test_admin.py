@@ -1,5 +1,9 @@
+import re
 import subprocess
 import sys
+import uuid
+
+import pytest
 
 
 def test_the_configured_admin_exists_after_start_up(client, stack):
@@ -29,3 +33,39 @@ def test_admin_create_refuses_a_short_password(stack):
     )
     assert done.returncode == 2
     assert "10 characters" in done.stderr
+
+
+def _admin_routes() -> list[tuple[str, str]]:
+    """Every (method, path) the app serves under /api/admin, read from the app itself, so a
+    route added later is tested without anyone listing it here."""
+    from fastapi.routing import iter_route_contexts
+
+    from effigies.api.app import create_app
+
+    # app.routes keeps each included router as one unexpanded entry; this walks into them.
+    return sorted(
+        (method, route.path)
+        for route in iter_route_contexts(create_app().routes)
+        if (route.path or "").startswith("/api/admin")
+        for method in getattr(route, "methods", None) or ()
+    )
+
+
+ADMIN_ROUTES = _admin_routes()
+
+
+def test_there_are_admin_routes_to_check():
+    assert ADMIN_ROUTES
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES, ids=[f"{m} {p}" for m, p in ADMIN_ROUTES])
+def test_every_admin_route_refuses_anonymous_and_plain_users(method, path, client, make_user):
+    # Any value fits each path parameter: the gate must answer before parameters are looked at.
+    url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+    anonymous = client.request(method, url)
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.json()["error"]["code"] == "not_authenticated"
+    user, _ = make_user()
+    plain = user.request(method, url)
+    assert plain.status_code == 403, plain.text
+    assert plain.json()["error"]["code"] == "forbidden"

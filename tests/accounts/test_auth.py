@@ -77,3 +77,34 @@ def test_admin_routes_deny_users_and_anonymous(client, make_user):
     response = admin.post(f"/api/admin/wallets/{user_id}/adjustments", json=body)
     assert response.status_code == 201
     assert user.get("/api/wallet").json()["balance_cents"] == 100
+
+
+def test_argon2id_parameters_meet_owasp_minimums():
+    from argon2 import Type, extract_parameters
+
+    from effigies.accounts import service
+
+    params = extract_parameters(service.hash_password("long enough pw"))
+    assert params.type is Type.ID
+    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2 and params.parallelism >= 1
+
+
+def test_an_old_hash_is_upgraded_at_log_in(client):
+    from argon2 import PasswordHasher, extract_parameters
+    from sqlalchemy import select, update
+
+    from effigies.accounts import service
+    from effigies.accounts.models import User
+    from effigies.db import session_scope
+
+    email = _email().lower()
+    client.post("/api/auth/signup", json={"email": email, "password": "long enough pw", "display_name": "Di"})
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("long enough pw")
+    with session_scope() as session:
+        session.execute(update(User).where(User.email == email).values(password_hash=weak))
+
+    assert client.post("/api/auth/login", json={"email": email, "password": "long enough pw"}).status_code == 200
+    with session_scope() as session:
+        stored = session.scalar(select(User.password_hash).where(User.email == email))
+    assert stored != weak
+    assert extract_parameters(stored) == extract_parameters(service.hash_password("x"))

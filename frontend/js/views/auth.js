@@ -5,7 +5,7 @@ import { t, getLocale } from '../i18n.js';
 import { setMe, loadMe, refreshWallet, rememberLocale } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 
-function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
+export function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
   const id = uid(name);
   const hintId = hint ? id + '-hint' : null;
   const input = h('input', {

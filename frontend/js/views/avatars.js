@@ -55,7 +55,17 @@ function avatarCard(avatar, themes) {
           'aria-label': t('avatars.size_label', { id: avatar.public_id, size }),
           'data-size': String(size),
           text: t('avatars.size_link', { size }),
-        })))),
+        }))),
+      h('p', { class: 'sizes' },
+        h('a', {
+          href: `/api/avatars/${encodeURIComponent(avatar.public_id)}/certificate`, download: `effigies-${avatar.public_id}.json`,
+          'aria-label': t('avatars.certificate_label', { id: avatar.public_id }), 'data-testid': 'certificate',
+          text: t('avatars.certificate'),
+        }), ' · ',
+        h('a', {
+          href: `#/verify/${encodeURIComponent(avatar.public_id)}`, 'data-testid': 'verify-link',
+          'aria-label': t('avatars.verify_label', { id: avatar.public_id }), text: t('avatars.verify_link'),
+        }))),
     h('div', { class: 'avatar-share' },
       h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
       h('div', { class: 'copy-row' }, input, copy),

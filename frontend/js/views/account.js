@@ -1,0 +1,113 @@
+// #/account — change password, delete account.
+import { post, ApiError } from '../api.js';
+import { h, clear, setMessage } from '../dom.js';
+import { t } from '../i18n.js';
+import { state, setMe } from '../store.js';
+import { errorText, invalidField } from '../errors.js';
+import { field } from './auth.js';
+
+function statusLine(testid) {
+  return h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': testid });
+}
+
+/** Shared by both forms: clears old marks, shows a message on the field at fault. */
+function feedback(status, inputs) {
+  return {
+    reset() {
+      inputs.forEach((input) => input.removeAttribute('aria-invalid'));
+      setMessage(status, '');
+    },
+    invalid(input, message) {
+      input.setAttribute('aria-invalid', 'true');
+      setMessage(status, message, 'error');
+      input.focus();
+    },
+  };
+}
+
+function passwordForm(ctx) {
+  const current = field({ label: t('account.current_password'), type: 'password', name: 'current_password', autocomplete: 'current-password' });
+  const fresh = field({
+    label: t('account.new_password'), type: 'password', name: 'new_password', autocomplete: 'new-password',
+    minlength: 10, hint: t('auth.password_hint'),
+  });
+  const again = field({ label: t('account.new_password_again'), type: 'password', name: 'new_password_again', autocomplete: 'new-password' });
+  const status = statusLine('password-status');
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: t('account.password_submit') });
+  const form = h('form', { class: 'auth-form panel', novalidate: true, 'aria-labelledby': 'password-title' },
+    h('h2', { id: 'password-title', text: t('account.password_title') }),
+    status, current.el, fresh.el, again.el,
+    h('div', { class: 'actions' }, submit));
+  const ui = feedback(status, [current.input, fresh.input, again.input]);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    ui.reset();
+    if (!current.input.value) return ui.invalid(current.input, t('err.validation_error'));
+    if (fresh.input.value.length < 10) return ui.invalid(fresh.input, t('err.password_too_short'));
+    if (fresh.input.value !== again.input.value) return ui.invalid(again.input, t('account.passwords_differ'));
+    submit.disabled = true;
+    try {
+      await post('/api/me/password', { current_password: current.input.value, new_password: fresh.input.value });
+      form.reset();
+      setMessage(status, t('account.password_changed'), 'success');
+    } catch (err) {
+      if (ctx.handleAuthError(err)) return;
+      if (err instanceof ApiError && err.code === 'wrong_password') ui.invalid(current.input, errorText(err));
+      else if (invalidField(err) === 'new_password') ui.invalid(fresh.input, t('err.password_too_short'));
+      else setMessage(status, errorText(err), 'error');
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function deleteForm(main, ctx) {
+  const password = field({ label: t('auth.password'), type: 'password', name: 'password', autocomplete: 'current-password' });
+  const confirm = h('input', { type: 'checkbox', id: 'delete-confirm', name: 'confirm', required: true });
+  const status = statusLine('delete-status');
+  const submit = h('button', { type: 'submit', class: 'btn btn-danger', text: t('account.delete_submit') });
+  const form = h('form', { class: 'auth-form panel', novalidate: true, 'aria-labelledby': 'delete-title' },
+    h('h2', { id: 'delete-title', text: t('account.delete_title') }),
+    h('p', { text: t('account.delete_explain') }),
+    status, password.el,
+    h('div', { class: 'field check' }, confirm, h('label', { for: 'delete-confirm', text: t('account.delete_confirm') })),
+    h('div', { class: 'actions' }, submit));
+  const ui = feedback(status, [password.input, confirm]);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    ui.reset();
+    if (!password.input.value) return ui.invalid(password.input, t('err.validation_error'));
+    if (!confirm.checked) return ui.invalid(confirm, t('account.delete_confirm_needed'));
+    submit.disabled = true;
+    try {
+      await post('/api/me/delete', { password: password.input.value });
+    } catch (err) {
+      submit.disabled = false;
+      if (ctx.handleAuthError(err)) return;
+      if (err instanceof ApiError && err.code === 'wrong_password') ui.invalid(password.input, errorText(err));
+      else setMessage(status, errorText(err), 'error');
+      return;
+    }
+    setMe(null);
+    clear(main);
+    main.append(
+      h('h1', { tabindex: '-1', text: t('account.deleted_title') }),
+      h('p', { class: 'notice notice-success', role: 'status', 'data-testid': 'account-deleted', text: t('account.deleted') }),
+      h('p', {}, h('a', { href: '#/', text: t('notfound.back') })));
+    main.querySelector('h1').focus();
+  });
+  return form;
+}
+
+export function mount(main, _params, ctx) {
+  ctx.setTitle(t('account.title'));
+  main.append(
+    h('h1', { text: t('account.title') }),
+    h('p', { 'data-testid': 'account-email', text: t('account.signed_in_as', { email: state.me.email }) }),
+    passwordForm(ctx),
+    deleteForm(main, ctx));
+  return null;
+}

@@ -1,0 +1,61 @@
+"""The account page in Chromium (French UI): change the password, then delete the account."""
+import pytest
+
+from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def page(stack):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=stack.url, locale="fr-FR")
+        context.set_default_timeout(30_000)
+        yield context.new_page()
+        browser.close()
+
+
+def test_change_password_then_delete_account_from_the_account_page(page, make_user, stack):
+    from playwright.sync_api import expect
+
+    user, _ = make_user()
+    page.context.add_cookies([{"name": "ee_session", "value": user.cookies["ee_session"], "url": stack.url}])
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    page.goto("/#/account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
+    assert page.evaluate("async () => (await import('/js/i18n.js')).missingKeys()") == {"en": [], "fr": []}
+
+    password_form = page.get_by_role("form", name="Changer de mot de passe")
+    password_status = page.get_by_test_id("password-status")
+    password_form.get_by_label("Mot de passe actuel").fill("not my password")
+    password_form.get_by_label("Nouveau mot de passe", exact=True).fill("a brand new passphrase")
+    password_form.get_by_label("Nouveau mot de passe (confirmation)").fill("a brand new passphrase")
+    password_form.get_by_role("button", name="Changer mon mot de passe").click()
+    expect(password_status).to_have_text("Mot de passe actuel incorrect.")
+    expect(password_form.get_by_label("Mot de passe actuel")).to_have_attribute("aria-invalid", "true")
+
+    password_form.get_by_label("Mot de passe actuel").fill(PASSWORD)
+    password_form.get_by_label("Nouveau mot de passe (confirmation)").fill("something else entirely")
+    password_form.get_by_role("button", name="Changer mon mot de passe").click()
+    expect(password_status).to_contain_text("ne sont pas identiques")
+
+    password_form.get_by_label("Nouveau mot de passe (confirmation)").fill("a brand new passphrase")
+    password_form.get_by_role("button", name="Changer mon mot de passe").click()
+    expect(password_status).to_contain_text("Mot de passe changé")
+    assert user.get("/api/me").status_code == 401  # the other session ended
+
+    delete_form = page.get_by_role("form", name="Supprimer mon compte")
+    delete_form.get_by_label("Mot de passe", exact=True).fill("a brand new passphrase")
+    delete_form.get_by_role("button", name="Supprimer définitivement mon compte").click()
+    expect(page.get_by_test_id("delete-status")).to_contain_text("Cochez la case")
+    delete_form.get_by_label("Je comprends que la suppression est définitive.").check()
+    delete_form.get_by_role("button", name="Supprimer définitivement mon compte").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Compte supprimé")
+    expect(page.get_by_role("navigation").get_by_role("link", name="Connexion")).to_be_visible()
+    assert page.evaluate("fetch('/api/me').then(r => r.status)") == 401
+    assert errors == []
