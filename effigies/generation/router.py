@@ -73,13 +73,10 @@ async def generation_events(job_id: uuid.UUID, user: CurrentUser, session: Sessi
         queue = None  # the state below, then the end of the stream: the browser polls
     try:
         # Also the ownership check, before streaming: a stranger gets the usual 404 JSON error.
-        state = await run_in_threadpool(_generation_out, session=session, job_id=job_id, user_id=user_id)
+        state = await run_in_threadpool(_first_state, session, job_id, user_id)
     except BaseException:
         _forget(job_id, queue)
         raise
-    finally:
-        # The pooled connection goes back now rather than when the stream ends, up to a minute later.
-        await run_in_threadpool(session.close)
     return StreamingResponse(
         _job_events(state, user_id, queue),
         media_type="text/event-stream",
@@ -99,6 +96,14 @@ def _candidate_out(candidate_id, expires_at, status: str) -> CandidateOut:
     return CandidateOut(
         id=candidate_id, preview_url=f"/api/candidates/{candidate_id}/preview.png", expires_at=expires_at, status=status
     )
+
+
+def _first_state(session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
+    try:
+        return _generation_out(session=session, job_id=job_id, user_id=user_id)
+    finally:
+        # The pooled connection goes back now rather than when the stream ends, up to a minute later.
+        session.close()
 
 
 def _read_state(job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
