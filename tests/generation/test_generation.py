@@ -15,11 +15,35 @@ def test_generation_runs_on_the_worker_and_offers_distinct_candidates(make_user)
     images = []
     for candidate in body["candidates"]:
         preview = user.get(candidate["preview_url"])
-        assert preview.status_code == 200
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
         image = Image.open(io.BytesIO(preview.content))
-        assert image.size == (64, 64)
+        assert image.size == (192, 192)
         images.append(image.tobytes())
     assert len(set(images)) == 4
+
+
+def test_previews_are_lightly_watermarked_and_the_clean_image_stays_private(make_user):
+    import numpy as np
+    from sqlalchemy import select
+
+    from effigies.db import session_scope
+    from effigies.generation import service
+    from effigies.generation.models import Candidate
+
+    user, _ = make_user()
+    job = user.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
+    candidate = wait_generation(user, job["id"])["candidates"][0]
+    preview = np.asarray(Image.open(io.BytesIO(user.get(candidate["preview_url"]).content)).convert("RGB"), dtype=float)
+    with session_scope() as session:
+        row = session.scalar(select(Candidate).where(Candidate.id == candidate["id"]))
+        clean = Image.open(service.candidate_image_path(row)).convert("RGB")
+    enlarged = np.asarray(clean.resize((192, 192), Image.Resampling.LANCZOS), dtype=float)
+    difference = np.abs(preview - enlarged).mean(axis=2)
+    # The mark touches a good part of the picture, faintly: the avatar can still be judged.
+    assert 0.05 < (difference > 12).mean() < 0.5
+    assert difference.mean() < 12
+    # No URL hands out the clean file before the sale.
+    assert user.get(candidate["preview_url"].replace("preview.jpg", "preview.png")).status_code == 404
 
 
 def test_count_is_validated(make_user):
@@ -108,8 +132,9 @@ def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_
     with session_scope() as session:
         assert session.get(Candidate, old).status == "expired"
         assert session.get(Candidate, fresh).status == "offered"
-    assert fresh_file.is_file() and user.get(f"/api/candidates/{fresh}/preview.png").status_code == 200
-    gone = user.get(f"/api/candidates/{old}/preview.png")
+    assert not old_file.with_suffix(".preview.jpg").exists()
+    assert fresh_file.is_file() and user.get(f"/api/candidates/{fresh}/preview.jpg").status_code == 200
+    gone = user.get(f"/api/candidates/{old}/preview.jpg")
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "candidate_expired"
     assert user.post(f"/api/candidates/{old}/purchase").status_code == 410
 
@@ -120,4 +145,4 @@ def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_
     assert sweep_expired_candidates() == {"expired": 0, "deleted": 1}
     with session_scope() as session:
         assert session.get(Candidate, fresh) is not None and session.get(Candidate, old) is None
-    assert user.get(f"/api/candidates/{old}/preview.png").status_code == 404
+    assert user.get(f"/api/candidates/{old}/preview.jpg").status_code == 404

@@ -1,0 +1,38 @@
+"""What a person sees of a candidate before buying it: enlarged, lightly watermarked.
+
+The clean 64×64 image stays private to the server (it becomes the avatar when sold); the
+preview is enlarged to PREVIEW_SIZE so it reads well on a phone, and carries a faint
+diagonal "EFFIGIES" pattern: enough that a screenshot is no substitute for buying, light
+enough to judge the avatar. Written by the worker beside the clean file, once, so serving
+a preview costs the API nothing but a file read.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+PREVIEW_SIZE = 192  # 3× the generators' 64 px: whole pixels for pixel art
+_TEXT = "EFFIGIES"
+
+
+@lru_cache(maxsize=4)
+def _overlay(size: int) -> Image.Image:
+    """The watermark alone (RGBA), drawn once per process: white text with a dark edge, so it
+    shows on light and dark avatars alike, at low opacity."""
+    font = ImageFont.load_default(size=max(10, size // 9))
+    tile = Image.new("RGBA", (size * 2, size * 2), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(tile)
+    step_x, step_y = size // 2, size // 4
+    for row, y in enumerate(range(0, size * 2, step_y)):
+        for x in range(-step_x if row % 2 else 0, size * 2, step_x * 2):
+            draw.text((x, y), _TEXT, font=font, fill=(255, 255, 255, 70), stroke_width=1, stroke_fill=(0, 0, 0, 45))
+    rotated = tile.rotate(30, resample=Image.Resampling.BICUBIC)
+    offset = size // 2
+    return rotated.crop((offset, offset, offset + size, offset + size))
+
+
+def watermarked_preview(image: Image.Image, *, pixel_art: bool, size: int = PREVIEW_SIZE) -> Image.Image:
+    resample = Image.Resampling.NEAREST if pixel_art else Image.Resampling.LANCZOS
+    enlarged = image.convert("RGB").resize((size, size), resample).convert("RGBA")
+    return Image.alpha_composite(enlarged, _overlay(size)).convert("RGB")
