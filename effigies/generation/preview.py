@@ -9,24 +9,32 @@ a preview costs the API nothing but a file read.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 PREVIEW_SIZE = 192  # 3× the generators' 64 px: whole pixels for pixel art
 _TEXT = "EFFIGIES"
+# DejaVu Sans (free licence, beside it), shipped because Pillow's built-in font has no accents
+# or dashes, and a server may have no fonts at all.
+FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
+
+
+def font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONT), size)
 
 
 @lru_cache(maxsize=4)
 def _overlay(size: int) -> Image.Image:
     """The watermark alone (RGBA), drawn once per process: white text with a dark edge, so it
     shows on light and dark avatars alike, at low opacity."""
-    font = ImageFont.load_default(size=max(10, size // 9))
+    mark = font(max(10, size // 9))
     tile = Image.new("RGBA", (size * 2, size * 2), (0, 0, 0, 0))
     draw = ImageDraw.Draw(tile)
     step_x, step_y = size // 2, size // 4
     for row, y in enumerate(range(0, size * 2, step_y)):
         for x in range(-step_x if row % 2 else 0, size * 2, step_x * 2):
-            draw.text((x, y), _TEXT, font=font, fill=(255, 255, 255, 70), stroke_width=1, stroke_fill=(0, 0, 0, 45))
+            draw.text((x, y), _TEXT, font=mark, fill=(255, 255, 255, 70), stroke_width=1, stroke_fill=(0, 0, 0, 45))
     rotated = tile.rotate(30, resample=Image.Resampling.BICUBIC)
     offset = size // 2
     return rotated.crop((offset, offset, offset + size, offset + size))

@@ -18,8 +18,8 @@ from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
 from effigies.db import session_scope
 from effigies.errors import DomainError
-from effigies.generation import events, service
-from effigies.generation.schemas import CandidateOut, GenerationCreated, GenerationIn, GenerationOut
+from effigies.generation import board, events, service
+from effigies.generation.schemas import BoardIn, BoardOut, CandidateOut, GenerationCreated, GenerationIn, GenerationOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["generation"])
@@ -150,4 +150,52 @@ def candidate_preview(candidate_id: uuid.UUID, user: CurrentUser, session: Sessi
         service.candidate_preview_path(session=session, candidate=candidate),
         media_type="image/jpeg",
         headers={"Cache-Control": "private, max-age=1800"},
+    )
+
+
+# A board is 16 or 64 samples: fewer per minute than generations.
+BOARD_RATE_PER_USER = 10
+
+
+@router.post("/themes/{slug}/boards", status_code=202, response_model=BoardOut)
+def create_board(slug: str, request: Request, user: CurrentUser, session: SessionDep, body: BoardIn | None = None):
+    from effigies.generation.tasks import make_board
+
+    settings = get_settings()
+    hits(
+        [("board", str(user.id), BOARD_RATE_PER_USER), ("generate-ip", client_ip(request), settings.generation_rate_per_ip)],
+        window_s=GENERATION_WINDOW_S,
+    )
+    board_id = service.request_board(
+        session=session, user_id=user.id, slug=slug, count=(body or BoardIn()).count, locale=user.locale
+    )
+    try:
+        make_board.apply_async(args=[board_id], retry=False)
+    except (BrokerError, OSError):
+        log.exception("could not queue board %s", board_id)
+        raise DomainError("queue_unavailable", "Generation is briefly unavailable. Please try again in a moment.", status=503)
+    return BoardOut(id=board_id, status="pending")
+
+
+@router.get("/boards/{board_id}", response_model=BoardOut)
+def get_board(board_id: str, user: CurrentUser):
+    status, _ = service.board_status(board_id=board_id, user_id=user.id)
+    if status == "pending":
+        return BoardOut(id=board_id, status=status)
+    return BoardOut(id=board_id, status=status, png_url=f"/api/boards/{board_id}/board.png",
+                    pdf_url=f"/api/boards/{board_id}/board.pdf")
+
+
+@router.get("/boards/{board_id}/board.{ext}", response_class=FileResponse)
+def download_board(board_id: str, ext: str, user: CurrentUser):
+    if ext not in ("png", "pdf"):
+        raise DomainError("not_found", "No such file.", status=404)
+    status, meta = service.board_status(board_id=board_id, user_id=user.id)
+    if status != "done":
+        raise DomainError("board_pending", "This board is still being drawn.", status=409)
+    return FileResponse(
+        board.board_dir(board_id) / f"board.{ext}",
+        media_type="image/png" if ext == "png" else "application/pdf",
+        filename=f"planche-{meta['slug']}-{board_id[:8]}.{ext}",
+        headers={"Cache-Control": "private, max-age=86400"},
     )

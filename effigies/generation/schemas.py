@@ -30,3 +30,16 @@ class GenerationOut(BaseModel):
     status: Literal["queued", "running", "done", "failed"]
     error: str | None
     candidates: list[CandidateOut]
+
+
+class BoardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: Literal[16, 64] = 16
+
+
+class BoardOut(BaseModel):
+    id: str
+    status: Literal["pending", "done"]
+    png_url: str | None = None
+    pdf_url: str | None = None

@@ -29,6 +29,12 @@ def sweep_expired_candidates() -> dict:
     with session_scope() as session:
         expired, deleted, files = service.expire_candidates(session=session)
     service.delete_candidate_files(files)  # committed first: see expire_candidates
-    if expired or deleted:
-        log.info("candidates: %d expired, %d old rows deleted", expired, deleted)
+    boards = service.delete_old_boards()
+    if expired or deleted or boards:
+        log.info("candidates: %d expired, %d old rows deleted; %d old boards deleted", expired, deleted, boards)
     return {"expired": expired, "deleted": deleted}
+
+
+@celery_app.task(name="effigies.generation.tasks.make_board")
+def make_board(board_id: str) -> str:
+    return service.make_board(board_id=board_id)

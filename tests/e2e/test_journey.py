@@ -40,7 +40,7 @@ def candidate_ids(page: Page) -> list[str]:
 def expect_candidates_loaded(page: Page, count: int) -> None:
     cards = page.locator("[data-testid=candidate]")
     expect(cards).to_have_count(count, timeout=GENERATION_TIMEOUT_MS)
-    # Every preview actually decoded (a 64×64 PNG).
+    # Every preview actually decoded (the 192 px watermarked JPEG).
     page.wait_for_function(
         """(n) => {
             const imgs = [...document.querySelectorAll('[data-testid=candidate] img')];
@@ -49,7 +49,7 @@ def expect_candidates_loaded(page: Page, count: int) -> None:
         arg=count,
     )
     sizes = cards.locator("img").evaluate_all("els => els.map(i => [i.naturalWidth, i.naturalHeight])")
-    assert all(w == h == 64 for w, h in sizes), sizes
+    assert all(w == h == 192 for w, h in sizes), sizes
 
 
 def test_signup_generate_topup_buy_and_share(context, e2e_server, screenshots):
@@ -131,6 +131,14 @@ def test_signup_generate_topup_buy_and_share(context, e2e_server, screenshots):
     second_ids = candidate_ids(page)
     assert not set(first_ids) & set(second_ids)
     shot(page, screenshots, "4-regenerated")
+
+    # ---- design board: 16 watermarked samples to download, PNG and PDF ----
+    page.get_by_role("button", name="Créer la planche").click()
+    expect(page.get_by_test_id("board-status")).to_have_text("Votre planche est prête.", timeout=GENERATION_TIMEOUT_MS)
+    for name, kind in (("Télécharger en PNG", "image/png"), ("Télécharger en PDF", "application/pdf")):
+        href = page.get_by_role("link", name=name).get_attribute("href")
+        download = page.request.get(e2e_server.url + href)
+        assert download.ok and download.headers["content-type"] == kind, (href, download.status)
 
     # ---- wallet: buy the €1 pack with the test card ----
     page.get_by_role("navigation").get_by_role("link", name="Portefeuille").click()

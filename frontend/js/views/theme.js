@@ -7,6 +7,7 @@ import { errorText } from '../errors.js';
 import { createTopup } from '../topup.js';
 import { waitForGeneration } from '../generation-wait.js';
 import { themeName, themeDescription, statusBadge } from './home.js';
+import { boardSection } from './board.js';
 
 const COUNT = 4;
 const WAIT_LIMIT_MS = 180000;
@@ -117,7 +118,8 @@ export function mount(main, params, ctx) {
       topupBox,
       h('section', { 'aria-labelledby': 'candidates-title', class: 'candidates' },
         h('h2', { id: 'candidates-title', class: 'visually-hidden', text: t('theme.candidates_title') }),
-        candidatesGrid));
+        candidatesGrid),
+      boardSection(slug, abort.signal));
 
     drawBalance();
     drawGenerateButton();
