@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from effigies.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from effigies.config import get_settings
 from effigies.errors import DomainError
 
 
@@ -53,13 +55,27 @@ def lock_accounts(*, session: Session, account_ids: list[uuid.UUID]) -> dict[uui
     return {row.id: row for row in rows}
 
 
-def post(*, session: Session, kind: str, reference: str, description: str, postings: list[Posting]) -> LedgerTransaction | None:
-    """Write one balanced transaction. Returns None if `reference` was already posted (idempotent)."""
+def format_eur(cents: int) -> str:
+    """€1.50, for messages in English (the frontend formats amounts for its own locale)."""
+    return f"{'-' if cents < 0 else ''}€{abs(cents) / 100:.2f}"
+
+
+def post(
+    *,
+    session: Session,
+    kind: str,
+    reference: str,
+    description: str,
+    postings: list[Posting],
+    details: dict[str, Any] | None = None,
+) -> LedgerTransaction | None:
+    """Write one balanced transaction. Returns None if `reference` was already posted (idempotent).
+    `details` names what the movement is about (ids, a reason), for the wallet page."""
     if sum(p.amount_cents for p in postings) != 0:
         raise ValueError("unbalanced ledger transaction")
     inserted = session.execute(
         insert(LedgerTransaction)
-        .values(id=uuid.uuid4(), kind=kind, reference=reference, description=description)
+        .values(id=uuid.uuid4(), kind=kind, reference=reference, description=description, details=details or {})
         .on_conflict_do_nothing(index_elements=["reference"])
         .returning(LedgerTransaction.id)
     ).scalar_one_or_none()
@@ -69,9 +85,12 @@ def post(*, session: Session, kind: str, reference: str, description: str, posti
     for p in postings:
         account = accounts[p.account_id]
         if account.kind == "user_wallet" and account.balance_cents + p.amount_cents < 0:
+            # Checked on the locked row, so the balance quoted is the one that decided.
             raise BillingError(
                 "insufficient_funds",
-                "Your wallet does not hold enough credit: top it up, then buy again.",
+                f"Your wallet holds {format_eur(account.balance_cents)}, which is not enough for "
+                f"{format_eur(-p.amount_cents)}. Top up your wallet (packs from {format_eur(min(get_settings().topup_packs_cents))}), "
+                "then try again.",
                 status=402,
             )
         account.balance_cents += p.amount_cents

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +40,9 @@ class LedgerTransaction(Base):
     kind: Mapped[str] = mapped_column(String(32))
     reference: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # What the movement refers to (avatar_id, topup_id, reason…): the wallet page describes it
+    # in the reader's language from these, not from `description` (English, for the books).
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -67,6 +70,8 @@ class TopUp(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # Stripe's decline code: the UI translates the common ones, `failure_message` is English.
+    failure_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -80,3 +85,19 @@ class StripeEvent(Base):
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` a user sent: written in the same transaction as the work it guards, so
+    a key is either unused or holds the one response every later request with it gets again."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # What the key was first used for ("purchase:<candidate id>"): the same key for another
+    # request is a client bug, refused rather than answered with the first request's outcome.
+    request: Mapped[str] = mapped_column(String(200))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

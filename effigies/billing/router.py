@@ -19,9 +19,9 @@ admin_router = APIRouter(tags=["admin"])
 
 @router.get("/wallet", response_model=WalletOut)
 def get_wallet(user: CurrentUser, session: SessionDep):
-    balance, lines = service.wallet_view(session=session, user_id=user.id)
-    session.commit()
-    return WalletOut(balance_cents=balance, entries=lines)
+    view = service.wallet_view(session=session, user_id=user.id)
+    session.commit()  # the wallet row, created on first look
+    return view
 
 
 @router.post("/wallet/setup-intents", status_code=201, response_model=SetupIntentOut)

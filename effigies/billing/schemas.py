@@ -6,20 +6,6 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class LedgerLine(BaseModel):
-    id: int
-    created_at: datetime
-    amount_cents: int
-    kind: str
-    description: str
-
-
-class WalletOut(BaseModel):
-    balance_cents: int
-    currency: str = "eur"
-    entries: list[LedgerLine]
-
-
 class SetupIntentOut(BaseModel):
     client_secret: str
 
@@ -39,6 +25,37 @@ class TopUpOut(BaseModel):
     amount_cents: int
     currency: str
     failure_message: str | None
+    failure_code: str | None = None  # Stripe's decline code, for a translated message
+    created_at: datetime
+
+
+class AvatarBought(BaseModel):
+    public_id: str
+    url: str
+    theme_slug: str
+    theme_name: str
+    theme_name_fr: str
+
+
+class LedgerLine(BaseModel):
+    """One movement of the wallet. The frontend writes the sentence in the reader's language from
+    `kind` and the fields that go with it; `description` is the ledger's own (English) wording."""
+
+    id: int
+    created_at: datetime
+    amount_cents: int
+    kind: str  # topup, purchase, adjustment (positive: goodwill; negative: correction)
+    description: str
+    avatar: AvatarBought | None = None  # purchase
+    topup_id: uuid.UUID | None = None  # topup
+    reason: str | None = None  # adjustment
+
+
+class WalletOut(BaseModel):
+    balance_cents: int
+    currency: str = "eur"
+    entries: list[LedgerLine]
+    topups: list[TopUpOut]
 
 
 class AdjustmentIn(BaseModel):

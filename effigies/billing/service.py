@@ -11,36 +11,34 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from effigies.billing import stripe_gateway
-from effigies.billing.ledger import BillingError, Posting, post, system_account, wallet
-from effigies.billing.models import LedgerEntry, LedgerTransaction, StripeEvent, TopUp
+from effigies.billing.ledger import BillingError, Posting, format_eur, post, system_account, wallet
+from effigies.billing.models import StripeEvent, TopUp
+from effigies.billing.schemas import WalletOut
+from effigies.billing.wallet_lines import wallet_lines
 from effigies.config import get_settings
 from effigies.db import session_scope
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BillingError", "wallet_view", "start_topup", "handle_webhook", "adjust", "get_topup"]
+__all__ = [
+    "BillingError", "wallet_view", "start_topup", "handle_webhook", "apply_payment_intent", "adjust", "get_topup",
+]
+
+DECLINED = "The card was declined."
 
 
-def wallet_view(*, session: Session, user_id: uuid.UUID, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
+def wallet_view(*, session: Session, user_id: uuid.UUID, limit: int = 50) -> WalletOut:
+    """Balance, the last `limit` movements, and the last top-ups (a failed one leaves no ledger
+    line, yet its owner must be able to read why it failed)."""
     account = wallet(session=session, user_id=user_id)
-    rows = session.execute(
-        select(LedgerEntry, LedgerTransaction)
-        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
-        .where(LedgerEntry.account_id == account.id)
-        .order_by(LedgerEntry.id.desc())
-        .limit(limit)
+    topups = session.scalars(
+        select(TopUp).where(TopUp.user_id == user_id).order_by(TopUp.created_at.desc()).limit(10)
     ).all()
-    lines = [
-        {
-            "id": entry.id,
-            "created_at": entry.created_at,
-            "amount_cents": entry.amount_cents,
-            "kind": tx.kind,
-            "description": tx.description,
-        }
-        for entry, tx in rows
-    ]
-    return account.balance_cents, lines
+    return WalletOut(
+        balance_cents=account.balance_cents,
+        entries=wallet_lines(session=session, account_id=account.id, limit=limit),
+        topups=topups,
+    )
 
 
 def create_setup_intent(*, user_id: uuid.UUID) -> str:
@@ -57,9 +55,9 @@ def get_topup(*, session: Session, user_id: uuid.UUID, topup_id: uuid.UUID) -> T
 
 def start_topup(*, user_id: uuid.UUID, amount_cents: int, payment_method_id: str) -> uuid.UUID:
     """Record the top-up, then charge the card. Two short transactions: a network call to Stripe
-    must not hold database locks. The wallet is credited later, by the webhook only."""
+    must not hold database locks. The wallet is credited later, by the webhook (or reconcile)."""
     if amount_cents not in get_settings().topup_packs_cents:
-        packs = ", ".join(f"€{p / 100:.2f}" for p in get_settings().topup_packs_cents)
+        packs = ", ".join(format_eur(p) for p in get_settings().topup_packs_cents)
         raise BillingError("invalid_pack", f"Top-ups come in packs: {packs}.", status=422)
     with session_scope() as session:
         topup = TopUp(user_id=user_id, amount_cents=amount_cents, currency="eur")
@@ -76,61 +74,105 @@ def start_topup(*, user_id: uuid.UUID, amount_cents: int, payment_method_id: str
             idempotency_key=f"topup-{topup_id}",
         )
     except stripe.StripeError as exc:
-        message = getattr(exc, "user_message", None) or "The card payment could not be made."
         with session_scope() as session:
-            _mark_failed(session=session, topup=session.get(TopUp, topup_id, with_for_update=True), message=message)
+            _mark_failed(
+                session=session,
+                topup=session.get(TopUp, topup_id, with_for_update=True),
+                message=getattr(exc, "user_message", None) or "The card payment could not be made.",
+                code=getattr(exc.error, "decline_code", None) or exc.code,
+            )
         return topup_id
     with session_scope() as session:
         topup = session.get(TopUp, topup_id, with_for_update=True)
-        topup.stripe_payment_intent_id = intent.id
-        if intent.status in ("canceled", "requires_payment_method") and topup.status == "pending":
-            error = getattr(intent, "last_payment_error", None)
-            _mark_failed(session=session, topup=topup, message=getattr(error, "message", None) or "The card was declined.")
+        topup.stripe_payment_intent_id = topup.stripe_payment_intent_id or intent.id
+        if _has_failed(intent.to_dict()):
+            _mark_failed(session=session, topup=topup, **_failure(intent.to_dict()))
     return topup_id
 
 
-def _mark_failed(*, session: Session, topup: TopUp, message: str) -> None:
-    if topup.status == "pending":
-        topup.status = "failed"
-        topup.failure_message = message
+def _has_failed(intent: dict[str, Any]) -> bool:
+    # Stripe has no "failed" status: a failed attempt sends the intent back to
+    # requires_payment_method with the reason in last_payment_error.
+    return intent["status"] == "canceled" or (
+        intent["status"] == "requires_payment_method" and bool(intent.get("last_payment_error"))
+    )
 
 
-def _topup_for_intent(*, session: Session, intent: Any) -> TopUp | None:
+def _failure(intent: dict[str, Any]) -> dict[str, str | None]:
+    error = intent.get("last_payment_error") or {}
+    return {"message": error.get("message") or DECLINED, "code": error.get("decline_code") or error.get("code")}
+
+
+def _mark_failed(*, session: Session, topup: TopUp, message: str, code: str | None = None) -> bool:
+    """Only a pending top-up can fail: money that has arrived is never taken back by a late event."""
+    if topup.status != "pending":
+        return False
+    topup.status = "failed"
+    topup.failure_message = message
+    topup.failure_code = code
+    return True
+
+
+def _topup_for_intent(*, session: Session, intent: dict[str, Any]) -> TopUp | None:
+    """Our top-up row for the intent, locked: every change to one top-up happens one at a time."""
     metadata = intent.get("metadata") or {}
     topup = None
     if metadata.get("topup_id"):
         try:
-            topup = session.get(TopUp, uuid.UUID(metadata["topup_id"]), with_for_update=True)
+            topup = session.get(TopUp, uuid.UUID(metadata["topup_id"]), with_for_update=True, populate_existing=True)
         except ValueError:
             topup = None
     if topup is None:
-        topup = session.scalar(select(TopUp).where(TopUp.stripe_payment_intent_id == intent["id"]).with_for_update())
+        topup = session.scalar(
+            select(TopUp).where(TopUp.stripe_payment_intent_id == intent["id"]).with_for_update()
+            .execution_options(populate_existing=True)
+        )
     return topup
 
 
-def credit_succeeded_intent(*, session: Session, intent: Any) -> bool:
-    """Credit the wallet for a succeeded PaymentIntent; True only the first time."""
+def apply_payment_intent(*, session: Session, intent: dict[str, Any]) -> str:
+    """Bring our top-up in line with what Stripe says of its PaymentIntent: credit a succeeded
+    one, fail a failed one. The one path for webhooks and reconciliation; safe to run twice and
+    concurrently (the top-up row is locked, the credit's ledger reference is unique).
+
+    Returns: credited, already_credited, marked_failed, unchanged, amount_mismatch, no_owner or unknown."""
     topup = _topup_for_intent(session=session, intent=intent)
     if topup is None:
         log.warning("payment intent %s matches no top-up", intent["id"])
-        return False
+        return "unknown"
+    if topup.stripe_payment_intent_id is None:
+        topup.stripe_payment_intent_id = intent["id"]
+    elif topup.stripe_payment_intent_id != intent["id"]:
+        log.error("payment intent %s names top-up %s, which belongs to %s", intent["id"], topup.id, topup.stripe_payment_intent_id)
+        return "unknown"
+    if intent["status"] == "succeeded":
+        return _credit(session=session, topup=topup, intent=intent)
+    if _has_failed(intent):
+        return "marked_failed" if _mark_failed(session=session, topup=topup, **_failure(intent)) else "unchanged"
+    return "unchanged"  # processing, requires_action…: a later event will settle it
+
+
+def _credit(*, session: Session, topup: TopUp, intent: dict[str, Any]) -> str:
     if intent["amount"] != topup.amount_cents or intent["currency"] != topup.currency:
         log.error("payment intent %s amount/currency differ from top-up %s", intent["id"], topup.id)
-        return False
-    topup.stripe_payment_intent_id = topup.stripe_payment_intent_id or intent["id"]
+        return "amount_mismatch"
+    # Succeeded after a failed attempt is possible (another card): the money decides.
+    topup.status = "succeeded"
+    topup.failure_message = topup.failure_code = None
+    if topup.user_id is None:  # the account was deleted before the money arrived
+        return "no_owner"
     posted = post(
         session=session,
         kind="topup",
         reference=f"topup:{topup.id}",
-        description=f"Top-up €{topup.amount_cents / 100:.2f} by card",
+        description=f"Top-up {format_eur(topup.amount_cents)} by card",
         postings=[
             Posting(wallet(session=session, user_id=topup.user_id).id, topup.amount_cents),
             Posting(system_account(session=session, kind="stripe_clearing").id, -topup.amount_cents),
         ],
-    ) if topup.user_id else None
-    topup.status = "succeeded"
-    topup.failure_message = None
-    return posted is not None
+        details={"topup_id": str(topup.id)},
+    )
+    return "credited" if posted is not None else "already_credited"
 
 
 def handle_webhook(*, session: Session, payload: bytes, signature: str | None) -> str:
@@ -139,6 +181,19 @@ def handle_webhook(*, session: Session, payload: bytes, signature: str | None) -
         event = stripe_gateway.verify_event(payload=payload, signature=signature)
     except (stripe.SignatureVerificationError, ValueError):
         raise BillingError("invalid_signature", "Webhook signature verification failed.", status=400) from None
+    if event.type not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+        return "ignored"
+    if session.scalar(select(StripeEvent.id).where(StripeEvent.id == event.id)) is not None:
+        return "duplicate"  # before asking Stripe anything: redeliveries are common
+    intent = event.data.object.to_dict()
+    if event.type == "payment_intent.payment_failed":
+        # Events come late and out of order; a failure may concern an attempt that a later one
+        # replaced (or that succeeded meanwhile), so act on the intent as it is now. A success
+        # needs no such check: a succeeded intent never changes state again. Fetched before any
+        # lock is taken; if Stripe is unreachable we answer 500 and Stripe delivers again.
+        intent = stripe_gateway.retrieve_payment_intent(intent["id"])
+    # Recorded in the same transaction as its effect: a concurrent delivery of the same event
+    # waits here for ours, then finds the id taken.
     first = session.execute(
         insert(StripeEvent)
         .values(id=event.id, type=event.type, payload=event.to_dict())
@@ -147,16 +202,7 @@ def handle_webhook(*, session: Session, payload: bytes, signature: str | None) -
     ).scalar_one_or_none()
     if first is None:
         return "duplicate"
-    intent = event.data.object.to_dict()  # plain dicts from here on
-    if event.type == "payment_intent.succeeded":
-        return "credited" if credit_succeeded_intent(session=session, intent=intent) else "already_credited"
-    if event.type == "payment_intent.payment_failed":
-        topup = _topup_for_intent(session=session, intent=intent)
-        if topup is not None:
-            error = intent.get("last_payment_error") or {}
-            _mark_failed(session=session, topup=topup, message=error.get("message") or "The card was declined.")
-        return "failed"
-    return "ignored"
+    return apply_payment_intent(session=session, intent=intent)
 
 
 def adjust(*, session: Session, user_id: uuid.UUID, amount_cents: int, reason: str, admin_id: uuid.UUID) -> tuple[uuid.UUID, int]:
@@ -173,5 +219,6 @@ def adjust(*, session: Session, user_id: uuid.UUID, amount_cents: int, reason: s
             Posting(account.id, amount_cents),
             Posting(system_account(session=session, kind="goodwill").id, -amount_cents),
         ],
+        details={"reason": reason, "admin_id": str(admin_id)},
     )
     return tx.id, account.balance_cents

@@ -1,6 +1,7 @@
 """The one place that talks to Stripe (or localstripe in local mode)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -47,8 +48,22 @@ def create_confirmed_payment_intent(
     )
 
 
-def retrieve_payment_intent(payment_intent_id: str) -> Any:
-    return client().v1.payment_intents.retrieve(payment_intent_id)
+def retrieve_payment_intent(payment_intent_id: str) -> dict[str, Any]:
+    return client().v1.payment_intents.retrieve(payment_intent_id).to_dict()
+
+
+def list_payment_intents(*, created_gte: int, page_size: int = 100) -> Iterator[dict[str, Any]]:
+    """Every PaymentIntent created at or after `created_gte` (a Unix time), page after page."""
+    params: dict[str, Any] = {"limit": page_size, "created": {"gte": created_gte}}
+    try:
+        page = client().v1.payment_intents.list(params=params)
+    except stripe.InvalidRequestError:
+        # localstripe lists payment intents but refuses the `created` filter: filter here instead.
+        del params["created"]
+        page = client().v1.payment_intents.list(params=params)
+    for intent in page.auto_paging_iter():
+        if intent.created >= created_gte:
+            yield intent.to_dict()
 
 
 def verify_event(*, payload: bytes, signature: str | None) -> Any:

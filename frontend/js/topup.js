@@ -3,7 +3,7 @@
 // Used on the wallet page and, after a 402, in place on the theme page.
 import { get, post, ApiError } from './api.js';
 import { h, uid, setMessage } from './dom.js';
-import { t, money, moneyShort } from './i18n.js';
+import { t, hasKey, money, moneyShort } from './i18n.js';
 import { state, priceCents, refreshWallet } from './store.js';
 import { getStripe } from './stripe.js';
 import { errorText } from './errors.js';
@@ -18,6 +18,14 @@ export function sleep(ms, signal) {
       signal.addEventListener('abort', () => { clearTimeout(timer); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
     }
   });
+}
+
+/** Why a top-up failed, in the reader's language when Stripe's decline code is a known one
+ * (failure_message is Stripe's English sentence, kept as the fallback). */
+export function topupFailureText(topup) {
+  const key = topup.failure_code && 'wallet.decline.' + topup.failure_code;
+  if (key && hasKey(key)) return t(key);
+  return topup.failure_message || t('err.payment_failed');
 }
 
 function stripeErrorText(error) {
@@ -160,8 +168,7 @@ export function createTopup({ onSuccess, title } = {}) {
       setMessage(status, t('wallet.step.succeeded', { amount: money(topup.amount_cents ?? amount, currency) }), 'success');
       if (onSuccess) onSuccess(topup);
     } else {
-      const message = topup.failure_message || t('err.payment_failed');
-      setMessage(status, t('wallet.step.failed', { message }), 'error');
+      setMessage(status, t('wallet.step.failed', { message: topupFailureText(topup) }), 'error');
     }
   }
 

@@ -4,30 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from tests.conftest import wait_generation
-
-
-def _candidates(user, count=2):
-    job = user.post("/api/themes/galactic-droids/generations", json={"count": count}).json()
-    body = wait_generation(user, job["id"])
-    assert body["status"] == "done", body
-    return body["candidates"]
-
-
-def _state(user_id):
-    from sqlalchemy import func, select
-
-    from effigies.avatars.models import Avatar
-    from effigies.billing.ledger import wallet
-    from effigies.db import session_scope
-    from effigies.uniqueness.models import RegistryEntry
-
-    with session_scope() as session:
-        return (
-            wallet(session=session, user_id=user_id).balance_cents,
-            session.scalar(select(func.count()).select_from(Avatar).where(Avatar.owner_id == user_id)),
-            session.scalar(select(func.count()).select_from(RegistryEntry)),
-        )
+from tests.avatars.helpers import candidates as _candidates
+from tests.avatars.helpers import state as _state
 
 
 def test_buying_debits_ten_cents_and_hands_over_a_public_avatar(make_user, client):
@@ -52,13 +30,16 @@ def test_buying_debits_ten_cents_and_hands_over_a_public_avatar(make_user, clien
     assert client.get("/a/doesnotexist0000.png").status_code == 404
 
 
-def test_no_balance_is_402_and_nothing_changes(make_user):
-    user, user_id = make_user()
+def test_not_enough_credit_is_402_with_the_balance_and_nothing_changes(make_user):
+    user, user_id = make_user(balance_cents=5)
     candidate = _candidates(user, 1)[0]
     before = _state(user_id)
     response = user.post(f"/api/candidates/{candidate['id']}/purchase")
     assert response.status_code == 402
-    assert response.json()["error"]["code"] == "insufficient_funds"
+    error = response.json()["error"]
+    assert error["code"] == "insufficient_funds"
+    # What the person has, what it costs, what to do.
+    assert "€0.05" in error["message"] and "€0.10" in error["message"] and "top up" in error["message"].lower()
     assert _state(user_id) == before
 
 
@@ -66,7 +47,10 @@ def test_someone_elses_candidate_is_404(make_user):
     alice, _ = make_user(balance_cents=100)
     bob, bob_id = make_user(balance_cents=100)
     candidate = _candidates(alice, 1)[0]
-    assert bob.post(f"/api/candidates/{candidate['id']}/purchase").status_code == 404
+    response = bob.post(f"/api/candidates/{candidate['id']}/purchase")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "candidate_not_found"
+    assert "generate" in response.json()["error"]["message"].lower()
     assert _state(bob_id)[:2] == (100, 0)
     assert bob.post(f"/api/candidates/{uuid.uuid4()}/purchase").status_code == 404
 
@@ -82,6 +66,7 @@ def test_expired_candidate_is_410(make_user):
     response = user.post(f"/api/candidates/{candidate['id']}/purchase")
     assert response.status_code == 410
     assert response.json()["error"]["code"] == "candidate_expired"
+    assert "generate" in response.json()["error"]["message"].lower()
     assert _state(user_id)[:2] == (100, 0)
 
 

@@ -3,16 +3,38 @@ import { h, clear } from '../dom.js';
 import { t, money, dateTime } from '../i18n.js';
 import { state, subscribe, refreshWallet } from '../store.js';
 import { errorText } from '../errors.js';
-import { createTopup } from '../topup.js';
+import { createTopup, topupFailureText } from '../topup.js';
+import { themeName } from './home.js';
 
-// Ledger lines say what they are (kind); the server's description is English, so translate the known kinds.
+// The server sends what each line is about (kind, avatar, reason…), and the sentence is written
+// here, in the reader's language; its `description` is the ledger's English, the last resort.
 const KINDS = { topup: 'wallet.kind.topup', purchase: 'wallet.kind.purchase', adjustment: 'wallet.kind.adjustment', refund: 'wallet.kind.refund' };
 
 function describe(entry) {
+  if (entry.kind === 'purchase' && entry.avatar) {
+    const theme = themeName({ name: entry.avatar.theme_name, name_fr: entry.avatar.theme_name_fr });
+    return t('wallet.line.purchase', { avatar: entry.avatar.public_id, theme });
+  }
+  if (entry.kind === 'topup') return t('wallet.line.topup', { amount: money(entry.amount_cents, state.currency) });
+  if (entry.kind === 'adjustment' && entry.reason) {
+    return t(entry.amount_cents > 0 ? 'wallet.line.goodwill' : 'wallet.line.correction', { reason: entry.reason });
+  }
   const key = KINDS[entry.kind];
-  if (!key) return entry.description || '';
-  if (entry.kind === 'adjustment' && entry.description) return `${t(key)} — ${entry.description}`;
-  return t(key);
+  return key ? t(key) : (entry.description || '');
+}
+
+// A top-up that did not (yet) credit anything has no ledger line; it is shown among them anyway,
+// so the person sees why their money is not there.
+function unsettledTopups(topups) {
+  return (topups || []).filter((tp) => tp.status !== 'succeeded').map((tp) => ({
+    created_at: tp.created_at,
+    text: tp.status === 'failed'
+      ? t('wallet.line.topup_failed', { amount: money(tp.amount_cents, tp.currency), reason: topupFailureText(tp) })
+      : t('wallet.line.topup_pending', { amount: money(tp.amount_cents, tp.currency) }),
+    amount: '—',
+    className: 'amount',
+    testid: `topup-${tp.status}`,
+  }));
 }
 
 export function mount(main, _params, ctx) {
@@ -43,21 +65,28 @@ export function mount(main, _params, ctx) {
     }
   }
 
-  function drawHistory(entries) {
+  function drawHistory(entries, topups) {
     clear(history);
     history.removeAttribute('aria-busy');
-    if (!entries || !entries.length) {
+    const lines = (entries || []).map((entry) => {
+      const positive = entry.amount_cents > 0;
+      return {
+        created_at: entry.created_at,
+        text: describe(entry),
+        amount: (positive ? '+' : '') + money(entry.amount_cents, state.currency),
+        className: positive ? 'amount amount-plus' : 'amount',
+        testid: `line-${entry.kind}`,
+      };
+    }).concat(unsettledTopups(topups));
+    if (!lines.length) {
       history.append(h('p', { class: 'empty', text: t('wallet.history_empty') }));
       return;
     }
-    const rows = entries.map((entry) => {
-      const positive = entry.amount_cents > 0;
-      const amount = (positive ? '+' : '') + money(entry.amount_cents, state.currency);
-      return h('tr', {},
-        h('td', {}, h('time', { datetime: entry.created_at, text: dateTime(entry.created_at) })),
-        h('td', { text: describe(entry) }),
-        h('td', { class: positive ? 'amount amount-plus' : 'amount', text: amount }));
-    });
+    lines.sort((a, b) => new Date(b.created_at) - new Date(a.created_at));
+    const rows = lines.map((line) => h('tr', { 'data-testid': line.testid },
+      h('td', {}, h('time', { datetime: line.created_at, text: dateTime(line.created_at) })),
+      h('td', { text: line.text }),
+      h('td', { class: line.className, text: line.amount })));
     history.append(h('div', { class: 'table-scroll' },
       h('table', { 'data-testid': 'history' },
         h('thead', {}, h('tr', {},
@@ -70,7 +99,7 @@ export function mount(main, _params, ctx) {
   async function load() {
     try {
       const wallet = await refreshWallet();
-      if (wallet) drawHistory(wallet.entries);
+      if (wallet) drawHistory(wallet.entries, wallet.topups);
       else ctx.requireLogin('/wallet');
     } catch (err) {
       notice.textContent = errorText(err);

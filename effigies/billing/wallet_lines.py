@@ -1,0 +1,67 @@
+"""The wallet's history as structured lines: what each movement was about, not a sentence."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from effigies.avatars import service as avatars_service
+from effigies.avatars.models import Avatar
+from effigies.billing.models import LedgerEntry, LedgerTransaction
+from effigies.billing.schemas import AvatarBought, LedgerLine
+from effigies.themes.models import Theme
+
+
+def wallet_lines(*, session: Session, account_id: uuid.UUID, limit: int) -> list[LedgerLine]:
+    rows = session.execute(
+        select(LedgerEntry.id, LedgerEntry.created_at, LedgerEntry.amount_cents, LedgerTransaction.kind,
+               LedgerTransaction.description, LedgerTransaction.details)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerEntry.account_id == account_id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(limit)
+    ).all()
+    avatars = _avatars(session=session, ids=[_uuid(r.details.get("avatar_id")) for r in rows if r.kind == "purchase"])
+    return [
+        LedgerLine(
+            id=r.id,
+            created_at=r.created_at,
+            amount_cents=r.amount_cents,
+            kind=r.kind,
+            description=r.description,
+            avatar=avatars.get(_uuid(r.details.get("avatar_id"))),
+            topup_id=_uuid(r.details.get("topup_id")),
+            reason=r.details.get("reason"),
+        )
+        for r in rows
+    ]
+
+
+def _avatars(*, session: Session, ids: list[uuid.UUID | None]) -> dict[uuid.UUID, AvatarBought]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Avatar.id, Avatar.public_id, Theme.slug, Theme.name, Theme.name_fr)
+        .join(Theme, Avatar.theme_id == Theme.id)
+        .where(Avatar.id.in_(wanted))
+    ).all()
+    return {
+        r.id: AvatarBought(
+            public_id=r.public_id,
+            url=avatars_service.public_url(r.public_id),
+            theme_slug=r.slug,
+            theme_name=r.name,
+            theme_name_fr=r.name_fr or r.name,
+        )
+        for r in rows
+    }
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except (TypeError, ValueError):
+        return None
