@@ -5,14 +5,18 @@ import io
 import re
 import os
 import secrets
+import threading
 import uuid
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from effigies.avatars.models import Avatar
+from effigies.avatars.schemas import AvatarRef, PurchaseOut
+from effigies.billing import idempotency
 from effigies.billing.ledger import Posting, post, system_account, wallet
 from effigies.config import get_settings
 from effigies.db import utcnow
@@ -21,7 +25,10 @@ from effigies.generation.models import Candidate
 from effigies.themes.models import Theme
 from effigies.uniqueness import service as uniqueness_service
 
-MIN_SIZE, MAX_SIZE = 32, 512
+# A fixed list, not a range: each size is one cached variant per avatar (on disk and in each
+# API process's memory), so an open range would let anyone fill both by walking ?s=.
+SIZES = (32, 48, 64, 96, 128, 256, 512)
+DEFAULT_SIZE = 256
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 
 
@@ -34,12 +41,41 @@ def public_url(public_id: str, size: int | None = None) -> str:
     return f"{base}?s={size}" if size else base
 
 
-def purchase(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -> Avatar:
-    """Lock, check, claim, debit, hand over — all in the caller's one transaction."""
+@dataclass(frozen=True)
+class PurchaseResult:
+    """The answer to a purchase request; `replayed` when an Idempotency-Key returned a stored one."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def purchase(
+    *, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID, idempotency_key: str | None = None
+) -> PurchaseResult:
+    """Buy a candidate in the caller's one transaction. With a key, the response is stored in that
+    same transaction, so a retry (even one racing the first) gets it again and is never charged."""
+    if idempotency_key is not None:
+        replay = idempotency.claim(
+            session=session, user_id=user_id, key=idempotency_key, request=f"purchase:{candidate_id}"
+        )
+        if replay is not None:
+            return PurchaseResult(replay.status, replay.body, replayed=True)
+    avatar = _hand_over(session=session, user_id=user_id, candidate_id=candidate_id)
+    body = PurchaseOut(avatar=AvatarRef(public_id=avatar.public_id, url=public_url(avatar.public_id))).model_dump(mode="json")
+    if idempotency_key is not None:
+        idempotency.record(session=session, user_id=user_id, key=idempotency_key, status=201, body=body)
+    return PurchaseResult(201, body)
+
+
+def _hand_over(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -> Avatar:
+    """Lock, check, claim, debit, hand over."""
     settings = get_settings()
     candidate = session.get(Candidate, candidate_id, with_for_update=True, populate_existing=True)
     if candidate is None or candidate.user_id != user_id:
-        raise AvatarsError("candidate_not_found", "No such candidate.", status=404)
+        raise AvatarsError(
+            "candidate_not_found", "This proposal does not exist, or is not yours: generate new ones.", status=404
+        )
     if candidate.status == "sold":
         # The same person asking twice (double click, retry) gets the same avatar, charged once.
         return session.scalar(select(Avatar).where(Avatar.candidate_id == candidate.id))
@@ -58,6 +94,7 @@ def purchase(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -
         ) from None
 
     account = wallet(session=session, user_id=user_id)
+    avatar_id = uuid.uuid4()
     post(
         session=session,
         kind="purchase",
@@ -67,8 +104,10 @@ def purchase(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -
             Posting(account.id, -settings.price_cents),
             Posting(system_account(session=session, kind="revenue").id, settings.price_cents),
         ],
+        details={"avatar_id": str(avatar_id)},
     )
     avatar = Avatar(
+        id=avatar_id,
         public_id=secrets.token_urlsafe(12),
         owner_id=user_id,
         candidate_id=candidate.id,
@@ -94,29 +133,37 @@ def list_owned(*, session: Session, user_id: uuid.UUID) -> list[tuple[Avatar, Th
     return [(a, t) for a, t in rows]
 
 
-def scaled_image(*, session: Session, public_id: str, size: int) -> Path:
-    """The avatar at `size` px, cached on disk: sold images never change, so neither do variants."""
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise AvatarsError("invalid_size", f"Size must be between {MIN_SIZE} and {MAX_SIZE} pixels.", status=422)
+def scaled_image(*, session: Session, public_id: str, size: int) -> bytes:
+    """The avatar's PNG at `size` px, cached on disk: sold images never change, so neither do
+    variants. The database is asked only when the variant is not on disk yet (the session
+    opens no connection before its first query)."""
+    if size not in SIZES:
+        raise AvatarsError("invalid_size", f"Size must be one of {', '.join(map(str, SIZES))} pixels.", status=422)
     if not PUBLIC_ID.match(public_id):  # it becomes part of a file path below
         raise AvatarsError("avatar_not_found", "No such avatar.", status=404)
     images = get_settings().images_dir
     cached = images / "avatars" / public_id / f"{size}.png"
-    if cached.is_file():
-        return cached
+    try:
+        return cached.read_bytes()
+    except FileNotFoundError:
+        pass
+    # Any avatar ever sold: neither a retired theme nor a deleted owner takes it off the web.
     row = session.execute(
-        select(Avatar, Theme.pixel_art).join(Theme, Avatar.theme_id == Theme.id).where(Avatar.public_id == public_id)
+        select(Avatar.image_path, Theme.pixel_art).join(Theme, Avatar.theme_id == Theme.id).where(Avatar.public_id == public_id)
     ).first()
     if row is None:
         raise AvatarsError("avatar_not_found", "No such avatar.", status=404)
-    avatar, pixel_art = row
-    with Image.open(images / avatar.image_path) as source:
+    image_path, pixel_art = row
+    with Image.open(images / image_path) as source:
+        # Pixel art keeps its hard edges (each source pixel becomes a block); drawings are smoothed.
         resample = Image.Resampling.NEAREST if pixel_art else Image.Resampling.LANCZOS
         scaled = source.convert("RGB").resize((size, size), resample)
     buffer = io.BytesIO()
     scaled.save(buffer, format="PNG", optimize=True)
+    data = buffer.getvalue()
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(buffer.getvalue())
+    # Private per process and thread, then renamed: a concurrent reader sees the whole file or none.
+    tmp = cached.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
     os.replace(tmp, cached)
-    return cached
+    return data

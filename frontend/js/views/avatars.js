@@ -1,4 +1,4 @@
-// #/avatars — the avatars I own, their public URL and sizes.
+// #/avatars — the avatars I own: their public URL (with how to use it), sizes and downloads.
 import { get } from '../api.js';
 import { h, clear, uid } from '../dom.js';
 import { t, dateOnly } from '../i18n.js';
@@ -7,10 +7,23 @@ import { themeName } from './home.js';
 
 const SIZES = [64, 128, 256, 512];
 
-function absolute(url, size) {
+function absolute(url, size, download) {
   const u = new URL(url, location.origin);
   if (size) u.searchParams.set('s', String(size));
+  // The server then says "attachment" too: browsers that ignore the download attribute
+  // (a public URL on another origin, such as a CDN) still save the file instead of showing it.
+  if (download) u.searchParams.set('download', '1');
   return u.href;
+}
+
+// Where the public URL goes, per kind of profile: a person should not have to search for it.
+function howTo() {
+  return h('details', { class: 'howto', 'data-testid': 'avatar-howto' },
+    h('summary', { text: t('avatars.howto_title') }),
+    h('ul', {},
+      h('li', { text: t('avatars.howto_game') }),
+      h('li', { text: t('avatars.howto_email') }),
+      h('li', { text: t('avatars.howto_sizes') })));
 }
 
 async function copyText(input) {
@@ -57,6 +70,14 @@ function avatarCard(avatar, themes) {
           text: t('avatars.size_link', { size }),
         }))),
       h('p', { class: 'sizes' },
+        h('span', { text: t('avatars.downloads') }), ' ',
+        SIZES.map((size) => h('a', {
+          href: absolute(avatar.url, size, true), download: `effigies-${avatar.public_id}-${size}.png`,
+          'aria-label': t('avatars.download_label', { id: avatar.public_id, size }),
+          'data-testid': 'download', 'data-size': String(size),
+          text: t('avatars.size_link', { size }),
+        }))),
+      h('p', { class: 'sizes' },
         h('a', {
           href: `/api/avatars/${encodeURIComponent(avatar.public_id)}/certificate`, download: `effigies-${avatar.public_id}.json`,
           'aria-label': t('avatars.certificate_label', { id: avatar.public_id }), 'data-testid': 'certificate',
@@ -69,7 +90,8 @@ function avatarCard(avatar, themes) {
     h('div', { class: 'avatar-share' },
       h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
       h('div', { class: 'copy-row' }, input, copy),
-      feedback));
+      feedback,
+      howTo()));
 }
 
 export function mount(main, _params, ctx) {
