@@ -1,0 +1,264 @@
+"""The admin side of themes: create one from an upload, see how each one does, publish, retire."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from effigies.avatars.models import Avatar
+from effigies.config import get_settings
+from effigies.generation.models import Candidate, GenerationJob
+from effigies.themes import uploads
+from effigies.themes.models import ModelVersion, Theme
+from effigies.themes.service import ThemesError, get_theme, resolve_weights_dir
+from effigies.uniqueness import service as uniqueness_service
+from effigies.uniqueness.training_set import (
+    TRAINING_FINGERPRINTS_FILE,
+    dataset_sha256,
+    read_training_fingerprints,
+    write_training_fingerprints,
+)
+
+SOURCES_FILE = "sources.json"
+
+
+@dataclass(frozen=True)
+class NewTheme:
+    slug: str
+    name: str
+    name_fr: str
+    description: str
+    description_fr: str
+    attribution: str
+    pixel_art: bool
+
+
+def datasets_dir() -> Path:
+    return get_settings().data_dir / "datasets"
+
+
+def dataset_dir(slug: str) -> Path:
+    return datasets_dir() / slug
+
+
+def _refusal(report: uploads.Report) -> ThemesError:
+    details: dict[str, Any] = {
+        "refused": [p.as_dict() for p in report.refused],
+        "skipped": [p.as_dict() for p in report.skipped],
+        "usable_images": len(report.images),
+        "min_images": report.min_images,
+    }
+    if report.fatal is not None:
+        details["refused"].insert(0, report.fatal.as_dict())
+        return ThemesError(report.fatal.reason, report.fatal.message, status=422, details=details)
+    if report.refused:
+        n = len(report.refused)
+        return ThemesError(
+            "upload_refused",
+            f"{n} entr{'y' if n == 1 else 'ies'} of the archive could not be accepted: nothing was stored.",
+            status=422, details=details,
+        )
+    return ThemesError(
+        "too_few_images",
+        f"Only {len(report.images)} usable images: a theme needs at least {report.min_images}. Nothing was stored.",
+        status=422, details=details,
+    )
+
+
+def _check_slug_free(session: Session, slug: str) -> None:
+    if session.scalar(select(Theme.id).where(Theme.slug == slug)) is not None or dataset_dir(slug).exists():
+        raise ThemesError("slug_taken", f"A theme called {slug!r} already exists.", status=409)
+
+
+def _write_dataset(slug: str, report: uploads.Report) -> Path:
+    """Write into a hidden sibling folder, then rename: a training run never sees half a set,
+    and a crash leaves only a dot-folder that no theme points to."""
+    root = datasets_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".upload-{slug}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    try:
+        paths = []
+        for index, image in enumerate(report.images):
+            path = staging / f"{index:05d}.png"
+            path.write_bytes(image.png)
+            paths.append(path)
+        # The sale filter refuses near-copies of training images; a generator trained on this
+        # set may ship without them, so they stay with the set (registered at publish).
+        write_training_fingerprints(
+            staging, [i.fingerprint for i in report.images], dataset_sha256=dataset_sha256(paths), dataset=slug
+        )
+        sources = {p.name: i.source for p, i in zip(paths, report.images)}
+        (staging / SOURCES_FILE).write_text(json.dumps(sources, ensure_ascii=False, indent=0))
+        final = dataset_dir(slug)
+        os.rename(staging, final)  # refuses a non-empty target: never merges into another set
+        return final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def create_theme(*, session: Session, new: NewTheme, archive: BinaryIO) -> tuple[Theme, uploads.Report]:
+    """A draft theme and its training set, or ThemesError (422 with the report) and nothing stored.
+
+    Commits itself: the theme row and the dataset folder must appear together, so the folder
+    is removed again if the commit fails."""
+    _check_slug_free(session, new.slug)
+    report = uploads.process_archive(archive, pixel_art=new.pixel_art)
+    if not report.ok:
+        raise _refusal(report)
+    theme = Theme(status="draft", **new.__dict__)
+    session.add(theme)
+    try:
+        session.flush()  # a concurrent upload of the same slug waits here, then fails
+    except IntegrityError:
+        session.rollback()
+        raise ThemesError("slug_taken", f"A theme called {new.slug!r} already exists.", status=409) from None
+    try:
+        folder = _write_dataset(new.slug, report)
+    except OSError:
+        session.rollback()
+        raise ThemesError("slug_taken", f"A training set called {new.slug!r} already exists.", status=409) from None
+    try:
+        session.commit()
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return theme, report
+
+
+def _training_image_count(slug: str, metrics: dict | None) -> int | None:
+    folder = dataset_dir(slug)
+    sources = folder / SOURCES_FILE
+    if sources.is_file():
+        return len(json.loads(sources.read_text()))
+    # Shipped themes keep their images out of the package; their evaluation counted them.
+    value = (metrics or {}).get("training_images")
+    return value if isinstance(value, int) else None
+
+
+def _version_ready(weights_dir: str) -> bool:
+    try:
+        return (resolve_weights_dir(weights_dir) / "generator.safetensors").is_file()
+    except ValueError:
+        return False
+
+
+def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any]]:
+    """Every theme (or the one called `slug`), whatever its status, with what the admin table shows."""
+    query = select(Theme).order_by(Theme.created_at, Theme.slug)
+    themes = list(session.scalars(query.where(Theme.slug == slug) if slug else query))
+    ids = [t.id for t in themes]
+    sales = {
+        row.theme_id: (row.sales, row.revenue)
+        for row in session.execute(
+            select(Avatar.theme_id, func.count().label("sales"), func.coalesce(func.sum(Avatar.price_cents), 0).label("revenue"))
+            .where(Avatar.theme_id.in_(ids))
+            .group_by(Avatar.theme_id)
+        )
+    }
+    rejected = dict(
+        session.execute(
+            select(GenerationJob.theme_id, func.coalesce(func.sum(GenerationJob.rejected_near_duplicates), 0))
+            .where(GenerationJob.theme_id.in_(ids))
+            .group_by(GenerationJob.theme_id)
+        ).all()
+    )
+    versions: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    metrics: dict[uuid.UUID, dict] = {}
+    for v in session.scalars(select(ModelVersion).where(ModelVersion.theme_id.in_(ids)).order_by(ModelVersion.version)):
+        capacity = (v.metrics or {}).get("capacity")
+        versions.setdefault(v.theme_id, []).append({
+            "id": v.id, "version": v.version, "created_at": v.created_at, "ready": _version_ready(v.weights_dir),
+            "capacity": capacity if isinstance(capacity, (int, float)) else None,
+        })
+        metrics[v.id] = v.metrics or {}
+    rows = []
+    for theme in themes:
+        own = versions.get(theme.id, [])
+        current = next((v for v in own if v["id"] == theme.current_model_version_id), None)
+        count, revenue = sales.get(theme.id, (0, 0))
+        rows.append({
+            "theme": theme,
+            "model_version": current,
+            "versions": own,
+            "training_images": _training_image_count(theme.slug, metrics.get(theme.current_model_version_id)),
+            "sales": count,
+            "revenue_cents": int(revenue),
+            "rejected_near_duplicates": int(rejected.get(theme.id, 0)),
+            "capacity": current["capacity"] if current else None,
+        })
+    return rows
+
+
+def _locked(session: Session, slug: str) -> Theme:
+    theme = session.scalar(select(Theme).where(Theme.slug == slug).with_for_update())
+    if theme is None:
+        get_theme(session=session, slug=slug)  # raises the usual 404
+    return theme
+
+
+def _register_training_set(session: Session, theme: Theme, version: ModelVersion) -> None:
+    """The images this generator learned from go into the registry before it sells anything:
+    from its own folder when it ships them, else from the theme's uploaded set."""
+    for folder in (resolve_weights_dir(version.weights_dir), dataset_dir(theme.slug)):
+        if (folder / TRAINING_FINGERPRINTS_FILE).is_file():
+            values = read_training_fingerprints(folder).as_bytes()
+            uniqueness_service.register_training_images(session=session, theme_id=theme.id, values=values)
+            return
+
+
+def publish(*, session: Session, slug: str, model_version_id: uuid.UUID) -> Theme:
+    """Make a finished version the theme's generator. Jobs carry their version id and the
+    worker keys its warm generators by it (effigies.generation.sampler), so the next job uses
+    the new one and jobs already queued finish on the old one: no worker restarts."""
+    theme = _locked(session, slug)
+    version = session.get(ModelVersion, model_version_id)
+    if version is None or version.theme_id != theme.id:
+        raise ThemesError("model_version_not_found", "This theme has no such model version.", status=404)
+    if not _version_ready(version.weights_dir):
+        raise ThemesError("model_version_not_ready", "This model version has no trained generator yet.", status=409)
+    _register_training_set(session, theme, version)
+    theme.current_model_version_id = version.id
+    theme.status = "published"
+    return theme
+
+
+def retire(*, session: Session, slug: str) -> tuple[Theme, list[str]]:
+    """No new images (ensure_generating answers 410) and every pending offer ends now; sold
+    avatars are untouched. Returns the theme and the expired offers' image paths, for the
+    caller to delete once committed (as the sweeper does)."""
+    theme = _locked(session, slug)
+    if theme.status != "published":
+        raise ThemesError("theme_not_published", "Only a published theme can be retired.", status=409)
+    theme.status = "retired"
+    # A purchase holding an offer's row lock commits first and this skips the sold row; offers
+    # a worker commits after this are refused at purchase anyway (the theme is retired).
+    # expires_at moves to now so the sweeper's retention clock starts today.
+    paths = session.execute(
+        update(Candidate)
+        .where(Candidate.theme_id == theme.id, Candidate.status == "offered")
+        .values(status="expired", expires_at=func.least(Candidate.expires_at, func.now()))
+        .returning(Candidate.image_path)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    return theme, list(paths)
+
+
+def unretire(*, session: Session, slug: str) -> Theme:
+    theme = _locked(session, slug)
+    if theme.status != "retired":
+        raise ThemesError("theme_not_retired", "This theme is not retired.", status=409)
+    if theme.current_model_version_id is None:
+        raise ThemesError("theme_not_ready", "This theme has no published generator: publish a version instead.", status=409)
+    theme.status = "published"
+    return theme

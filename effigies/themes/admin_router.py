@@ -1,0 +1,113 @@
+"""Admin routes for themes. Mounted by the app under /api/admin, behind the admin gate."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from effigies.api.deps import SessionDep
+from effigies.api.errors import error_response
+from effigies.api.security import THEME_UPLOAD_BYTES
+from effigies.generation import service as generation_service
+from effigies.themes import admin
+from effigies.themes.schemas import (
+    AdminThemeOut,
+    ModelVersionOut,
+    PublishIn,
+    RetiredOut,
+    ThemeCreatedOut,
+    ThemeCreateIn,
+    UploadProblemOut,
+)
+from effigies.themes.service import ThemesError
+
+router = APIRouter(prefix="/themes", tags=["admin"])
+
+ARCHIVE_FIELD = "archive"
+
+
+def _out(row: dict) -> AdminThemeOut:
+    theme = row["theme"]
+    return AdminThemeOut(
+        slug=theme.slug,
+        name=theme.name,
+        name_fr=theme.name_fr or theme.name,
+        status=theme.status,
+        pixel_art=theme.pixel_art,
+        created_at=theme.created_at,
+        model_version=ModelVersionOut(**row["model_version"]) if row["model_version"] else None,
+        versions=[ModelVersionOut(**v) for v in row["versions"]],
+        training_images=row["training_images"],
+        sales=row["sales"],
+        revenue_cents=row["revenue_cents"],
+        rejected_near_duplicates=row["rejected_near_duplicates"],
+        capacity=row["capacity"],
+        sample_url=f"/api/themes/{theme.slug}/sample.png" if row["model_version"] else None,
+    )
+
+
+def _one(session, slug: str) -> AdminThemeOut:
+    return _out(admin.overview(session=session, slug=slug)[0])
+
+
+@router.get("", response_model=list[AdminThemeOut])
+def list_themes(session: SessionDep):
+    return [_out(row) for row in admin.overview(session=session)]
+
+
+# The security middleware refuses a larger declared length up front; this counts the bytes
+# actually received, so a chunked upload (no declared length) is capped as well.
+@router.post("", status_code=201, response_model=ThemeCreatedOut, max_body_size=THEME_UPLOAD_BYTES)
+async def create_theme(request: Request, session: SessionDep):
+    """multipart/form-data: the ThemeCreateIn fields and `archive`, a zip of example images.
+
+    The body is read here, after the admin gate, never by the framework before it: an
+    anonymous 200 MB upload is answered 401 without being spooled. The archive part goes to
+    a temporary file (Starlette spools parts over 1 MB to disk), never whole into memory."""
+    async with request.form(max_files=1, max_fields=16, max_part_size=64 * 1024) as form:
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        try:
+            new = ThemeCreateIn.model_validate(fields)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        archive = form.get(ARCHIVE_FIELD)
+        if not isinstance(archive, UploadFile):
+            raise ThemesError("archive_missing", "Choose a zip file of example images.", status=422)
+        try:
+            # Decoding thousands of images is CPU work: off the event loop.
+            theme, report = await run_in_threadpool(
+                admin.create_theme, session=session, new=admin.NewTheme(**new.model_dump()), archive=archive.file
+            )
+        except ThemesError as exc:
+            if exc.details:
+                return error_response(exc.status, exc.code, exc.message, **exc.details)
+            raise
+    return ThemeCreatedOut(
+        theme=await run_in_threadpool(_one, session, theme.slug),
+        images=len(report.images),
+        skipped=[UploadProblemOut(**p.as_dict()) for p in report.skipped],
+    )
+
+
+@router.post("/{slug}/publish", response_model=AdminThemeOut)
+def publish_theme(slug: str, body: PublishIn, session: SessionDep):
+    admin.publish(session=session, slug=slug, model_version_id=body.model_version_id)
+    session.commit()
+    return _one(session, slug)
+
+
+@router.post("/{slug}/retire", response_model=RetiredOut)
+def retire_theme(slug: str, session: SessionDep):
+    _, paths = admin.retire(session=session, slug=slug)
+    session.commit()
+    generation_service.delete_candidate_files(paths)
+    return RetiredOut(theme=_one(session, slug), expired_candidates=len(paths))
+
+
+@router.post("/{slug}/unretire", response_model=AdminThemeOut)
+def unretire_theme(slug: str, session: SessionDep):
+    admin.unretire(session=session, slug=slug)
+    session.commit()
+    return _one(session, slug)

@@ -1,0 +1,244 @@
+// #/admin — themes: the table (status, version, sales…), publish / retire / un-retire, and a new
+// theme from a zip of example images with the server's validation report. The server refuses
+// everyone but admins; this page only saves them a useless trip.
+import { get, post, readCookie, ApiError } from '../api.js';
+import { h, clear, setMessage, uid } from '../dom.js';
+import { t, money, number } from '../i18n.js';
+import { state } from '../store.js';
+import { errorText } from '../errors.js';
+import { themeName, statusBadge } from './home.js';
+
+const REASONS = ['unsafe_path', 'link', 'nested_archive', 'too_large', 'too_many_pixels', 'too_small', 'not_an_image',
+  'corrupt', 'encrypted', 'unsupported_compression', 'duplicate', 'system_file', 'archive_too_large',
+  'too_many_entries', 'not_a_zip'];
+
+// The server's `message` is English; it is shown only for a reason this page does not know.
+function reasonText(problem) {
+  if (problem.reason === 'duplicate' && problem.related) return t('admin.reason.duplicate_of', { name: problem.related });
+  return REASONS.includes(problem.reason) ? t('admin.reason.' + problem.reason) : (problem.message || problem.reason);
+}
+
+/** multipart POST: api.js speaks JSON only. Resolves to {ok, status, body}. */
+async function upload(form) {
+  const headers = { Accept: 'application/json', 'X-CSRF-Token': readCookie('csrftoken') || '' };
+  let response;
+  try {
+    response = await fetch('/api/admin/themes', { method: 'POST', body: new FormData(form), headers, credentials: 'same-origin' });
+  } catch (_) {
+    throw new ApiError(0, 'network', 'network error');
+  }
+  let body = null;
+  try { body = await response.json(); } catch (_) { body = null; }
+  return { ok: response.ok, status: response.status, body };
+}
+
+function problemList(problems, testid) {
+  return h('ul', { class: 'report-list', 'data-testid': testid },
+    problems.map((p) => h('li', { 'data-reason': p.reason },
+      h('code', { text: p.name || t('admin.report.archive') }), ' — ', reasonText(p))));
+}
+
+function reportPanel(error) {
+  const refused = error.refused || [];
+  const skipped = error.skipped || [];
+  const headline = {
+    upload_refused: t('admin.report.refused', { count: refused.length }),
+    too_few_images: t('admin.report.too_few', { usable: number(error.usable_images ?? 0), min: number(error.min_images ?? 0) }),
+  }[error.code] || (REASONS.includes(error.code) ? t('admin.reason.' + error.code) : error.message);
+  return h('section', { class: 'notice notice-error report', role: 'alert', 'data-testid': 'upload-report', 'aria-labelledby': 'report-title' },
+    h('h3', { id: 'report-title', text: t('admin.report.title') }),
+    h('p', { text: headline }),
+    h('p', { text: t('admin.report.nothing_stored', { min: number(error.min_images ?? 200) }) }),
+    refused.length ? problemList(refused, 'report-refused') : null,
+    skipped.length ? h('details', {}, h('summary', { text: t('admin.report.skipped', { count: skipped.length }) }),
+      problemList(skipped, 'report-skipped')) : null);
+}
+
+function textField(label, name, { required = false, multiline = false, hint, pattern } = {}) {
+  const id = uid('admin-' + name);
+  const hintId = hint ? id + '-hint' : null;
+  const input = multiline
+    ? h('textarea', { id, name, rows: 3, required, 'aria-describedby': hintId })
+    : h('input', { id, name, type: 'text', required, pattern, 'aria-describedby': hintId, autocomplete: 'off' });
+  return h('div', { class: 'field' }, h('label', { for: id, text: label + (required ? ' *' : '') }), input,
+    hint ? h('p', { id: hintId, class: 'hint', text: hint }) : null);
+}
+
+function newThemeForm(onCreated) {
+  const status = h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'upload-status' });
+  const report = h('div', { 'data-testid': 'upload-result' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'upload-submit', text: t('admin.new.submit') });
+  const fileId = uid('admin-archive');
+  const pixelId = uid('admin-pixel');
+  const form = h('form', { class: 'panel admin-form', novalidate: true, 'aria-labelledby': 'new-theme-title', 'data-testid': 'new-theme-form' },
+    h('h2', { id: 'new-theme-title', text: t('admin.new.title') }),
+    h('p', { class: 'hint', text: t('admin.new.explain', { min: number(200) }) }),
+    textField(t('admin.new.name_fr'), 'name_fr', { required: true }),
+    textField(t('admin.new.name'), 'name', { required: true }),
+    textField(t('admin.new.slug'), 'slug', { required: true, hint: t('admin.new.slug_hint'), pattern: '[a-z0-9][a-z0-9-]{1,62}[a-z0-9]' }),
+    textField(t('admin.new.description_fr'), 'description_fr', { multiline: true }),
+    textField(t('admin.new.description'), 'description', { multiline: true }),
+    textField(t('admin.new.attribution'), 'attribution', { required: true, multiline: true, hint: t('admin.new.attribution_hint') }),
+    h('div', { class: 'field check' },
+      h('input', { type: 'checkbox', id: pixelId, name: 'pixel_art', value: 'true' }),
+      h('label', { for: pixelId, text: t('admin.new.pixel_art') })),
+    h('div', { class: 'field' },
+      h('label', { for: fileId, text: t('admin.new.archive') + ' *' }),
+      h('input', { type: 'file', id: fileId, name: 'archive', accept: '.zip,application/zip', required: true, 'aria-describedby': fileId + '-hint' }),
+      h('p', { id: fileId + '-hint', class: 'hint', text: t('admin.new.archive_hint') })),
+    status,
+    h('div', { class: 'actions' }, submit),
+    report);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clear(report);
+    const missing = [...form.querySelectorAll('[required]')].find((el) => (el.type === 'file' ? !el.files.length : !el.value.trim()));
+    form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
+    if (missing) {
+      missing.setAttribute('aria-invalid', 'true');
+      setMessage(status, t('admin.new.missing'), 'error');
+      missing.focus();
+      return;
+    }
+    submit.disabled = true;
+    form.setAttribute('aria-busy', 'true');
+    setMessage(status, t('admin.new.checking'));
+    try {
+      const { ok, body } = await upload(form);
+      const error = body && body.error;
+      if (ok) {
+        setMessage(status, t('admin.new.created', { name: themeName(body.theme), count: number(body.images) }), 'success');
+        if (body.skipped && body.skipped.length) {
+          report.append(h('details', {}, h('summary', { text: t('admin.report.skipped', { count: body.skipped.length }) }),
+            problemList(body.skipped, 'report-skipped')));
+        }
+        form.reset();
+        onCreated();
+      } else if (error && (error.refused || error.code === 'too_few_images')) {
+        setMessage(status, '');
+        report.append(reportPanel(error));
+        report.querySelector('h3').setAttribute('tabindex', '-1');
+        report.querySelector('h3').focus();
+      } else {
+        const field = error && Array.isArray(error.details) && error.details[0] && error.details[0].field;
+        const input = field && form.elements[field];
+        if (input) input.setAttribute('aria-invalid', 'true');
+        setMessage(status, error ? errorText(new ApiError(0, error.code, error.message)) : t('err.server'), 'error');
+      }
+    } catch (err) {
+      setMessage(status, errorText(err), 'error');
+    } finally {
+      submit.disabled = false;
+      form.removeAttribute('aria-busy');
+    }
+  });
+  return form;
+}
+
+function versionLabel(version) {
+  return version ? t('admin.version', { n: version.version }) : '—';
+}
+
+function actionsFor(theme, act) {
+  const name = themeName(theme);
+  const cell = h('div', { class: 'admin-actions' });
+  if (theme.status !== 'retired') {
+    cell.append(h('a', {
+      class: 'btn', href: '#/admin/themes/' + encodeURIComponent(theme.slug) + '/training', 'data-testid': 'train',
+      'aria-label': t('admin.train_label', { name }), text: t('admin.train'),
+    }));
+  }
+  const ready = theme.versions.filter((v) => v.ready && (!theme.model_version || v.id !== theme.model_version.id));
+  if (ready.length && theme.status !== 'retired') {
+    const id = uid('admin-version');
+    const select = h('select', { id, 'aria-label': t('admin.publish_choose', { name }) },
+      ready.slice().reverse().map((v) => h('option', { value: v.id, text: versionLabel(v) })));
+    cell.append(select, h('button', {
+      type: 'button', class: 'btn', 'data-testid': 'publish',
+      'aria-label': t('admin.publish_label', { name }),
+      onclick: () => act(theme, 'publish', { model_version_id: select.value }),
+      text: t('admin.publish'),
+    }));
+  }
+  if (theme.status === 'published') {
+    cell.append(h('button', {
+      type: 'button', class: 'btn btn-danger', 'data-testid': 'retire', 'aria-label': t('admin.retire_label', { name }),
+      onclick: () => { if (window.confirm(t('admin.retire_confirm', { name }))) act(theme, 'retire'); },
+      text: t('admin.retire'),
+    }));
+  }
+  if (theme.status === 'retired') {
+    cell.append(h('button', {
+      type: 'button', class: 'btn', 'data-testid': 'unretire', 'aria-label': t('admin.unretire_label', { name }),
+      onclick: () => act(theme, 'unretire'), text: t('admin.unretire'),
+    }));
+  }
+  return cell;
+}
+
+function themesTable(themes, act) {
+  if (!themes.length) return h('p', { class: 'empty', text: t('admin.no_themes') });
+  const cols = ['theme', 'status', 'version', 'images', 'sales', 'revenue', 'rejected', 'capacity', 'actions'];
+  const numeric = new Set(['images', 'sales', 'revenue', 'rejected', 'capacity']);
+  const dash = (v, fmt = number) => (v === null || v === undefined ? '—' : fmt(v));
+  return h('div', { class: 'table-scroll' }, h('table', { 'data-testid': 'admin-themes' },
+    h('caption', { class: 'visually-hidden', text: t('admin.table_caption') }),
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: numeric.has(c) ? 'amount' : null, text: t('admin.col.' + c) })))),
+    h('tbody', {}, themes.map((theme) => h('tr', { 'data-slug': theme.slug, 'data-status': theme.status },
+      h('th', { scope: 'row' }, themeName(theme), h('br'), h('code', { class: 'hint', text: theme.slug })),
+      h('td', {}, statusBadge(theme)),
+      h('td', {}, versionLabel(theme.model_version)),
+      h('td', { class: 'amount', text: dash(theme.training_images) }),
+      h('td', { class: 'amount', text: number(theme.sales) }),
+      h('td', { class: 'amount', text: money(theme.revenue_cents, state.currency) }),
+      h('td', { class: 'amount', text: number(theme.rejected_near_duplicates) }),
+      h('td', { class: 'amount', text: dash(theme.capacity, (v) => number(Math.round(v))) }),
+      h('td', {}, actionsFor(theme, act)))))));
+}
+
+export function mount(main, _params, ctx) {
+  ctx.setTitle(t('admin.title'));
+  main.append(h('h1', { text: t('admin.title') }));
+  if (!state.me || state.me.role !== 'admin') {
+    main.append(h('p', { class: 'notice notice-error', role: 'alert', text: t('admin.forbidden') }));
+    return null;
+  }
+  const status = h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'admin-status' });
+  const table = h('div', { 'aria-busy': 'true' });
+  let alive = true;
+
+  async function load() {
+    try {
+      const themes = await get('/api/admin/themes');
+      if (!alive) return;
+      clear(table);
+      table.removeAttribute('aria-busy');
+      table.append(themesTable(themes, act));
+    } catch (err) {
+      if (ctx.handleAuthError(err)) return;
+      setMessage(status, errorText(err), 'error');
+    }
+  }
+
+  async function act(theme, action, body) {
+    const name = themeName(theme);
+    try {
+      const result = await post(`/api/admin/themes/${encodeURIComponent(theme.slug)}/${action}`, body);
+      const expired = action === 'retire' ? result.expired_candidates : 0;
+      setMessage(status, t('admin.done.' + action, { name, count: expired }), 'success');
+      await load();
+    } catch (err) {
+      if (ctx.handleAuthError(err)) return;
+      setMessage(status, errorText(err), 'error');
+    }
+  }
+
+  main.append(
+    h('section', { 'aria-labelledby': 'admin-themes-title' },
+      h('h2', { id: 'admin-themes-title', text: t('admin.themes_title') }),
+      status, table),
+    newThemeForm(load));
+  load();
+  return () => { alive = false; };
+}

@@ -1,0 +1,118 @@
+"""Zips for the upload tests, good and hostile, built in memory (or a temp file for the bomb)."""
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from functools import lru_cache
+from pathlib import Path
+from unittest import mock
+
+from PIL import Image
+
+SHIPPED = Path(__file__).resolve().parents[2] / "effigies" / "themes" / "pretrained"
+
+
+@lru_cache
+def generated_pngs(count: int = 220, slug: str = "pixel-heroes", seed: int = 20261125) -> tuple[bytes, ...]:
+    """Fresh samples of a shipped generator as PNG files: distinct images, as an admin would upload."""
+    from effigies.gan.checkpoint import load_generator
+    from effigies.gan.sample import latents, sample
+
+    generator, config = load_generator(SHIPPED / slug, device="cpu")
+    out = []
+    for array in sample(generator, latents(count, config.nz, seed=seed)):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        out.append(buffer.getvalue())
+    return tuple(out)
+
+
+def png(size=(64, 64), mode="RGB", color=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def huge_png(side: int = 10_000) -> bytes:
+    """100 megapixels in ~15 KB: a 1-bit image of one colour deflates to almost nothing."""
+    buffer = io.BytesIO()
+    Image.new("1", (side, side), 0).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def symlink_entry(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix: the high 16 bits of external_attr are the file mode
+    info.external_attr = (0o120777 << 16)
+    return info, target.encode()
+
+
+def build_zip(entries, *, compression=zipfile.ZIP_DEFLATED) -> bytes:
+    """entries: (name or ZipInfo, bytes) pairs."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def good_entries(count: int = 220) -> list[tuple[str, bytes]]:
+    return [(f"examples/hero-{i:03d}.png", data) for i, data in enumerate(generated_pngs()[:count])]
+
+
+class _ReplayDeflate:
+    """Deflates 1 MiB blocks of zeros by replaying one block's output: after a full flush the
+    compressor forgets its history, so every later block compresses to the same bytes. zlib
+    itself takes 10+ s for a gigabyte on a busy 2-core machine; this takes a CRC's time."""
+
+    def __init__(self) -> None:
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        self._first = c.compress(ZEROS) + c.flush(zlib.Z_FULL_FLUSH)
+        self._steady = c.compress(ZEROS) + c.flush(zlib.Z_FULL_FLUSH)
+        self._end = c.flush()
+        self._started = False
+
+    def compress(self, data: bytes) -> bytes:
+        assert data == ZEROS
+        out = self._steady if self._started else self._first
+        self._started = True
+        return out
+
+    def flush(self) -> bytes:
+        return self._end
+
+
+ZEROS = bytes(1 << 20)
+
+
+def bomb_zip(path: Path, *, decompressed: int = 1 << 30, extra=()) -> Path:
+    """One entry of `decompressed` zero bytes in ~1 MB (deflate's ratio is ~1000:1), written as
+    a stream: the test never holds the gigabyte. Its header tells the truth; see the unit tests
+    for one that lies."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in extra:
+            zf.writestr(name, data)
+        info = zipfile.ZipInfo("bomb.png")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with mock.patch.object(zipfile, "_get_compressor", lambda *a, **k: _ReplayDeflate()):
+            with zf.open(info, "w", force_zip64=True) as member:
+                for _ in range(decompressed // len(ZEROS)):
+                    member.write(ZEROS)
+    return path
+
+
+def understate_size(data: bytes, name: str, declared: int) -> bytes:
+    """The zip with `name`'s uncompressed size rewritten in both its headers (no zip64): what a
+    hostile archiver would send to slip past a check of the header."""
+    out = bytearray(data)
+    encoded = name.encode()
+    for signature, size_offset, name_offset in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        at = 0
+        while (at := out.find(signature, at)) != -1:
+            length = struct.unpack_from("<H", out, at + 28 if signature == b"PK\x01\x02" else at + 26)[0]
+            if bytes(out[at + name_offset : at + name_offset + length]) == encoded:
+                struct.pack_into("<I", out, at + size_offset, declared)
+            at += 4
+    return bytes(out)
