@@ -17,13 +17,16 @@ def _broker_url() -> str:
     return get_settings().redis_url or "redis://127.0.0.1:6379/0"
 
 
-celery_app = Celery("effigies", include=["effigies.generation.tasks"])
+celery_app = Celery("effigies", include=["effigies.generation.tasks", "effigies.training.tasks"])
 celery_app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     result_serializer="json",
     task_ignore_result=True,
-    task_routes={"effigies.generation.tasks.*": {"queue": "generate"}},
+    # The training sweep goes to the generate queue: train workers may all be busy for hours.
+    task_routes={"effigies.generation.tasks.*": {"queue": "generate"},
+                 "effigies.training.tasks.train_run": {"queue": "train"},
+                 "effigies.training.tasks.recover_training_runs": {"queue": "generate"}},
     task_default_queue="default",
     # A job goes back to the queue if the worker dies mid-task; tasks are idempotent.
     task_acks_late=True,
@@ -39,6 +42,12 @@ celery_app.conf.update(
             "task": "effigies.generation.tasks.sweep_expired_candidates",
             "schedule": 300.0,
             "options": {"queue": "generate", "expires": 240},
+        },
+        # Training runs whose worker died (lease expired) go back to their queue and resume.
+        "recover-training-runs": {
+            "task": "effigies.training.tasks.recover_training_runs",
+            "schedule": get_settings().training_recover_s,
+            "options": {"queue": "generate", "expires": get_settings().training_recover_s},
         },
     },
 )

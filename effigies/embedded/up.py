@@ -7,8 +7,9 @@
 3. start what the environment lacks: PostgreSQL, then Valkey, then localstripe;
    local-mode secrets come from `<data>/secrets.json`;
 4. `python -m effigies.cli db upgrade` (must exit 0);
-5. spawn `... worker` and `... api`, each in its own session/process group;
-6. wait for GET /api/health == 200, print the banner;
+5. spawn `... worker --beat` (queue generate) and `... api`, each in its own session/process group;
+6. wait for GET /api/health == 200, spawn a train worker (queue train, one run at a time), print
+   the banner;
 7. supervise: a dead child stops everything (exit 1); SIGINT/SIGTERM stop the api,
    then the worker (SIGTERM to the whole group, SIGKILL after a timeout), then
    localstripe, Valkey and PostgreSQL (`pg_ctl stop -m fast`); exit 0.
@@ -33,7 +34,15 @@ from .local_secrets import load_local_secrets
 
 HEALTH_TIMEOUT_S = 180.0
 UPGRADE_TIMEOUT_S = 600.0
-STOP_TIMEOUTS_S = {"api": 10.0, "worker": 20.0}
+# The train worker checkpoints the run it trains and puts it back in the queue before it exits.
+STOP_TIMEOUTS_S = {"api": 10.0, "worker": 20.0, "worker-train": 30.0}
+# What each child runs after `python -m <cli module>`; a leftover named by a pid file is stopped
+# only when its command line still shows these words (the pid may belong to someone else by now).
+CHILD_ARGS = {
+    "worker": ["worker", "--beat"],
+    "worker-train": ["worker", "--queues", "train", "--concurrency", "1"],
+    "api": ["api"],
+}
 
 
 class UpError(RuntimeError):
@@ -121,9 +130,9 @@ class Up:
         services: EmbeddedServices | None = None
         rc = 0
         try:
-            pidfiles = {n: PidFile(run_dir / f"{n}.pid", n) for n in ("worker", "api")}
+            pidfiles = {n: PidFile(run_dir / f"{n}.pid", n) for n in CHILD_ARGS}
             for name, pf in pidfiles.items():
-                kill_leftover(pf, lambda p, n=name: cmdline_has(p, self.cli_module, n),
+                kill_leftover(pf, lambda p, n=name: cmdline_has(p, self.cli_module, " ".join(CHILD_ARGS[n])),
                               timeout=STOP_TIMEOUTS_S[name], log=_say)
 
             env = dict(os.environ)
@@ -154,13 +163,10 @@ class Up:
             t_upgrade = time.monotonic()
 
             for name in ("worker", "api"):
-                self._check_stop()
-                extra = ["--beat"] if name == "worker" else []
-                proc = spawn([sys.executable, "-m", self.cli_module, name, *extra], env=env)
-                pidfiles[name].write(proc.pid)
-                self.children.append(Child(name, proc, pidfiles[name]))
-
+                self._spawn_child(name, env, pidfiles)
             self._wait_healthy(f"{base_url}/api/health", services)
+            # Only now: serving needs no train worker, and its start (torch) slows the API's on 2 cores.
+            self._spawn_child("worker-train", env, pidfiles)
             t_ready = time.monotonic()
             self._banner(settings, data_dir, env, services, base_url, {
                 "services": t_services - t0, "db upgrade": t_upgrade - t_services,
@@ -196,6 +202,12 @@ class Up:
             time.sleep(0.1)
         if proc.returncode != 0:
             raise UpError(f"`python -m {self.cli_module} db upgrade` failed with exit code {proc.returncode}")
+
+    def _spawn_child(self, name: str, env: dict[str, str], pidfiles: dict[str, PidFile]) -> None:
+        self._check_stop()
+        proc = spawn([sys.executable, "-m", self.cli_module, *CHILD_ARGS[name]], env=env)
+        pidfiles[name].write(proc.pid)
+        self.children.append(Child(name, proc, pidfiles[name]))
 
     def _dead_child(self) -> str | None:
         for child in self.children:
