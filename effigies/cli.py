@@ -40,20 +40,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from effigies.api.server import serve
     from effigies.config import get_settings
 
-    settings = get_settings()
-    uvicorn.run(
-        "effigies.api.app:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers,
-        proxy_headers=True,
-        log_level="info",
-    )
+    serve(settings=get_settings(), host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -69,6 +59,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         schedule = get_settings().data_dir / "celerybeat-schedule"
         schedule.parent.mkdir(parents=True, exist_ok=True)
         argv += ["--beat", "--schedule", str(schedule)]
+    if any(q.startswith("train") for q in args.queues.split(",")):
+        # A busy train worker must not reserve the next run: it would sit there, hidden from idle
+        # workers, for hours (effigies.training.tasks acknowledges a run only when it starts).
+        argv.append("--disable-prefetch")
     celery_app.worker_main(argv)
     return 0
 
@@ -171,6 +165,12 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_billing_reconcile(args: argparse.Namespace) -> int:
+    from effigies.billing.reconcile import reconcile_command
+
+    return reconcile_command(args.days)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from effigies.certificates.cli import verify_command
 
@@ -186,11 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the API and the frontend")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
-    api.add_argument("--workers", type=int, default=1)
+    api.add_argument("--workers", type=int,
+                     help="processes (default: EE_API_WORKERS, else every usable CPU in production, 1 elsewhere)")
     api.set_defaults(func=cmd_api)
 
     worker = sub.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--queues", default="generate")
+    worker.add_argument("--queues", default="generate",
+                        help="comma-separated; a queue named train* is a training queue: no prefetching")
     worker.add_argument("--concurrency", type=int, default=int(os.environ.get("EE_WORKER_CONCURRENCY", "8")),
                         help="jobs in flight at once (threads with --pool threads)")
     # Threads: the jobs of one process share its warm generators and micro-batch their latents
@@ -265,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--key", type=Path, help="a public key file: PEM, or base64 of the 32 raw bytes")
     given.add_argument("--keys", type=Path, help="a saved copy of /.well-known/effigies-signing-key (JSON)")
     verify.set_defaults(func=cmd_verify)
+
+    billing = sub.add_parser("billing", help="money chores").add_subparsers(dest="billing_command", required=True)
+    reconcile = billing.add_parser(
+        "reconcile", help="credit or fail top-ups whose Stripe webhook never arrived; report unknown payments",
+        description="Lists the Stripe PaymentIntents of the last N days and applies each to its top-up as the "
+        "webhook would have (safe to run any time, and twice): succeeded but not credited -> credited, failed but "
+        "still pending -> marked failed. Prints what it found and fixed; exit 0.",
+    )
+    reconcile.add_argument("--days", type=int, default=7, help="how far back to look (default 7)")
+    reconcile.set_defaults(func=cmd_billing_reconcile)
     return parser
 
 

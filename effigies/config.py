@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(120, ge=1, alias="EE_BROKER_VISIBILITY_TIMEOUT_S")
     # Fault injection for tests only (refused outside EE_ENV=test): each job sleeps this long.
     generation_test_delay_s: float = Field(0.0, ge=0, le=60, alias="EE_GENERATION_TEST_DELAY_S")
+    # Training runs (effigies.training; presets.py says why each preset is as long as it is). "quick"
+    # in images shown to D: shorten it for tests and demos.
+    training_quick_images: int = Field(30_000, ge=1, alias="EE_TRAINING_QUICK_IMAGES")
+    # A SIGKILLed worker loses at most this much training; a checkpoint of a width-32 run is ~10 MB.
+    training_checkpoint_s: float = Field(60.0, gt=0, alias="EE_TRAINING_CHECKPOINT_S")
+    training_sample_s: float = Field(30.0, gt=0, alias="EE_TRAINING_SAMPLE_S")
+    # SWD of the latest checkpoint for the live chart, at most this often (0 = only at the end): it
+    # pauses training for a few seconds on a CPU.
+    training_swd_s: float = Field(600.0, ge=0, alias="EE_TRAINING_SWD_S")
+    # A train worker renews its lease (and stores progress) every heartbeat; a run whose lease
+    # expired is taken over by another worker and resumes from its last checkpoint. The lease must
+    # outlast a slow step, a sample grid and a database hiccup; it is what a dead worker costs.
+    training_heartbeat_s: float = Field(5.0, gt=0, alias="EE_TRAINING_HEARTBEAT_S")
+    training_lease_s: float = Field(60.0, gt=0, alias="EE_TRAINING_LEASE_S")
+    # Celery beat's sweep for runs whose worker died, and how long a queued run waits before its
+    # message counts as lost and is sent again (a duplicate is a no-op).
+    training_recover_s: float = Field(30.0, gt=0, alias="EE_TRAINING_RECOVER_S")
+    training_requeue_s: float = Field(600.0, gt=0, alias="EE_TRAINING_REQUEUE_S")
     # A log-in session ends at whichever comes first: this long after log-in (absolute), or
     # session_idle_days without any request (idle). Both are checked by the server, not the cookie.
     session_max_age_days: int = Field(30, ge=1, alias="EE_SESSION_MAX_AGE_DAYS")
@@ -72,6 +90,12 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = Field(None, alias="EE_SIGNING_KEY")
     # Public keys (base64 raw or PEM) of keys no longer signing, so their certificates stay verifiable.
     signing_keys_retired: list[str] = Field([], alias="EE_SIGNING_KEYS_RETIRED")
+    # API server processes (`effigies api`); unset: the CPUs this process may use in production
+    # (effigies.api.server), 1 elsewhere. Per-process state is only caches and SSE listeners.
+    api_workers: int | None = Field(None, ge=1, le=256, alias="EE_API_WORKERS")
+    # Memory for encoded public avatar variants, per API process (effigies.avatars.public): a
+    # smooth 256 px variant is ~50 kB, a 512 px one ~140 kB (pixel art: a fifth of that).
+    avatar_cache_mb: int = Field(64, ge=0, alias="EE_AVATAR_CACHE_MB")
 
     @property
     def is_local(self) -> bool:
@@ -93,6 +117,9 @@ class Settings(BaseSettings):
     def _refuse_default_secrets(self) -> "Settings":
         if self.generation_test_delay_s and self.env != "test":
             raise ValueError("EE_GENERATION_TEST_DELAY_S is a test hook: only allowed with EE_ENV=test")
+        if self.training_lease_s < 3 * self.training_heartbeat_s:
+            # A worker stops itself when it could not renew for lease - 2 heartbeats (effigies.training.runner).
+            raise ValueError("EE_TRAINING_LEASE_S must be at least 3 x EE_TRAINING_HEARTBEAT_S")
         if self.is_local:
             return self
         missing = [

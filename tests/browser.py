@@ -1,4 +1,5 @@
-"""Browser fixtures for the end-to-end journey: Debian's Chromium driven by Playwright (sync API).
+"""Browser fixtures (a pytest plugin, see tests/conftest.py): Debian's Chromium driven by Playwright
+(sync API). One browser for the whole run: Playwright's sync API allows one at a time.
 
 The server comes from the suite's `live_server` fixture (tests/conftest.py: PostgreSQL, Redis, a
 Celery worker, localstripe with our webhook registered, uvicorn). Setting EE_E2E_URL points the

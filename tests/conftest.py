@@ -21,6 +21,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Browser fixtures for every package's page tests (browser, context, e2e_server, screenshots).
+pytest_plugins = ["tests.browser"]
 
 
 def free_port() -> int:
@@ -86,6 +88,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "EE_WORKER_CONCURRENCY": "4",
                 "EE_ADMIN_EMAIL": "admin@players.effigies.fr",
                 "EE_ADMIN_PASSWORD": "admin-password-123",
+                # Training: a "quick" run of a few seconds, progress and cancel seen within a second.
+                "EE_TRAINING_QUICK_IMAGES": "256",
+                "EE_TRAINING_HEARTBEAT_S": "1",
             }
         )
         # A Redis database of our own, emptied, so queued work of other runs never reaches us.
@@ -112,6 +117,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         logs.mkdir()
         worker = _spawn(["worker", "--concurrency", "4"], env, logs / "worker.log")
         stack_ctx.callback(_stop, worker)
+        # One run at a time, as in production (queue `train`, effigies/training).
+        train_worker = _spawn(["worker", "--queues", "train", "--concurrency", "1"], env, logs / "worker-train.log")
+        stack_ctx.callback(_stop, train_worker)
         api = _spawn(["api"], env, logs / "api.log")
         stack_ctx.callback(_stop, api)
         url = f"http://127.0.0.1:{port}"

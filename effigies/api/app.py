@@ -10,22 +10,31 @@ from fastapi.staticfiles import StaticFiles
 from effigies.accounts.router import router as accounts_router
 from effigies.api import errors, system
 from effigies.api.deps import require_admin
-from effigies.api.security import SecurityMiddleware
+from effigies.api.security import MAX_BODY_BYTES, SecurityMiddleware
+from effigies.avatars.public import PublicAvatars
 from effigies.avatars.router import router as avatars_router
 from effigies.billing.router import admin_router as billing_admin_router
 from effigies.billing.router import router as billing_router
 from effigies.certificates.router import router as certificates_router
+from effigies.config import get_settings
 from effigies.generation.router import router as generation_router
+from effigies.themes.admin_router import router as themes_admin_router
 from effigies.themes.router import router as themes_router
+from effigies.training.router import router as training_admin_router
 
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 
 
 def create_app() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = FastAPI(title="Effigies Edification", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json")
+    # Counted on the bytes actually received (a chunked body declares no length to check up
+    # front, see SecurityMiddleware); the theme upload route raises its own limit.
+    app = FastAPI(title="Effigies Edification", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json",
+                  max_body_size=MAX_BODY_BYTES)
     errors.install(app)
     app.add_middleware(SecurityMiddleware)
+    # Added last, so outermost: the public avatar URL skips CSRF, cookies and routing entirely.
+    app.add_middleware(PublicAvatars, cache_bytes=get_settings().avatar_cache_mb * 1_000_000)
 
     for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router,
                    certificates_router):
@@ -34,6 +43,8 @@ def create_app() -> FastAPI:
     # Deny by default: every admin route sits behind this one dependency.
     admin = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)])
     admin.include_router(billing_admin_router)
+    admin.include_router(themes_admin_router)
+    admin.include_router(training_admin_router)
     app.include_router(admin)
 
     if FRONTEND_DIR.is_dir():

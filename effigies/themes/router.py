@@ -5,9 +5,10 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from effigies.api.deps import SessionDep
+from effigies.themes import learning as learning_service
 from effigies.themes import service
 from effigies.themes.models import Theme
-from effigies.themes.schemas import ThemeMetricsOut, ThemeOut
+from effigies.themes.schemas import LearningOut, ThemeMetricsOut, ThemeOut
 
 router = APIRouter(prefix="/api/themes", tags=["themes"])
 
@@ -53,3 +54,16 @@ def sample_grid(slug: str, session: SessionDep):
     if path is None:
         raise service.ThemesError("sample_not_found", "This theme has no sample grid yet.", status=404)
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/{slug}/learning", response_model=LearningOut)
+def learning(slug: str, session: SessionDep):
+    theme = service.get_visible_theme(session=session, slug=slug)
+    return learning_service.timeline(session=session, theme=theme)
+
+
+@router.get("/{slug}/learning/{name}", response_class=FileResponse)
+def learning_frame(slug: str, name: str, session: SessionDep):
+    theme = service.get_visible_theme(session=session, slug=slug)
+    path = learning_service.frame_path(session=session, theme=theme, name=name)
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "public, max-age=3600"})

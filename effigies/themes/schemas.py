@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 
 class ThemeMetricsOut(BaseModel):
@@ -28,3 +29,86 @@ class ThemeOut(BaseModel):
     pixel_art: bool
     sample_url: str
     metrics: ThemeMetricsOut | None = None
+
+
+# The admin side (effigies.themes.admin_router).
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
+
+
+class ThemeCreateIn(BaseModel):
+    slug: str = Field(pattern=SLUG_PATTERN, description="3-64 lowercase letters, digits and hyphens: the theme's URL")
+    name: str = Field(min_length=1, max_length=120)
+    name_fr: str = Field("", max_length=120)
+    description: str = Field("", max_length=2000)
+    description_fr: str = Field("", max_length=2000)
+    # Required: whoever made the example images must be credited, and their licence must allow it.
+    attribution: str = Field(min_length=3, max_length=2000)
+    pixel_art: bool = False
+
+    @field_validator("name", "name_fr", "description", "description_fr", "attribution", mode="before")
+    @classmethod
+    def _strip(cls, value):
+        return value.strip() if isinstance(value, str) else value
+
+
+class UploadProblemOut(BaseModel):
+    name: str
+    reason: str
+    message: str
+    related: str = ""
+
+
+class ModelVersionOut(BaseModel):
+    id: uuid.UUID
+    version: int
+    created_at: datetime
+    ready: bool  # its generator file is there: it can be published
+    capacity: float | None = None
+
+
+class AdminThemeOut(BaseModel):
+    slug: str
+    name: str
+    name_fr: str
+    status: str
+    pixel_art: bool
+    created_at: datetime
+    model_version: ModelVersionOut | None
+    versions: list[ModelVersionOut]
+    training_images: int | None
+    sales: int
+    revenue_cents: int
+    rejected_near_duplicates: int
+    capacity: float | None  # sales before half of fresh samples are refused, when measured
+    sample_url: str | None
+
+
+class ThemeCreatedOut(BaseModel):
+    theme: AdminThemeOut
+    images: int
+    skipped: list[UploadProblemOut]
+
+
+class PublishIn(BaseModel):
+    model_version_id: uuid.UUID
+
+
+class RetiredOut(BaseModel):
+    theme: AdminThemeOut
+    expired_candidates: int
+
+
+class LearningFrame(BaseModel):
+    step: int
+    images: int
+    url: str
+
+
+class LearningOut(BaseModel):
+    """Sample grids of the same latents along training, and the smoothed [images, loss_d, loss_g]."""
+
+    frames: list[LearningFrame]
+    losses: list[tuple[int, float, float]]
+    # A shorter re-run of the generator's recipe, not the run that made the generator itself.
+    replay: bool = False

@@ -19,7 +19,11 @@ PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 
 
 class ThemesError(DomainError):
-    pass
+    """`details`: extra fields for the error body, such as an upload's report of refused entries."""
+
+    def __init__(self, code: str, message: str, *, details: dict | None = None, **kwargs) -> None:
+        super().__init__(code, message, **kwargs)
+        self.details = dict(details or {})
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,9 @@ function codeForStatus(status) {
  * api('GET', '/api/me') → parsed JSON (null for 204).
  * Throws ApiError {status, code, message}; status 0 / code "network" when the server cannot be reached.
  */
-export async function api(method, path, body, { signal } = {}) {
+export async function api(method, path, body, { signal, headers: extra } = {}) {
   method = method.toUpperCase();
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...extra };
   const init = { method, headers, credentials: 'same-origin', signal };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -89,3 +89,8 @@ export async function api(method, path, body, { signal } = {}) {
 export const get = (path, opts) => api('GET', path, undefined, opts);
 export const post = (path, body, opts) => api('POST', path, body ?? {}, opts);
 export const patch = (path, body, opts) => api('PATCH', path, body, opts);
+
+/** A random key for Idempotency-Key (getRandomValues works on plain http too, randomUUID doesn't). */
+export function randomKey() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -11,6 +11,9 @@ import * as auth from './views/auth.js';
 import * as account from './views/account.js';
 import * as notfound from './views/notfound.js';
 import * as verify from './views/verify.js';
+import * as admin from './views/admin.js';
+import * as learn from './views/learn.js';
+import * as adminTraining from './views/admin-training.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('main-nav');
@@ -21,6 +24,7 @@ const userBox = document.getElementById('user-box');
 const ROUTES = [
   { pattern: /^\/?$/, view: home, name: 'home' },
   { pattern: /^\/themes\/([\w-]+)\/?$/, view: theme, name: 'theme', keys: ['slug'] },
+  { pattern: /^\/themes\/([\w-]+)\/learn\/?$/, view: learn, name: 'theme', keys: ['slug'] },
   { pattern: /^\/wallet\/?$/, view: wallet, name: 'wallet', auth: true },
   { pattern: /^\/avatars\/?$/, view: avatars, name: 'avatars', auth: true },
   { pattern: /^\/account\/?$/, view: account, name: 'account', auth: true },
@@ -29,6 +33,9 @@ const ROUTES = [
   // Public: anyone can check an avatar (/verify/<id> on the server redirects here) or a certificate file.
   { pattern: /^\/verify\/?$/, view: verify, name: 'verify' },
   { pattern: /^\/verify\/([\w-]+)\/?$/, view: verify, name: 'verify', keys: ['public_id'] },
+  // The server refuses every /api/admin call to non-admins; the page itself says so too.
+  { pattern: /^\/admin\/?$/, view: admin, name: 'admin', auth: true },
+  { pattern: /^\/admin\/themes\/([\w-]+)\/training\/?$/, view: adminTraining, name: 'admin', keys: ['slug'], auth: true },
 ];
 
 let current = null; // { route, params, cleanup, key }
@@ -122,6 +129,7 @@ function drawHeader(routeName = current && current.route.name) {
     items.push(navLink('#/avatars', t('nav.avatars'), routeName === 'avatars'));
     items.push(navLink('#/wallet', t('nav.wallet'), routeName === 'wallet'));
     items.push(navLink('#/account', t('nav.account'), routeName === 'account'));
+    if (state.me.role === 'admin') items.push(navLink('#/admin', t('nav.admin'), routeName === 'admin'));
   } else {
     items.push(navLink('#/login', t('nav.login'), routeName === 'login'));
     items.push(navLink('#/signup', t('nav.signup'), routeName === 'signup'));

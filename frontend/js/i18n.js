@@ -57,6 +57,11 @@ export function hasKey(key) { return key in dict[current]; }
 
 const INTL = { fr: 'fr-FR', en: 'en-IE' };
 
+/** 12345 → "12 345" (fr) or "12,345" (en). */
+export function number(n) {
+  return new Intl.NumberFormat(INTL[current]).format(n);
+}
+
 /** 100 → "1,00 €" (fr) or "€1.00" (en). */
 export function money(cents, currency = 'eur') {
   return new Intl.NumberFormat(INTL[current], { style: 'currency', currency: currency.toUpperCase() })

@@ -1,21 +1,12 @@
 """The account page in Chromium (French UI): change the password, then delete the account."""
 import pytest
 
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
-
 PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture
-def page(stack):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=stack.url, locale="fr-FR")
-        context.set_default_timeout(30_000)
-        yield context.new_page()
-        browser.close()
+def page(context):
+    return context.new_page()
 
 
 def test_change_password_then_delete_account_from_the_account_page(page, make_user, stack):

@@ -29,3 +29,16 @@ def test_oversized_bodies_are_refused(make_user):
     user, _ = make_user()
     response = user.post("/api/auth/login", content=b"x" * 2_000_000, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
+
+
+def test_oversized_chunked_bodies_are_refused_too(make_user):
+    """No Content-Length to check up front: the bytes received are counted."""
+    user, _ = make_user()
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 64_000
+
+    response = user.post("/api/me/password", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

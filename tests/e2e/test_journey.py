@@ -2,7 +2,8 @@
 
 sign up → open "Galactic droids" → generate → 4 candidates → regenerate → new candidates →
 wallet: €1 pack, card 4242… in the (localstripe) card element → balance 1,00 € →
-back to the theme, buy one → "Mes avatars" shows it → its public URL is a PNG of the size asked.
+back to the theme, buy one → "Mes avatars" shows it, 256 px download → its public URL is a PNG
+of the size asked.
 
 Screenshots of each step land in docs/screenshots/journey-*.png.
 """
@@ -174,7 +175,10 @@ def test_signup_generate_topup_buy_and_share(context, e2e_server, screenshots):
     assert candidate_ids(page) == second_ids, "the candidates should still be on the theme page"
     expect(page.get_by_test_id("theme-balance")).to_contain_text("1,00")
     chosen = page.locator(f"[data-testid=candidate][data-candidate-id='{second_ids[0]}']")
-    chosen.get_by_role("button", name=re.compile(r"Acheter pour 0,10")).click()
+    with page.expect_request(lambda r: r.url.endswith("/purchase")) as purchase:
+        chosen.get_by_role("button", name=re.compile(r"Acheter pour 0,10")).click()
+    # A retry after a lost answer must not buy twice: the page sends an Idempotency-Key.
+    assert len(purchase.value.headers.get("idempotency-key", "")) == 32
     bought = page.get_by_test_id("bought")
     expect(bought).to_contain_text("C’est à vous")
     expect(chosen).to_have_attribute("data-state", "sold")
@@ -206,6 +210,15 @@ def test_signup_generate_topup_buy_and_share(context, e2e_server, screenshots):
     popup.wait_for_function("() => document.images.length && document.images[0].complete && document.images[0].naturalWidth > 0")
     assert popup.evaluate("() => [document.images[0].naturalWidth, document.images[0].naturalHeight]") == [128, 128]
     popup.close()
+
+    # Download 256 px: a PNG file named after the avatar.
+    public_id = public_url.rsplit("/", 1)[1].removesuffix(".png")
+    with page.expect_download() as download_info:
+        avatar.get_by_role("link", name=re.compile(r"Télécharger l’avatar .*256 × 256")).click()
+    download = download_info.value
+    assert download.suggested_filename == f"effigies-{public_id}-256.png"
+    with open(download.path(), "rb") as handle:
+        assert png_size(handle.read()) == (256, 256)
 
     # The public URL itself, in a fresh page: a PNG of the requested size.
     viewer = context.new_page()

@@ -1,5 +1,5 @@
 // #/themes/{slug} — generate, regenerate, buy.
-import { get, post, ApiError } from '../api.js';
+import { get, post, ApiError, randomKey } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
 import { t, money, timeOnly } from '../i18n.js';
 import { state, subscribe, priceCents, refreshWallet } from '../store.js';
@@ -76,7 +76,8 @@ export function mount(main, params, ctx) {
       h('div', { class: 'theme-intro' },
         statusBadge(theme),
         h('p', { class: 'lead', text: themeDescription(theme) }),
-        theme.attribution ? h('p', { class: 'attribution', text: t('home.attribution', { text: theme.attribution }) }) : null),
+        theme.attribution ? h('p', { class: 'attribution', text: t('home.attribution', { text: theme.attribution }) }) : null,
+        h('p', {}, h('a', { href: '#/themes/' + encodeURIComponent(slug) + '/learn', 'data-testid': 'learn-link', text: t('learn.link') }))),
       h('img', {
         class: theme.pixel_art ? 'sample sample-small pixelated' : 'sample sample-small',
         src: theme.sample_url, alt: t('home.sample_alt', { name }), width: 200, height: 200,
@@ -314,7 +315,10 @@ export function mount(main, params, ctx) {
     cand.state = 'buying';
     drawCandidates();
     try {
-      const result = await post(`/api/candidates/${encodeURIComponent(cand.id)}/purchase`, {}, { signal: abort.signal });
+      // One key per candidate on this page: a retry after a lost answer returns the same avatar, never a second debit.
+      cand.purchaseKey = cand.purchaseKey || randomKey();
+      const result = await post(`/api/candidates/${encodeURIComponent(cand.id)}/purchase`, {},
+        { signal: abort.signal, headers: { 'Idempotency-Key': cand.purchaseKey } });
       cand.state = 'sold';
       session.bought = result.avatar;
       drawCandidates();

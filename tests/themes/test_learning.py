@@ -1,0 +1,29 @@
+"""The "how it learns" data: sample grids along training and the smoothed losses."""
+import io
+
+from PIL import Image
+
+
+def test_a_shipped_theme_tells_how_it_learned(client):
+    body = client.get("/api/themes/pixel-heroes/learning").json()
+    frames = body["frames"]
+    assert len(frames) >= 6
+    assert frames[0]["images"] == 0  # the untrained generator: noise
+    assert [f["images"] for f in frames] == sorted({f["images"] for f in frames})
+    first, last = (client.get(frames[i]["url"]) for i in (0, -1))
+    assert first.status_code == last.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(first.content)).size == Image.open(io.BytesIO(last.content)).size
+    assert first.content != last.content
+    losses = body["losses"]
+    assert len(losses) >= 10 and all(len(p) == 3 and p[1] > 0 and p[2] > 0 for p in losses)
+    assert losses[-1][0] >= frames[-1]["images"] - 128
+
+
+def test_missing_timelines_and_odd_names_are_404(client):
+    assert client.get("/api/themes/no-such-theme/learning").status_code == 404
+    for name in ("../generator.json", "frame_1.jpg", "frame_000000.png", "generator.safetensors"):
+        response = client.get(f"/api/themes/pixel-heroes/learning/{name}")
+        assert response.status_code == 404, name
+    # A theme whose generator kept no timeline says so.
+    response = client.get("/api/themes/arcane-sigils/learning")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "timeline_not_found"
