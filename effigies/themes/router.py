@@ -21,7 +21,7 @@ def _metrics_out(metrics: dict | None) -> ThemeMetricsOut | None:
         return None
 
 
-def theme_out(theme: Theme, metrics: dict | None = None) -> ThemeOut:
+def theme_out(theme: Theme, metrics: dict | None = None, sold_count: int = 0) -> ThemeOut:
     return ThemeOut(
         slug=theme.slug,
         name=theme.name,
@@ -33,18 +33,24 @@ def theme_out(theme: Theme, metrics: dict | None = None) -> ThemeOut:
         pixel_art=theme.pixel_art,
         sample_url=f"/api/themes/{theme.slug}/sample.png",
         metrics=_metrics_out(metrics),
+        sold_count=sold_count,
     )
 
 
 @router.get("", response_model=list[ThemeOut])
 def list_themes(session: SessionDep):
-    return [theme_out(t, service.current_metrics(session=session, theme=t)) for t in service.list_themes(session=session)]
+    sold = service.sold_counts(session=session)
+    return [
+        theme_out(t, service.current_metrics(session=session, theme=t), sold.get(t.id, 0))
+        for t in service.list_themes(session=session)
+    ]
 
 
 @router.get("/{slug}", response_model=ThemeOut)
 def get_theme(slug: str, session: SessionDep):
     theme = service.get_visible_theme(session=session, slug=slug)
-    return theme_out(theme, service.current_metrics(session=session, theme=theme))
+    sold = service.sold_counts(session=session)
+    return theme_out(theme, service.current_metrics(session=session, theme=theme), sold.get(theme.id, 0))
 
 
 @router.get("/{slug}/sample.png", response_class=FileResponse)

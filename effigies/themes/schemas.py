@@ -29,6 +29,7 @@ class ThemeOut(BaseModel):
     pixel_art: bool
     sample_url: str
     metrics: ThemeMetricsOut | None = None
+    sold_count: int = 0
 
 
 # The admin side (effigies.themes.admin_router).

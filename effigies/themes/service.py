@@ -5,9 +5,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from effigies.avatars.models import Avatar
 from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.themes.models import ModelVersion, Theme
@@ -106,6 +107,15 @@ def get_visible_theme(*, session: Session, slug: str) -> Theme:
 
 def list_themes(*, session: Session) -> list[Theme]:
     return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(Theme.name)))
+
+
+def sold_counts(*, session: Session) -> dict:
+    """Avatars sold per theme id: the catalogue's "already found an owner" line.
+
+    One grouped count; at hundreds of millions of sales this becomes a counter kept with each
+    purchase (docs/scaling.md), but today it reads a few thousand rows."""
+    rows = session.execute(select(Avatar.theme_id, func.count()).group_by(Avatar.theme_id))
+    return dict(rows.all())
 
 
 def ensure_generating(*, theme: Theme) -> None:

@@ -24,6 +24,7 @@ export default {
 
   'home.title': 'Your unique avatar, invented for you',
   'home.lead': 'Pick a theme, let our neural network imagine avatars, regenerate until one wins your heart, then buy it for {price}: it belongs to you alone.',
+  'home.sold': (p) => p.count === 0 ? 'No avatar sold yet: the first could be yours.' : p.count === 1 ? '1 avatar has already found its owner.' : `${p.count.toLocaleString('en-IE')} avatars have already found their owner.`,
   'home.pedagogy': 'A GAN is two networks teaching each other: a generator invents images and a discriminator learns to tell them from real ones, so each pushes the other to improve — treat every proposal as a source of inspiration.',
   'home.steps_title': 'How it works',
   'home.step1': 'Pick a theme.',

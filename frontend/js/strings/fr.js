@@ -24,6 +24,7 @@ export default {
 
   'home.title': 'Votre avatar unique, inventé pour vous',
   'home.lead': 'Choisissez un thème, laissez notre réseau de neurones imaginer des avatars, régénérez jusqu’au coup de cœur, puis achetez-le pour {price} : il n’appartient qu’à vous.',
+  'home.sold': (p) => p.count === 0 ? 'Aucun avatar vendu pour l’instant : le premier sera peut-être le vôtre.' : p.count === 1 ? '1 avatar a déjà trouvé son propriétaire.' : `${p.count.toLocaleString('fr-FR')} avatars ont déjà trouvé leur propriétaire.`,
   'home.pedagogy': 'Un GAN, c’est deux réseaux qui s’instruisent mutuellement : un générateur invente des images et un discriminateur apprend à les distinguer des vraies, si bien que chacun fait progresser l’autre — voyez chaque proposition comme une source d’inspiration.',
   'home.steps_title': 'Comment ça marche',
   'home.step1': 'Choisissez un thème.',

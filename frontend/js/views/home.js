@@ -33,6 +33,7 @@ function themeCard(theme) {
       h('h3', {}, h('a', { href, class: 'stretched', text: name })),
       statusBadge(theme),
       h('p', { text: themeDescription(theme) }),
+      h('p', { class: 'hint', 'data-testid': 'sold-count', text: t('home.sold', { count: theme.sold_count || 0 }) }),
       published ? h('span', { class: 'cta', 'aria-hidden': 'true', text: t('home.open_theme', { name }) + ' →' }) : null));
 }
 
