@@ -45,32 +45,29 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def parse_private_key(text: str) -> Ed25519PrivateKey:
+def _parse(text: str, kind: str, from_pem, from_raw, expected: type):
+    """A key as PEM or as base64 of its 32 raw bytes; InvalidKey says what was wrong."""
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_private_key(text.encode("ascii"), password=None)
+            key = from_pem(text.encode("ascii"))
         else:
-            key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
+            key = from_raw(base64.b64decode(text, validate=True))
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidKey(f"not an Ed25519 private key (base64 of 32 bytes, or PEM): {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidKey(f"not an Ed25519 {kind} key (base64 of 32 bytes, or PEM): {exc}") from None
+    if not isinstance(key, expected):
         raise InvalidKey("the PEM key is not an Ed25519 key")
     return key
+
+
+def parse_private_key(text: str) -> Ed25519PrivateKey:
+    return _parse(text, "private", lambda pem: serialization.load_pem_private_key(pem, password=None),
+                  Ed25519PrivateKey.from_private_bytes, Ed25519PrivateKey)
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
-    text = text.strip()
-    try:
-        if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode("ascii"))
-        else:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidKey(f"not an Ed25519 public key (base64 of 32 bytes, or PEM): {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise InvalidKey("the PEM key is not an Ed25519 key")
-    return key
+    return _parse(text, "public", serialization.load_pem_public_key, Ed25519PublicKey.from_public_bytes,
+                  Ed25519PublicKey)
 
 
 def _read_or_create(path: Path) -> Ed25519PrivateKey:
