@@ -49,6 +49,8 @@ theme-%: dataset-%
 clean:
 	rm -rf $(VENV) *.egg-info
 
-# Refresh README's screenshots from a real run of the browser journey.
+# Refresh README's screenshots from a real run of the browser tests (tests/e2e): the folder is
+# emptied first, so a picture no test takes any more does not linger (git shows what changed).
 screenshots: install
-	EE_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/e2e
+	rm -f docs/screenshots/*.png
+	EE_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/e2e

@@ -70,23 +70,66 @@ def browser() -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture
-def context(browser, e2e_server: Server):
-    context = browser.new_context(
-        base_url=e2e_server.url,
-        viewport={"width": 1280, "height": 900},
-        locale="fr-FR",
-        timezone_id="Europe/Paris",
-    )
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=e2e_server.url)
+def open_context(browser, server: Server, **options):
+    """A fresh browser profile (cookies, localStorage) on our server: desktop size, French, Paris."""
+    settings = {
+        "base_url": server.url,
+        "viewport": {"width": 1280, "height": 900},
+        "locale": "fr-FR",
+        "timezone_id": "Europe/Paris",
+        **options,
+    }
+    context = browser.new_context(**settings)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     context.set_default_timeout(30_000)
-    yield context
-    context.close()
+    return context
 
 
 @pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    """README's screenshots are refreshed on purpose (`make screenshots`), not by every run."""
-    target = Path(os.environ["EE_SCREENSHOTS_DIR"]) if os.environ.get("EE_SCREENSHOTS_DIR") else tmp_path
+def new_context(browser, e2e_server: Server, request: pytest.FixtureRequest):
+    """Opens more profiles in one test (an admin and a plain user side by side), closed after it."""
+    opened = []
+
+    def factory(**options):
+        context = open_context(browser, e2e_server, **options)
+        opened.append(context)
+        return context
+
+    request.node._ee_contexts = opened  # for the failure screenshots below
+    yield factory
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture
+def context(new_context):
+    return new_context()
+
+
+ARTEFACTS = Path(__file__).resolve().parents[1] / "test-results"
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    """Where a test saves its screenshots: test-results/screenshots (artefacts, git-ignored), or
+    $EE_SCREENSHOTS_DIR when set — `make screenshots` points it at docs/screenshots for README."""
+    target = Path(os.environ["EE_SCREENSHOTS_DIR"]) if os.environ.get("EE_SCREENSHOTS_DIR") else ARTEFACTS / "screenshots"
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test leaves a picture of each page it had open in test-results/failures."""
+    report = yield
+    if report.when == "call" and report.failed:
+        folder = ARTEFACTS / "failures"
+        for c, context in enumerate(getattr(item, "_ee_contexts", [])):
+            for p, page in enumerate(context.pages):
+                name = f"{item.name}-{c}-{p}.png".replace("/", "_").replace("[", "-").replace("]", "")
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(folder / name), full_page=True, timeout=5_000)
+                except Exception as exc:  # a crashed page must not hide the test's own failure
+                    report.sections.append(("failure screenshot", f"{name}: {exc}"))
+    return report
