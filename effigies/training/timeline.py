@@ -84,4 +84,9 @@ def export_timeline(
             grid.convert("RGB").save(dest / name, format="JPEG", quality=88)
         entries.append({"step": step, "images": step * batch, "file": name})
     atomic_write_text(dest / TIMELINE_FILE, json.dumps({"frames": entries, "losses": _losses(stats, points), "replay": replay}))
+    # A longer run exported again picks other steps: the old frames would ship as dead weight.
+    keep = {e["file"] for e in entries}
+    for stale in dest.glob("frame_*.jpg"):
+        if stale.name not in keep:
+            stale.unlink()
     return dest

@@ -1,11 +1,16 @@
 """The "how it learns" data: sample grids along training and the smoothed losses."""
 import io
 
+import pytest
 from PIL import Image
 
+SHIPPED = ("galactic-droids", "pixel-heroes", "emoji-folk", "arcane-sigils")
 
-def test_a_shipped_theme_tells_how_it_learned(client):
-    body = client.get("/api/themes/pixel-heroes/learning").json()
+
+@pytest.mark.parametrize("slug", SHIPPED)
+def test_every_shipped_theme_tells_how_it_learned(client, slug):
+    body = client.get(f"/api/themes/{slug}/learning").json()
+    assert body["replay"] is True  # a re-run of the recipe, and the page says so
     frames = body["frames"]
     assert len(frames) >= 6
     assert frames[0]["images"] == 0  # the untrained generator: noise
@@ -24,6 +29,14 @@ def test_missing_timelines_and_odd_names_are_404(client):
     for name in ("../generator.json", "frame_1.jpg", "frame_000000.png", "generator.safetensors"):
         response = client.get(f"/api/themes/pixel-heroes/learning/{name}")
         assert response.status_code == 404, name
-    # A theme whose generator kept no timeline says so.
-    response = client.get("/api/themes/arcane-sigils/learning")
-    assert response.status_code == 404 and response.json()["error"]["code"] == "timeline_not_found"
+
+
+def test_a_theme_whose_generator_kept_no_timeline_says_so(stack):
+    from effigies.db import session_scope
+    from effigies.themes.learning import timeline
+    from effigies.themes.models import Theme
+    from effigies.themes.service import ThemesError
+
+    with session_scope() as session, pytest.raises(ThemesError) as refused:
+        timeline(session=session, theme=Theme(slug="draft-theme", current_model_version_id=None))
+    assert (refused.value.code, refused.value.status) == ("timeline_not_found", 404)

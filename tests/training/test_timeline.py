@@ -8,7 +8,7 @@ from effigies.training.timeline import TIMELINE_DIR, TIMELINE_FILE, export_timel
 
 def _run(tmp_path, steps, logged):
     run = tmp_path / "run"
-    (run / "samples").mkdir(parents=True)
+    (run / "samples").mkdir(parents=True, exist_ok=True)
     for step in steps:
         Image.new("RGB", (8, 8), (step % 256, 0, 0)).save(run / "samples" / f"step_{step:06d}.png")
     with open(run / "stats.jsonl", "w") as f:
@@ -38,3 +38,13 @@ def test_frames_spread_in_log_time_keep_first_and_last(tmp_path):
 def test_a_short_run_keeps_every_frame(tmp_path):
     dest = export_timeline(_run(tmp_path, [0, 5, 9], 3), tmp_path / "w", frames=12)
     assert [f["step"] for f in json.loads((dest / TIMELINE_FILE).read_text())["frames"]] == [0, 5, 9]
+
+
+def test_exporting_a_longer_run_again_leaves_only_its_own_frames(tmp_path):
+    weights = tmp_path / "w"
+    export_timeline(_run(tmp_path, [0, 5, 9], 3), weights, frames=12)
+    run = _run(tmp_path, [0, *range(10, 1001, 10)], 3)  # the same run, resumed further
+    dest = export_timeline(run, weights, frames=4)
+    listed = {f["file"] for f in json.loads((dest / TIMELINE_FILE).read_text())["frames"]}
+    assert len(listed) == 4
+    assert {p.name for p in dest.glob("frame_*.jpg")} == listed
