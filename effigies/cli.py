@@ -177,6 +177,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return verify_command(args.file, key=args.key, keys=args.keys)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from effigies.certificates import cli as certificates_cli
+
+    return {"list": certificates_cli.keys_list_command, "rotate": certificates_cli.keys_rotate_command,
+            "generate": certificates_cli.keys_generate_command}[args.keys_command]()
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from effigies.ops.backup import backup_command
+
+    return backup_command(args.out, with_signing_key=args.with_signing_key, datasets=args.datasets)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from effigies.ops.restore import restore_command
+
+    return restore_command(args.archive, force=args.force)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="effigies", description="Effigies Edification")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -277,6 +296,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reconcile.add_argument("--days", type=int, default=7, help="how far back to look (default 7)")
     reconcile.set_defaults(func=cmd_billing_reconcile)
+
+    keys = sub.add_parser("keys", help="certificate signing keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("list", help="the keys this installation publishes: id, status, public key").set_defaults(func=cmd_keys)
+    keys.add_parser(
+        "rotate", help="sign new certificates with a new key; certificates already issued stay genuine",
+        description="Retires the key file's key (its public half stays published under EE_DATA_DIR/signing-keys-retired) "
+        "and writes a new one. Refused (exit 2, with the steps to follow) when EE_SIGNING_KEY is set.",
+    ).set_defaults(func=cmd_keys)
+    keys.add_parser("generate", help="print a new private key for EE_SIGNING_KEY (nothing is stored)").set_defaults(func=cmd_keys)
+
+    backup = sub.add_parser(
+        "backup", help="archive the database and the data folder's files (docs/operations.md)",
+        description="One tar: a pg_dump of DATABASE_URL and the EE_DATA_DIR files its rows need, with manifest.json "
+        "(SHA-256 of every file, row counts, migration revision). Exit 0 done, 1 failed, 3 written but files the "
+        "database needs were missing.",
+    )
+    backup.add_argument("--out", type=Path, required=True, help="a folder (a dated file name is made there) or a new file")
+    backup.add_argument("--with-signing-key", action="store_true",
+                        help="also archive the private signing key (the archive is then a secret)")
+    backup.add_argument("--datasets", action=argparse.BooleanOptionalAction, default=True,
+                        help="include EE_DATA_DIR/datasets (training sets; default yes)")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser(
+        "restore", help="restore an `effigies backup` archive into DATABASE_URL and EE_DATA_DIR",
+        description="Verifies every checksum first, restores the database in one transaction, then the files, then "
+        "migrates if the archive is older. Exit 0 done, 1 failed (the database is left as it was), 3 refused: "
+        "the database or data folder is not empty (see --force), 4 archive unreadable, altered or too new.",
+    )
+    restore.add_argument("archive", type=Path)
+    restore.add_argument("--force", action="store_true", help="replace a database and data folder that hold data")
+    restore.set_defaults(func=cmd_restore)
     return parser
 
 

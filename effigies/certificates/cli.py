@@ -61,3 +61,59 @@ def verify_command(path: Path, *, key: Path | None = None, keys: Path | None = N
     print(f"  PNG SHA-256:   {facts.image_sha256}")
     print(f"  signed by key: {result.key.id} ({result.key.status})")
     return GENUINE
+
+
+def keys_list_command() -> int:
+    """`effigies keys list`: the keys this installation publishes (no key is made up here)."""
+    import base64
+
+    listed = keys_module.public_keys(create=False)
+    if not listed:
+        print("no signing key yet: one is made on first use (or set EE_SIGNING_KEY)")
+        return 0
+    for k in listed:
+        print(f"{k.id}  {k.status:<8} {base64.b64encode(k.raw).decode('ascii')}")
+    return 0
+
+
+def keys_generate_command() -> int:
+    """`effigies keys generate`: a fresh private key on stdout, for EE_SIGNING_KEY (nothing is stored)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    print(base64.b64encode(private.private_bytes_raw()).decode("ascii"))
+    print(f"key id {keys_module.key_id(public)}, public key {base64.b64encode(public.public_bytes_raw()).decode('ascii')}",
+          file=sys.stderr)
+    return 0
+
+
+def keys_rotate_command() -> int:
+    """`effigies keys rotate`: new certificates get a new key; every certificate issued so far stays genuine."""
+    try:
+        old_id, new_id = keys_module.rotate()
+    except keys_module.RotationRefused:
+        import base64
+
+        current = keys_module.public_keys(create=False)[0]
+        print(
+            "error: the signing key comes from EE_SIGNING_KEY, so it lives in your secret store, not here. To rotate:\n"
+            "  1. effigies keys generate            (prints a new private key)\n"
+            "  2. add the current public key to EE_SIGNING_KEYS_RETIRED, a JSON list:\n"
+            f"       {base64.b64encode(current.raw).decode('ascii')}   (key id {current.id})\n"
+            "  3. set EE_SIGNING_KEY to the new key and restart the api and every worker",
+            file=sys.stderr,
+        )
+        return BAD_INPUT
+    except (OSError, keys_module.InvalidKey) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if old_id is None:
+        print(f"there was no key yet; new signing key {new_id}")
+    else:
+        print(f"signing key {old_id} retired (certificates it signed stay genuine); new signing key {new_id}")
+        print(f"retired public key kept in {keys_module.retired_keys_dir() / (old_id + '.pem')}")
+    print("running processes pick up the new key on their next certificate; no restart needed")
+    return 0

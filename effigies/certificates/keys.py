@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from effigies.config import get_settings
 
 ALGORITHM = "Ed25519"
+RETIRED_DIR = "signing-keys-retired"
 
 
 class InvalidKey(ValueError):
@@ -95,8 +96,20 @@ def _read_or_create(path: Path) -> Ed25519PrivateKey:
     return parse_private_key(path.read_text())
 
 
-@lru_cache
-def _load_signing_key(secret: str | None, path: Path, create: bool) -> Ed25519PrivateKey | None:
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Identity of the file now: part of the cache key, so a rotated key (a new file renamed over
+    the old one, `effigies keys rotate`) is seen by running processes without a restart."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=16)
+def _load_signing_key(
+    secret: str | None, path: Path, create: bool, stamp: tuple[int, int, int] | None = None
+) -> Ed25519PrivateKey | None:
     if secret:
         return parse_private_key(secret)
     if not create and not path.is_file():
@@ -104,25 +117,88 @@ def _load_signing_key(secret: str | None, path: Path, create: bool) -> Ed25519Pr
     return _read_or_create(path)
 
 
-def signing_key() -> Ed25519PrivateKey:
-    """The key new certificates are signed with: EE_SIGNING_KEY, else the persisted one (made on first use)."""
+def _current(create: bool) -> Ed25519PrivateKey | None:
     settings = get_settings()
     secret = settings.signing_key.get_secret_value() if settings.signing_key else None
-    return _load_signing_key(secret, settings.signing_key_path.resolve(), True)
+    path = settings.signing_key_path.resolve()
+    return _load_signing_key(secret, path, create, None if secret else _stamp(path))
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The key new certificates are signed with: EE_SIGNING_KEY, else the persisted one (made on first use)."""
+    return _current(True)
+
+
+def retired_keys_dir() -> Path:
+    """Public keys retired by `effigies keys rotate` or `effigies restore`, one PEM file per key id.
+    Kept in EE_DATA_DIR beside the key file, so that a backup of the folder carries them."""
+    return get_settings().data_dir / RETIRED_DIR
+
+
+@lru_cache(maxsize=16)
+def _retired_in(folder: Path, stamp: tuple[int, int, int] | None) -> tuple[Ed25519PublicKey, ...]:
+    if stamp is None:
+        return ()
+    return tuple(parse_public_key(p.read_text()) for p in sorted(folder.glob("*.pem")))
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def retire(public: Ed25519PublicKey) -> Path:
+    """Keep `public` among the verifying keys for good (idempotent)."""
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    path = retired_keys_dir() / f"{key_id(public)}.pem"
+    if not path.is_file() or path.read_bytes() != pem:
+        _atomic_write(path, pem, 0o644)
+    return path
+
+
+class RotationRefused(RuntimeError):
+    """The signing key comes from EE_SIGNING_KEY: only the operator's secret store can change it."""
+
+
+def rotate() -> tuple[str | None, str]:
+    """A new key signs from now on; the old one verifies forever. Returns (old id, new id).
+
+    The old public key is retired *before* the new key replaces the file: a crash in between
+    leaves the old key current and also listed as retired, never a certificate without its key."""
+    settings = get_settings()
+    if settings.signing_key:
+        raise RotationRefused("EE_SIGNING_KEY is set")
+    path = settings.signing_key_path
+    old = parse_private_key(path.read_text()) if path.is_file() else None
+    if old is not None:
+        retire(old.public_key())
+    new = Ed25519PrivateKey.generate()
+    pem = new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    _atomic_write(path, pem, 0o600)
+    return (key_id(old.public_key()) if old else None), key_id(new.public_key())
 
 
 def public_keys(*, create: bool = True) -> list[PublicKey]:
     """The installation's verifying keys, current first. With create=False (offline checks) a
     missing key file is not made up: there is then no current key."""
     settings = get_settings()
-    secret = settings.signing_key.get_secret_value() if settings.signing_key else None
-    current = _load_signing_key(secret, settings.signing_key_path.resolve(), create)
+    current = _current(create)
     keys = []
     if current is not None:
         public = current.public_key()
         keys.append(PublicKey(key_id(public), public, "current"))
-    for text in settings.signing_keys_retired:
-        public = parse_public_key(text)
+    folder = retired_keys_dir().resolve()
+    retired = [parse_public_key(text) for text in settings.signing_keys_retired]
+    for public in [*retired, *_retired_in(folder, _stamp(folder))]:
         if all(k.id != key_id(public) for k in keys):
             keys.append(PublicKey(key_id(public), public, "retired"))
     return keys
