@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,13 @@ def main() -> int:
         hline=(0.5, "half refused: capacity") if any(c["refused"] >= 0.05 for r in merged.values() for c in r["curve"]) else None,
     ))
     write_result(args.out, {"machine": machine(), "radius": args.radius, "batch": args.batch, "themes": merged}, console)
+    # The admin themes table shows each theme's capacity from its metrics.json (shipped with the package).
+    from effigies.training.evaluate import record_capacity
+
+    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for slug, r in results.items():
+        record_capacity(PRETRAINED / slug, capacity=r["capacity"], lower_bound=r["capacity_is_lower_bound"],
+                        radius=args.radius, measured_at=measured_at)
     return 0
 
 

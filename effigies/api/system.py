@@ -1,6 +1,8 @@
 """Health and public configuration."""
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -9,7 +11,7 @@ from effigies.api.redis_client import get_redis
 from effigies.billing import stripe_gateway
 from effigies.config import get_settings
 from effigies.db import get_engine
-from effigies.worker import HEARTBEAT_KEY
+from effigies.monitoring.metrics import WORKER_LIVE_S, WORKERS_KEY
 
 router = APIRouter(prefix="/api", tags=["system"])
 
@@ -26,7 +28,8 @@ def health():
     try:
         client = get_redis()
         client.ping()
-        workers = sum(1 for _ in client.scan_iter(match=HEARTBEAT_KEY + "*", count=100))
+        # The workers' presence set (effigies.monitoring.worker_metrics): one bounded ZCOUNT.
+        workers = client.zcount(WORKERS_KEY, time.time() - WORKER_LIVE_S, "+inf")
         components["redis"] = "ok"
         components["workers"] = "ok" if workers else "none alive"
     except Exception as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, func
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from effigies.db import Base
@@ -13,6 +13,8 @@ class Avatar(Base):
     """A sold image and its one owner. `public_id` is what the public URL shows."""
 
     __tablename__ = "avatars"
+    # Admin stats read the last days' sales by created_at (effigies.monitoring); see generation_jobs.
+    __table_args__ = (Index("ix_avatars_created_at_brin", "created_at", postgresql_using="brin"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)

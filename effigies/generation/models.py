@@ -3,7 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from effigies.db import Base
@@ -17,6 +19,9 @@ class GenerationJob(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
         CheckConstraint("count BETWEEN 1 AND 8", name="count"),
+        # Admin stats read the last days by created_at (effigies.monitoring): a BRIN index is a
+        # few pages for a table appended in time order, and costs the insert almost nothing.
+        Index("ix_generation_jobs_created_at_brin", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -29,6 +34,9 @@ class GenerationJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     error: Mapped[str | None] = mapped_column(Text)
     rejected_near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    # Images offered, set when the job finishes: unsold candidates' rows are deleted a week after
+    # they expire, so the admin stats count them here. NULL: not finished, or older than 0009.
+    candidates_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

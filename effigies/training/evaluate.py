@@ -247,9 +247,40 @@ def evaluate_generator(
     return result
 
 
+CAPACITY_KEYS = ("capacity", "capacity_is_lower_bound", "capacity_radius", "capacity_measured_at")
+CAPACITY_DEFINITION = (
+    "sales before half of fresh samples are refused, at capacity_radius, with the training images registered "
+    "(ln 2 / p minus them, p fitted on a simulated shop: scripts/bench_capacity.py, benchmarks/capacity.json); "
+    "a lower bound when no refusal was seen")
+
+
 def write_metrics(weights_dir: str | Path, metrics: dict[str, Any]) -> Path:
-    """``metrics.json`` next to the generator (temp file + rename)."""
+    """``metrics.json`` next to the generator (temp file + rename).
+
+    The capacity (scripts/bench_capacity.py, hours of simulation) belongs to the generator: a
+    re-evaluation of the same weights keeps it, new weights drop it."""
     path = Path(weights_dir) / METRICS_FILE
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old.get("generator_sha256") and old.get("generator_sha256") == metrics.get("generator_sha256"):
+            metrics = {**metrics, **{k: old[k] for k in CAPACITY_KEYS if k in old}}
+            if "capacity" in metrics:
+                metrics["definitions"] = {**metrics.get("definitions", {}), "capacity": CAPACITY_DEFINITION}
+    return _write_json(path, metrics)
+
+
+def record_capacity(weights_dir: str | Path, *, capacity: float, lower_bound: bool, radius: int,
+                    measured_at: str) -> Path:
+    """Adds a measured capacity to the generator's ``metrics.json`` (the admin themes table reads it)."""
+    path = Path(weights_dir) / METRICS_FILE
+    metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    metrics.update({"capacity": round(capacity), "capacity_is_lower_bound": lower_bound, "capacity_radius": radius,
+                    "capacity_measured_at": measured_at})
+    metrics["definitions"] = {**metrics.get("definitions", {}), "capacity": CAPACITY_DEFINITION}
+    return _write_json(path, metrics)
+
+
+def _write_json(path: Path, metrics: dict[str, Any]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)

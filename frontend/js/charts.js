@@ -43,3 +43,40 @@ export function lossChart(losses, { total = 0, testid = 'loss-chart', emptyText 
     svg('circle', { cx: x(last[0]).toFixed(1), cy: y(last[2]).toFixed(1), r: 3, class: 'legend-g' }));
   return chart;
 }
+
+/**
+ * One bar per point (points: [{ label, value }], e.g. one per day), for the admin stats page.
+ * The SVG sums itself up in its aria-label (`label`); each bar has a tooltip. The caller shows
+ * the figures as a table too: that is the text alternative with every value.
+ */
+export function barChart(points, { label = '', testid = 'bar-chart', valueText = number, tone = 'brand' } = {}) {
+  const W = 640, H = 220, LEFT = 84, RIGHT = 12, TOP = 18, BOTTOM = 34;
+  const max = Math.max(0, ...points.map((p) => p.value));
+  const top = max || 1;
+  const step = (W - LEFT - RIGHT) / Math.max(points.length, 1);
+  const width = Math.max(1, step * (points.length > 60 ? 1 : 0.75));
+  const y = (v) => H - BOTTOM - (H - TOP - BOTTOM) * v / top;
+  const chart = svg('svg', {
+    viewBox: `0 0 ${W} ${H}`, role: 'img', class: `bar-chart bar-${tone}`, 'data-testid': testid, 'aria-label': label,
+  });
+  chart.append(
+    svg('line', { x1: LEFT, y1: H - BOTTOM, x2: W - RIGHT, y2: H - BOTTOM, class: 'axis' }),
+    svg('line', { x1: LEFT, y1: TOP, x2: LEFT, y2: H - BOTTOM, class: 'axis' }),
+    svg('text', { x: LEFT - 6, y: H - BOTTOM + 5, 'text-anchor': 'end', class: 'tick' }, valueText(0)));
+  if (max > 0) chart.append(svg('text', { x: LEFT - 6, y: TOP + 5, 'text-anchor': 'end', class: 'tick' }, valueText(max)));
+  if (points.length) {
+    chart.append(
+      svg('text', { x: LEFT, y: H - 8, class: 'tick' }, points[0].label),
+      svg('text', { x: W - RIGHT, y: H - 8, 'text-anchor': 'end', class: 'tick' }, points[points.length - 1].label));
+  }
+  points.forEach((p, i) => {
+    const x = LEFT + i * step + (step - width) / 2;
+    const bar = svg('rect', {
+      x: x.toFixed(1), y: y(p.value).toFixed(1), width: width.toFixed(1),
+      height: (H - BOTTOM - y(p.value)).toFixed(1), class: 'bar', 'data-value': String(p.value),
+    });
+    bar.append(svg('title', {}, `${p.label}: ${valueText(p.value)}`));
+    chart.append(bar);
+  });
+  return chart;
+}

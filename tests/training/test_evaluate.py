@@ -277,3 +277,18 @@ def test_eval_input_errors(shipped, tmp_path):
     assert run_eval(["no-such-theme"], samples=64)[0] == 2
     code, text = run_eval(["tiny-theme"], samples=64, hash_only=True)
     assert code == 2 and "effigies dataset build tiny-theme" in text
+
+
+def test_a_re_evaluation_keeps_the_capacity_of_the_same_weights_and_drops_it_for_new_ones(tmp_path):
+    from effigies.training.evaluate import record_capacity, write_metrics
+
+    write_metrics(tmp_path, {"generator_sha256": "aa", "swd": 1.0, "definitions": {"swd": "x"}})
+    record_capacity(tmp_path, capacity=1234.6, lower_bound=True, radius=20, measured_at="2026-11-25T00:00:00+00:00")
+    write_metrics(tmp_path, {"generator_sha256": "aa", "swd": 2.0, "definitions": {"swd": "x"}})
+    kept = json.loads((tmp_path / "metrics.json").read_text())
+    assert (kept["swd"], kept["capacity"], kept["capacity_is_lower_bound"], kept["capacity_radius"]) == (2.0, 1235, True, 20)
+    assert "capacity" in kept["definitions"]
+
+    write_metrics(tmp_path, {"generator_sha256": "bb", "swd": 3.0, "definitions": {"swd": "x"}})
+    fresh = json.loads((tmp_path / "metrics.json").read_text())
+    assert "capacity" not in fresh and "capacity" not in fresh["definitions"]

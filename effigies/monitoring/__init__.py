@@ -1,0 +1,1 @@
+"""Admin stats (GET /api/admin/stats) and Prometheus metrics (GET /metrics): see metrics.py."""
