@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
 
 from celery import Celery, signals
 
 from effigies.config import get_settings
-
-HEARTBEAT_KEY = "ee:workers:"
-HEARTBEAT_TTL_S = 30
 
 
 def _broker_url() -> str:
     return get_settings().redis_url or "redis://127.0.0.1:6379/0"
 
 
-celery_app = Celery("effigies", include=["effigies.generation.tasks", "effigies.training.tasks"])
+# worker_metrics: generation outcomes and worker presence for /metrics and the admin stats.
+celery_app = Celery("effigies", include=["effigies.generation.tasks", "effigies.training.tasks",
+                                         "effigies.monitoring.worker_metrics"])
 celery_app.conf.update(
     task_serializer="json",
     accept_content=["json"],
@@ -42,6 +39,12 @@ celery_app.conf.update(
             "task": "effigies.generation.tasks.sweep_expired_candidates",
             "schedule": 300.0,
             "options": {"queue": "generate", "expires": 240},
+        },
+        # Generation jobs whose queue message was lost (Redis restarted) are sent again.
+        "recover-generation-jobs": {
+            "task": "effigies.generation.tasks.recover_generation_jobs",
+            "schedule": get_settings().generation_requeue_s,
+            "options": {"queue": "generate", "expires": get_settings().generation_requeue_s},
         },
         # Training runs whose worker died (lease expired) go back to their queue and resume.
         "recover-training-runs": {
@@ -93,34 +96,3 @@ def _after_fork(**_: object) -> None:
 
     reset_engine()
     _torch_threads(1)
-
-
-@signals.worker_ready.connect
-def _start_heartbeat(sender=None, **_: object) -> None:
-    """Lets /api/health count live workers without a slow broadcast ping."""
-    import redis
-
-    client = redis.Redis.from_url(_broker_url(), socket_timeout=3)
-    name = getattr(sender, "hostname", None) or f"{socket.gethostname()}-{os.getpid()}"
-
-    def beat() -> None:
-        stop = threading.Event()
-        while not stop.wait(10):
-            try:
-                client.set(HEARTBEAT_KEY + name, "1", ex=HEARTBEAT_TTL_S)
-            except redis.RedisError:
-                pass
-
-    try:
-        client.set(HEARTBEAT_KEY + name, "1", ex=HEARTBEAT_TTL_S)
-    except redis.RedisError:
-        pass
-    threading.Thread(target=beat, daemon=True, name="ee-heartbeat").start()
-
-    @signals.worker_shutdown.connect(weak=False)
-    def _forget(**_: object) -> None:
-        # Else a restart within the TTL would look healthy before the new worker is up.
-        try:
-            client.delete(HEARTBEAT_KEY + name)
-        except redis.RedisError:
-            pass

@@ -69,6 +69,35 @@ def mark_failed(*, session: Session, job_id: uuid.UUID, error: str) -> None:
         job.finished_at = utcnow()
 
 
+LOST_JOB_ERROR = "This generation was lost in an outage on our side: please try again."
+
+
+def recover_jobs(*, session: Session, requeue_after_s: float, give_up_after_s: float) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """(jobs to send to the queue again, jobs just marked failed), for the beat's sweep.
+
+    A job takes about a second, so one still queued or running after ``requeue_after_s`` has
+    most likely lost its queue message: Redis restarted without it, or with the unacknowledged
+    copy of a dead worker's. Sending it again is harmless (run_job is idempotent on the job id).
+    A job still pending after ``give_up_after_s`` is failed instead, with a message the person
+    sees: nobody waits that long, and re-sending forever would fill a queue nobody consumes."""
+    now = func.now()
+    pending = GenerationJob.status.in_(("queued", "running"))
+    failed = session.scalars(
+        update(GenerationJob)
+        .where(pending, GenerationJob.created_at < now - timedelta(seconds=give_up_after_s))
+        .values(status="failed", error=LOST_JOB_ERROR, finished_at=now)
+        .returning(GenerationJob.id)
+    ).all()
+    cutoff = now - timedelta(seconds=requeue_after_s)
+    stalled = session.scalars(
+        select(GenerationJob.id).where(
+            pending,
+            func.coalesce(GenerationJob.started_at, GenerationJob.created_at) < cutoff,
+        )
+    ).all()
+    return list(stalled), list(failed)
+
+
 def candidate_for_user(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Candidate:
     candidate = session.get(Candidate, candidate_id)
     if candidate is None or candidate.user_id != user_id:
@@ -239,7 +268,8 @@ def run_job(*, job_id: uuid.UUID) -> str:
         session.execute(
             update(_jobs)
             .where(_jobs.c.id == job_id)
-            .values(status=status, error=error, rejected_near_duplicates=rejected, finished_at=func.now())
+            .values(status=status, error=error, rejected_near_duplicates=rejected, candidates_count=len(rows),
+                    finished_at=func.now())
         )
     # Only once committed. The message carries the outcome, so a waiting event stream (which
     # has already checked who owns the job) needn't read it back from the database.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from effigies.config import get_settings
 from effigies.db import session_scope
 from effigies.generation import service
 from effigies.generation.events import publish_job_update
@@ -33,6 +34,24 @@ def sweep_expired_candidates() -> dict:
     if expired or deleted or boards:
         log.info("candidates: %d expired, %d old rows deleted; %d old boards deleted", expired, deleted, boards)
     return {"expired": expired, "deleted": deleted}
+
+
+@celery_app.task(name="effigies.generation.tasks.recover_generation_jobs")
+def recover_generation_jobs() -> dict:
+    """Run by Celery beat: jobs whose queue message was lost (Redis restarted without it) are
+    sent again, and those pending far too long are failed, so none stays pending forever."""
+    settings = get_settings()
+    with session_scope() as session:
+        stalled, failed = service.recover_jobs(
+            session=session, requeue_after_s=settings.generation_requeue_s, give_up_after_s=settings.generation_give_up_s
+        )
+    for job_id in stalled:  # the sweep committed first: a job failed above is not sent
+        generate_candidates.apply_async(args=[str(job_id)])
+    for job_id in failed:
+        publish_job_update(job_id)
+    if stalled or failed:
+        log.warning("generation jobs: %d sent to the queue again, %d failed after waiting too long", len(stalled), len(failed))
+    return {"requeued": len(stalled), "failed": len(failed)}
 
 
 @celery_app.task(name="effigies.generation.tasks.make_board")
