@@ -2,14 +2,23 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
 
-from effigies.accounts.models import User
 from effigies.api.deps import AdminUser, CurrentUser, SessionDep
-from effigies.billing import service
-from effigies.billing.schemas import AdjustmentIn, AdjustmentOut, SetupIntentOut, TopUpIn, TopUpOut, WalletOut
-from effigies.errors import DomainError
+from effigies.api.openapi import errors
+from effigies.billing import service, support
+from effigies.billing.schemas import (
+    AdjustmentIn,
+    AdjustmentOut,
+    SetupIntentOut,
+    SupportWalletOut,
+    TopUpIn,
+    TopUpOut,
+    WalletOut,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["billing"])
@@ -40,7 +49,7 @@ def get_topup(topup_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     return service.get_topup(session=session, user_id=user.id, topup_id=topup_id)
 
 
-@router.post("/stripe/webhook")
+@router.post("/stripe/webhook", responses=errors(400))
 async def stripe_webhook(request: Request):
     """Signed by Stripe, not by a browser: exempt from CSRF, verified on the raw body."""
     from starlette.concurrency import run_in_threadpool
@@ -60,12 +69,24 @@ def _apply_webhook(payload: bytes, signature: str | None) -> str:
     return outcome
 
 
+@admin_router.get("/wallets/{user_id}", response_model=SupportWalletOut)
+def wallet_for_support(user_id: uuid.UUID, session: SessionDep):
+    return support.wallet_for_support(session=session, user_id=user_id)
+
+
 @admin_router.post("/wallets/{user_id}/adjustments", status_code=201, response_model=AdjustmentOut)
-def adjust_wallet(user_id: uuid.UUID, body: AdjustmentIn, admin: AdminUser, session: SessionDep):
-    if session.get(User, user_id) is None:
-        raise DomainError("user_not_found", "No such user.", status=404)
-    tx_id, balance = service.adjust(
-        session=session, user_id=user_id, amount_cents=body.amount_cents, reason=body.reason, admin_id=admin.id
+def adjust_wallet(
+    user_id: uuid.UUID,
+    body: AdjustmentIn,
+    admin: AdminUser,
+    session: SessionDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+):
+    result = support.adjust(
+        session=session, user_id=user_id, admin_id=admin.id, amount_cents=body.amount_cents, reason=body.reason,
+        idempotency_key=idempotency_key,
     )
     session.commit()
-    return AdjustmentOut(transaction_id=tx_id, balance_cents=balance)
+    # A replay answers with the status and body the first request got, read back from the database.
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status, headers=headers)

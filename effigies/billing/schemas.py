@@ -3,7 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from effigies.accounts.admin_schemas import UserSummaryOut
 
 
 class SetupIntentOut(BaseModel):
@@ -58,13 +60,51 @@ class WalletOut(BaseModel):
     topups: list[TopUpOut]
 
 
+# A goodwill gesture is small; anything larger is a refund or a bug, not a support click.
+GOODWILL_LIMIT_CENTS = 10_000
+
+
 class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_cents: int = Field(ge=-100_000, le=100_000)
-    reason: str = Field(min_length=3, max_length=500)
+    # Strict: money is never guessed from "2.5", "200" or true.
+    amount_cents: int = Field(strict=True, ge=-GOODWILL_LIMIT_CENTS, le=GOODWILL_LIMIT_CENTS)
+    # Shown to the person in their wallet history, so: trimmed, one line, readable length.
+    reason: str = Field(max_length=2_000)
+
+    @field_validator("amount_cents")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("an adjustment must not be zero")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        value = value.strip()
+        if not 3 <= len(value) <= 500:
+            raise ValueError("the reason must be 3 to 500 characters long")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError("the reason must be one line of text, without control characters")
+        return value
 
 
 class AdjustmentOut(BaseModel):
     transaction_id: uuid.UUID
     balance_cents: int
+
+
+class SupportLedgerLine(LedgerLine):
+    """A wallet line as its owner sees it, plus who made an adjustment (admins only)."""
+
+    admin_id: uuid.UUID | None = None
+    admin_email: str | None = None
+
+
+class SupportWalletOut(BaseModel):
+    user: UserSummaryOut
+    balance_cents: int
+    currency: str = "eur"
+    entries: list[SupportLedgerLine]
+    topups: list[TopUpOut]  # every state: a failed one credited nothing, and says why
