@@ -7,10 +7,12 @@ from fastapi import APIRouter, Request, Response
 from effigies.accounts import service
 from effigies.accounts.schemas import AccountDeleteIn, LoginIn, MePatch, PasswordChangeIn, SignupIn, UserOut
 from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep
+from effigies.api.openapi import errors
 from effigies.api.ratelimit import client_ip, hit
 from effigies.config import get_settings
 
 router = APIRouter(prefix="/api", tags=["accounts"])
+SIGNUP_WINDOW_S = 3600  # settings.signup_rate_per_ip sign-ups per address in each
 
 
 def set_session_cookies(response: Response, token: str) -> None:
@@ -32,9 +34,9 @@ def _logged_out() -> Response:
     return response
 
 
-@router.post("/auth/signup", status_code=201, response_model=UserOut)
+@router.post("/auth/signup", status_code=201, response_model=UserOut, responses=errors(409, 429))
 def signup(body: SignupIn, request: Request, response: Response, session: SessionDep):
-    hit("signup", client_ip(request), limit=20, window_s=3600)
+    hit("signup", client_ip(request), limit=get_settings().signup_rate_per_ip, window_s=SIGNUP_WINDOW_S)
     user = service.signup(session=session, email=body.email, password=body.password, display_name=body.display_name)
     token = service.open_session(session=session, user=user)
     session.commit()
@@ -42,7 +44,7 @@ def signup(body: SignupIn, request: Request, response: Response, session: Sessio
     return user
 
 
-@router.post("/auth/login", response_model=UserOut)
+@router.post("/auth/login", response_model=UserOut, responses=errors(401, 429))
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep):
     user = service.authenticate(session=session, email=body.email, password=body.password, ip=client_ip(request))
     # Whatever session this browser held (perhaps one planted by someone else) ends here.
@@ -76,7 +78,7 @@ def patch_me(body: MePatch, user: CurrentUser, session: SessionDep):
     return user
 
 
-@router.post("/me/password", status_code=204)
+@router.post("/me/password", status_code=204, responses=errors(400, 429))
 def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
     token = service.change_password(
         session=session, user=user, current_password=body.current_password, new_password=body.new_password,
@@ -88,7 +90,7 @@ def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser,
     return response
 
 
-@router.post("/me/delete", status_code=204)
+@router.post("/me/delete", status_code=204, responses=errors(400, 429))
 def delete_me(body: AccountDeleteIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
     service.delete_account(session=session, user=user, password=body.password, ip=client_ip(request))
     session.commit()

@@ -1,32 +1,43 @@
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+
+from effigies import text
+
+
+def _email_form(value: object) -> object:
+    # Compatibility forms fold before validation: "Ａdmin@ex.fr" (fullwidth A) *is* admin@ex.fr,
+    # one account, never two look-alikes (accounts.service.normalise_email does the same).
+    return unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else value
+
+
+Email = Annotated[EmailStr, BeforeValidator(_email_form), Field(max_length=254)]
+# What others read: NFC, no control or text-direction characters (effigies.text). The pattern
+# tells clients so; the validator enforces it, with a message that names the problem.
+DisplayName = Annotated[
+    str, BeforeValidator(text.normalise),
+    Field(min_length=1, max_length=80, json_schema_extra={"pattern": text.LINE_PATTERN}),
+    AfterValidator(text.check_line),
+]
 
 
 class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=254)
+    email: Email
     # 10+ characters (NIST 800-63B style: length, not composition rules); 128 bounds argon2 work.
     password: str = Field(min_length=10, max_length=128)
-    display_name: str = Field(min_length=1, max_length=80)
-
-    @field_validator("display_name")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("display_name must not be blank")
-        return value
+    display_name: DisplayName
 
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=254)
+    email: Email
     password: str = Field(min_length=1, max_length=128)
 
 
@@ -48,7 +59,7 @@ class MePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     locale: Literal["fr", "en"] | None = None
-    display_name: str | None = Field(None, min_length=1, max_length=80)
+    display_name: DisplayName | None = None
 
 
 class UserOut(BaseModel):

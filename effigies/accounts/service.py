@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -35,7 +36,9 @@ class AccountsError(DomainError):
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The one form an address is stored and looked up in: NFKC (so a fullwidth or other
+    compatibility look-alike is the same account, not a second one), trimmed, lower-cased."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
 
 
 def hash_password(password: str) -> str:
@@ -60,15 +63,14 @@ def signup(*, session: Session, email: str, password: str, display_name: str, ro
 
 def _password_matches(*, user: User | None, account: str, password: str, ip: str) -> bool:
     """Every password check goes through here, so each one is throttled (accounts.throttle)."""
-    throttle.check(account=account, ip=ip)
-    try:
-        matches = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
-    except (VerificationError, InvalidHashError):
-        matches = False
-    if not matches:
-        throttle.record_failure(account=account, ip=ip)
-        return False
-    throttle.forget_account_failures(account)
+    with throttle.attempt(account=account, ip=ip) as attempt:  # 429 once either budget is spent
+        try:
+            matches = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+        except (VerificationError, InvalidHashError):
+            matches = False
+        if not matches:
+            return False  # the attempt keeps its place in both budgets: a recorded failure
+        attempt.succeeded()
     if _hasher.check_needs_rehash(user.password_hash):
         # Parameters were raised since this hash was made; the plain password is at hand only now.
         user.password_hash = hash_password(password)

@@ -1,75 +1,114 @@
-"""Password-guessing brakes: failed attempts per account and per client address, counted in
-Redis by the `limits` library (moving window), so every API process shares the same counts.
+"""Password-guessing brakes: failed attempts per account and per client address within a moving
+window, counted in Redis (one sorted set of attempt times per budget), so every API process
+shares the same counts.
 
-Only failures count: people who type their password right are never slowed down by their own
-log-ins, and an attacker's failures lock an account for at most one window, after which the
-oldest failure drops out and the owner gets in again.
+An attempt takes its place in both budgets *before* its password is checked, in one atomic step
+(a Lua script): a burst of concurrent guesses gets exactly the budget, never more. (Checking the
+counts first and recording the failure after the slow password hash let every guess of a burst
+through the check before the first was recorded: 25 concurrent guesses at a budget of 10 all
+got to try.)
+
+Only failures count: a right password gives its places back and wipes the account's failures, so
+people who type their password right are never slowed down by their own log-ins (a right password
+holds its places only while it is checked: only a budget's worth of log-ins to one account at the
+same instant could make one wait). An attacker's failures lock an account for at most one window,
+after which the oldest failure drops out and the owner gets in again.
 """
 from __future__ import annotations
 
 import hashlib
 import math
-import time
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
+import redis
 
 from effigies.config import get_settings
 from effigies.errors import DomainError
 
+PREFIX = "ee:login"
+
+# KEYS: the budgets' sorted sets. ARGV: window (ms), this attempt's member, each budget's limit.
+# Returns 0 when the attempt took a place in every budget, else the ms until one frees up. The
+# clock is Redis's own: every API process (and host) then measures the window alike.
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window, member = tonumber(ARGV[1]), ARGV[2]
+local wait = 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + i]) then
+    local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+    wait = math.max(wait, oldest + window - now, 1)
+  end
+end
+if wait > 0 then
+  return wait
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"""
+
 
 @lru_cache
-def _limiter() -> MovingWindowRateLimiter:
+def _redis() -> redis.Redis:
     # Short timeouts, as for the API's other Redis client: while Redis is down, 503 quickly.
-    storage = RedisStorage(
-        get_settings().redis_url or "redis://127.0.0.1:6379/0",
-        key_prefix="ee:login",
-        socket_timeout=2,
-        socket_connect_timeout=2,
+    return redis.Redis.from_url(
+        get_settings().redis_url or "redis://127.0.0.1:6379/0", socket_timeout=2, socket_connect_timeout=2
     )
-    return MovingWindowRateLimiter(storage)
 
 
-def _budget(scope: str, value: str) -> tuple[RateLimitItem, str, str]:
-    """(limit, identifiers…) for limits' calls; the key is a digest, so Redis holds no e-mail addresses."""
+@lru_cache
+def _script():
+    return _redis().register_script(_RESERVE)
+
+
+def _key(scope: str, value: str) -> str:
+    """The key is a digest, so Redis holds no e-mail addresses."""
+    return f"{PREFIX}:{scope}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+@contextmanager
+def attempt(*, account: str, ip: str) -> Iterator[Attempt]:
+    """Reserve this attempt's place in both budgets, or answer 429 with Retry-After.
+
+    Inside the block, call `.succeeded()` when the password was right; otherwise the places stay
+    taken: that is the recorded failure."""
     settings = get_settings()
-    amount = settings.login_failures_per_account if scope == "account" else settings.login_failures_per_ip
-    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
-    return RateLimitItemPerSecond(amount, settings.login_failure_window_s), scope, digest
-
-
-def _budgets(account: str, ip: str) -> list[tuple[RateLimitItem, str, str]]:
-    return [_budget("account", account), _budget("ip", ip)]
-
-
-def check(*, account: str, ip: str) -> None:
-    """Before a password is checked: 429 with Retry-After while either budget is spent."""
-    limiter = _limiter()
-    waits = [
-        limiter.get_window_stats(item, *identifiers).reset_time - time.time()
-        for item, *identifiers in _budgets(account, ip)
-        if not limiter.test(item, *identifiers)
-    ]
-    if waits:
-        retry_after = max(1, math.ceil(max(waits)))
+    window_ms = settings.login_failure_window_s * 1000
+    keys = [_key("account", account), _key("ip", ip)]
+    member = secrets.token_hex(8)
+    wait_ms = _script()(
+        keys=keys,
+        args=[window_ms, member, settings.login_failures_per_account, settings.login_failures_per_ip],
+    )
+    if wait_ms:
+        retry_after = max(1, math.ceil(wait_ms / 1000))
         raise DomainError(
             "rate_limited",
             f"Too many failed attempts. Please wait {retry_after} seconds and try again.",
             status=429,
             headers={"Retry-After": str(retry_after)},
         )
+    yield Attempt(keys=keys, member=member)
 
 
-def record_failure(*, account: str, ip: str) -> None:
-    limiter = _limiter()
-    for item, *identifiers in _budgets(account, ip):
-        limiter.hit(item, *identifiers)
+class Attempt:
+    def __init__(self, *, keys: list[str], member: str) -> None:
+        self.keys, self.member = keys, member
 
-
-def forget_account_failures(account: str) -> None:
-    """After the right password: only its owner can wipe an attacker's progress on the account.
-    The address's count stays, or an attacker could reset it by logging in to an account of their own."""
-    item, *identifiers = _budget("account", account)
-    _limiter().clear(item, *identifiers)
+    def succeeded(self) -> None:
+        """The right password: this attempt was no failure, and only the account's owner can wipe
+        an attacker's progress on the account. The address keeps its other failures, or an
+        attacker could reset them by logging in to an account of their own."""
+        account_key, ip_key = self.keys
+        pipe = _redis().pipeline(transaction=False)
+        pipe.delete(account_key)
+        pipe.zrem(ip_key, self.member)
+        pipe.execute()

@@ -6,7 +6,8 @@ import secrets
 import sys
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from effigies.api.deps import CSRF_COOKIE
 from effigies.api.errors import error_response
@@ -17,6 +18,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # certificate reads no cookie and changes nothing, so anyone may POST one (curl, scripts).
 CSRF_EXEMPT = {"/api/stripe/webhook", "/api/verify"}
 MAX_BODY_BYTES = 1_000_000
+TOO_LARGE = "This request is too large."
 # An admin uploads a new theme's example images as one zip (effigies.themes.admin_router):
 # up to 10,000 images (the archive's entry cap) at ~20 KB each. Streamed to a temporary
 # file there, and read only once the admin gate has passed.
@@ -52,6 +54,23 @@ def _declared_length(headers: dict[str, str]) -> int:
         return sys.maxsize  # a malformed length is refused like an oversized one
 
 
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Counts the body bytes as the app reads them: a chunked body declares no length to check up
+    front. Past the limit the read fails with a 413, which the app's handlers answer in JSON."""
+    received = 0
+
+    async def receive_limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, TOO_LARGE)
+        return message
+
+    return receive_limited
+
+
 def _origin_allowed(origin: str, host: str | None) -> bool:
     allowed = {urlsplit(get_settings().public_url).netloc}
     if host:
@@ -69,9 +88,12 @@ class SecurityMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         method, path = scope["method"], scope["path"]
-        if method not in SAFE_METHODS and _declared_length(headers) > UPLOAD_BODY_BYTES.get(path, MAX_BODY_BYTES):
-            await error_response(413, "payload_too_large", "This request is too large.")(scope, receive, send)
+        limit = UPLOAD_BODY_BYTES.get(path, MAX_BODY_BYTES)
+        if method not in SAFE_METHODS and _declared_length(headers) > limit:
+            await error_response(413, "payload_too_large", TOO_LARGE)(scope, receive, send)
             return
+        if method not in SAFE_METHODS:
+            receive = _limited(receive, limit)
         if method not in SAFE_METHODS and path not in CSRF_EXEMPT:
             origin = headers.get("origin")
             if origin and not _origin_allowed(origin, headers.get("host")):

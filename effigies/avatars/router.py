@@ -7,18 +7,25 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from effigies.api.deps import CurrentUser, SessionDep
+from effigies.api.openapi import errors
 from effigies.avatars import service
 from effigies.avatars.schemas import AvatarOut, PurchaseOut
 
 router = APIRouter(tags=["avatars"])
 
 
-@router.post("/api/candidates/{candidate_id}/purchase", status_code=201, response_model=PurchaseOut)
+@router.post(
+    "/api/candidates/{candidate_id}/purchase", status_code=201, response_model=PurchaseOut,
+    responses=errors(402, 409, 410),
+)
 def purchase(
     candidate_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    # Checked by billing.idempotency (its own error); the pattern tells clients what it accepts.
+    idempotency_key: Annotated[
+        str | None, Header(max_length=255, json_schema_extra={"pattern": r"^[\x21-\x7e]{1,255}$"})
+    ] = None,
 ):
     result = service.purchase(session=session, user_id=user.id, candidate_id=candidate_id, idempotency_key=idempotency_key)
     session.commit()

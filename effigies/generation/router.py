@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from effigies.api.deps import CurrentUser, SessionDep
+from effigies.api.openapi import content, errors
 from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
 from effigies.db import session_scope
@@ -33,7 +34,9 @@ EVENTS_HEARTBEAT_S = 15
 EVENTS_MAX_S = 60
 
 
-@router.post("/themes/{slug}/generations", status_code=202, response_model=GenerationCreated)
+@router.post(
+    "/themes/{slug}/generations", status_code=202, response_model=GenerationCreated, responses=errors(409, 410, 429)
+)
 def create_generation(
     slug: str, request: Request, user: CurrentUser, session: SessionDep, body: GenerationIn | None = None
 ):
@@ -62,7 +65,7 @@ def get_generation(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     return _generation_out(session=session, job_id=job_id, user_id=user.id)
 
 
-@router.get("/generations/{job_id}/events", response_class=StreamingResponse)
+@router.get("/generations/{job_id}/events", response_class=StreamingResponse, responses=content("text/event-stream"))
 async def generation_events(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     """text/event-stream: the job's state now, then its final state when the worker says so."""
     user_id = user.id
@@ -142,7 +145,10 @@ async def _job_events(state: GenerationOut, user_id: uuid.UUID, queue) -> AsyncI
         _forget(state.id, queue)
 
 
-@router.get("/candidates/{candidate_id}/preview.jpg", response_class=FileResponse)
+@router.get(
+    "/candidates/{candidate_id}/preview.jpg", response_class=FileResponse,
+    responses={**content("image/jpeg"), **errors(410)},
+)
 def candidate_preview(candidate_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     candidate = service.candidate_for_user(session=session, candidate_id=candidate_id, user_id=user.id)
     service.ensure_offered(candidate)
@@ -157,7 +163,7 @@ def candidate_preview(candidate_id: uuid.UUID, user: CurrentUser, session: Sessi
 BOARD_RATE_PER_USER = 10
 
 
-@router.post("/themes/{slug}/boards", status_code=202, response_model=BoardOut)
+@router.post("/themes/{slug}/boards", status_code=202, response_model=BoardOut, responses=errors(409, 410, 429))
 def create_board(slug: str, request: Request, user: CurrentUser, session: SessionDep, body: BoardIn | None = None):
     from effigies.generation.tasks import make_board
 
@@ -186,7 +192,10 @@ def get_board(board_id: str, user: CurrentUser):
                     pdf_url=f"/api/boards/{board_id}/board.pdf")
 
 
-@router.get("/boards/{board_id}/board.{ext}", response_class=FileResponse)
+@router.get(
+    "/boards/{board_id}/board.{ext}", response_class=FileResponse,
+    responses={200: {"description": "The board", "content": {"image/png": {}, "application/pdf": {}}}, **errors(409)},
+)
 def download_board(board_id: str, ext: str, user: CurrentUser):
     if ext not in ("png", "pdf"):
         raise DomainError("not_found", "No such file.", status=404)

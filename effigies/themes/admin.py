@@ -19,7 +19,7 @@ from effigies.config import get_settings
 from effigies.generation.models import Candidate, GenerationJob
 from effigies.themes import uploads
 from effigies.themes.models import ModelVersion, Theme
-from effigies.themes.service import ThemesError, get_theme, resolve_weights_dir
+from effigies.themes.service import ThemesError, get_theme, is_slug, resolve_weights_dir
 from effigies.uniqueness import service as uniqueness_service
 from effigies.uniqueness.training_set import (
     TRAINING_FINGERPRINTS_FILE,
@@ -153,6 +153,19 @@ def _version_ready(weights_dir: str) -> bool:
         return False
 
 
+def _capacity(metrics: dict) -> float | None:
+    """Sales before half of fresh samples are refused (scripts/bench_capacity.py, copied into a
+    shipped generator's metrics.json), or None: never measured, or measured at another radius
+    than the one the shop now refuses at (the number would not hold)."""
+    capacity = metrics.get("capacity")
+    if not isinstance(capacity, (int, float)) or isinstance(capacity, bool):
+        return None
+    radius = metrics.get("capacity_radius")
+    if radius is not None and radius != get_settings().uniqueness_radius:
+        return None
+    return capacity
+
+
 def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any]]:
     """Every theme (or the one called `slug`), whatever its status, with what the admin table shows."""
     query = select(Theme).order_by(Theme.created_at, Theme.slug)
@@ -176,10 +189,11 @@ def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any
     versions: dict[uuid.UUID, list[dict[str, Any]]] = {}
     metrics: dict[uuid.UUID, dict] = {}
     for v in session.scalars(select(ModelVersion).where(ModelVersion.theme_id.in_(ids)).order_by(ModelVersion.version)):
-        capacity = (v.metrics or {}).get("capacity")
+        capacity = _capacity(v.metrics or {})
         versions.setdefault(v.theme_id, []).append({
             "id": v.id, "version": v.version, "created_at": v.created_at, "ready": _version_ready(v.weights_dir),
-            "capacity": capacity if isinstance(capacity, (int, float)) else None,
+            "capacity": capacity,
+            "capacity_is_lower_bound": capacity is not None and (v.metrics or {}).get("capacity_is_lower_bound") is True,
         })
         metrics[v.id] = v.metrics or {}
     rows = []
@@ -196,12 +210,13 @@ def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any
             "revenue_cents": int(revenue),
             "rejected_near_duplicates": int(rejected.get(theme.id, 0)),
             "capacity": current["capacity"] if current else None,
+            "capacity_is_lower_bound": current["capacity_is_lower_bound"] if current else False,
         })
     return rows
 
 
 def _locked(session: Session, slug: str) -> Theme:
-    theme = session.scalar(select(Theme).where(Theme.slug == slug).with_for_update())
+    theme = session.scalar(select(Theme).where(Theme.slug == slug).with_for_update()) if is_slug(slug) else None
     if theme is None:
         get_theme(session=session, slug=slug)  # raises the usual 404
     return theme

@@ -9,6 +9,7 @@ from starlette.datastructures import UploadFile
 
 from effigies.api.deps import SessionDep
 from effigies.api.errors import error_response
+from effigies.api.openapi import errors
 from effigies.api.security import THEME_UPLOAD_BYTES
 from effigies.generation import service as generation_service
 from effigies.themes import admin
@@ -44,6 +45,7 @@ def _out(row: dict) -> AdminThemeOut:
         revenue_cents=row["revenue_cents"],
         rejected_near_duplicates=row["rejected_near_duplicates"],
         capacity=row["capacity"],
+        capacity_is_lower_bound=row["capacity_is_lower_bound"],
         sample_url=f"/api/themes/{theme.slug}/sample.png" if row["model_version"] else None,
     )
 
@@ -59,7 +61,18 @@ def list_themes(session: SessionDep):
 
 # The security middleware refuses a larger declared length up front; this counts the bytes
 # actually received, so a chunked upload (no declared length) is capped as well.
-@router.post("", status_code=201, response_model=ThemeCreatedOut, max_body_size=THEME_UPLOAD_BYTES)
+# The body is read by hand (below), so FastAPI cannot describe it: the document says it here.
+_CREATE_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object",
+    "properties": {**ThemeCreateIn.model_json_schema()["properties"], ARCHIVE_FIELD: {"type": "string", "format": "binary"}},
+    "required": [*ThemeCreateIn.model_json_schema()["required"], ARCHIVE_FIELD],
+}}}}}
+
+
+@router.post(
+    "", status_code=201, response_model=ThemeCreatedOut, max_body_size=THEME_UPLOAD_BYTES,
+    responses=errors(400, 409, 422), openapi_extra=_CREATE_BODY,
+)
 async def create_theme(request: Request, session: SessionDep):
     """multipart/form-data: the ThemeCreateIn fields and `archive`, a zip of example images.
 
@@ -91,14 +104,14 @@ async def create_theme(request: Request, session: SessionDep):
     )
 
 
-@router.post("/{slug}/publish", response_model=AdminThemeOut)
+@router.post("/{slug}/publish", response_model=AdminThemeOut, responses=errors(409))
 def publish_theme(slug: str, body: PublishIn, session: SessionDep):
     admin.publish(session=session, slug=slug, model_version_id=body.model_version_id)
     session.commit()
     return _one(session, slug)
 
 
-@router.post("/{slug}/retire", response_model=RetiredOut)
+@router.post("/{slug}/retire", response_model=RetiredOut, responses=errors(409))
 def retire_theme(slug: str, session: SessionDep):
     _, paths = admin.retire(session=session, slug=slug)
     session.commit()
@@ -106,7 +119,7 @@ def retire_theme(slug: str, session: SessionDep):
     return RetiredOut(theme=_one(session, slug), expired_candidates=len(paths))
 
 
-@router.post("/{slug}/unretire", response_model=AdminThemeOut)
+@router.post("/{slug}/unretire", response_model=AdminThemeOut, responses=errors(409))
 def unretire_theme(slug: str, session: SessionDep):
     admin.unretire(session=session, slug=slug)
     session.commit()

@@ -5,6 +5,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from effigies.api.deps import SessionDep
+from effigies.api.openapi import content
 from effigies.themes import learning as learning_service
 from effigies.themes import service
 from effigies.themes.models import Theme
@@ -53,7 +54,7 @@ def get_theme(slug: str, session: SessionDep):
     return theme_out(theme, service.current_metrics(session=session, theme=theme), sold.get(theme.id, 0))
 
 
-@router.get("/{slug}/sample.png", response_class=FileResponse)
+@router.get("/{slug}/sample.png", response_class=FileResponse, responses=content("image/png"))
 def sample_grid(slug: str, session: SessionDep):
     theme = service.get_visible_theme(session=session, slug=slug)
     path = service.sample_grid_path(session=session, theme=theme)
@@ -68,7 +69,7 @@ def learning(slug: str, session: SessionDep):
     return learning_service.timeline(session=session, theme=theme)
 
 
-@router.get("/{slug}/learning/{name}", response_class=FileResponse)
+@router.get("/{slug}/learning/{name}", response_class=FileResponse, responses=content("image/jpeg"))
 def learning_frame(slug: str, name: str, session: SessionDep):
     theme = service.get_visible_theme(session=session, slug=slug)
     path = learning_service.frame_path(session=session, theme=theme, name=name)

@@ -5,6 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from effigies import text
+
 
 class ThemeMetricsOut(BaseModel):
     """The current generator's quality as measured by `effigies eval` (see effigies/training/evaluate.py)."""
@@ -49,8 +51,19 @@ class ThemeCreateIn(BaseModel):
 
     @field_validator("name", "name_fr", "description", "description_fr", "attribution", mode="before")
     @classmethod
-    def _strip(cls, value):
-        return value.strip() if isinstance(value, str) else value
+    def _normalise(cls, value):
+        return text.normalise(value)
+
+    # Shown to every visitor of the catalogue: readable characters only (effigies.text).
+    @field_validator("name", "name_fr")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return text.check_line(value)
+
+    @field_validator("description", "description_fr", "attribution")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        return text.check_multiline(value)
 
 
 class UploadProblemOut(BaseModel):
@@ -66,6 +79,7 @@ class ModelVersionOut(BaseModel):
     created_at: datetime
     ready: bool  # its generator file is there: it can be published
     capacity: float | None = None
+    capacity_is_lower_bound: bool = False  # no refusal was seen while measuring: at least this many
 
 
 class AdminThemeOut(BaseModel):
@@ -82,6 +96,7 @@ class AdminThemeOut(BaseModel):
     revenue_cents: int
     rejected_near_duplicates: int
     capacity: float | None  # sales before half of fresh samples are refused, when measured
+    capacity_is_lower_bound: bool = False
     sample_url: str | None
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from effigies.avatars.models import Avatar
 from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.themes.models import ModelVersion, Theme
+from effigies.themes.schemas import SLUG_PATTERN
 from effigies.uniqueness import service as uniqueness_service
 from effigies.uniqueness.training_set import TRAINING_FINGERPRINTS_FILE, read_training_fingerprints
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+_SLUG = re.compile(SLUG_PATTERN)
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 
 
@@ -91,8 +94,14 @@ def resolve_weights_dir(weights_dir: str) -> Path:
     raise ValueError(f"unknown weights location {weights_dir!r}")
 
 
+def is_slug(slug: str) -> bool:
+    """Whether `slug` could name a theme at all. Anything else (a NUL byte, which PostgreSQL
+    refuses, a 5,000-character path segment) is answered "no such theme" without a query."""
+    return _SLUG.match(slug) is not None
+
+
 def get_theme(*, session: Session, slug: str) -> Theme:
-    theme = session.scalar(select(Theme).where(Theme.slug == slug))
+    theme = session.scalar(select(Theme).where(Theme.slug == slug)) if is_slug(slug) else None
     if theme is None:
         raise ThemesError("theme_not_found", f"No theme called {slug!r}.", status=404)
     return theme

@@ -10,6 +10,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import select
 
 from effigies.api.deps import AdminUser, SessionDep
+from effigies.api.openapi import content, errors
 from effigies.config import get_settings
 from effigies.themes.models import ModelVersion
 from effigies.training import presets, service
@@ -55,7 +56,7 @@ def list_presets(_: AdminUser):
     return [PresetOut(name=p.name, total_images=p.total_images, why=p.why) for p in presets.presets(get_settings()).values()]
 
 
-@router.post("/themes/{slug}/training-runs", status_code=202, response_model=TrainingRunCreated)
+@router.post("/themes/{slug}/training-runs", status_code=202, response_model=TrainingRunCreated, responses=errors(409))
 def start_training(slug: str, body: TrainingRunIn, admin: AdminUser, session: SessionDep):
     run = service.start_run(session=session, slug=slug, preset=body.preset, user_id=admin.id)
     session.commit()
@@ -84,7 +85,7 @@ def get_training_run(run_id: uuid.UUID, _: AdminUser, session: SessionDep):
     return run_out(*service.get_run(session=session, run_id=run_id))
 
 
-@router.get("/training-runs/{run_id}/samples.png", response_class=FileResponse)
+@router.get("/training-runs/{run_id}/samples.png", response_class=FileResponse, responses=content("image/png"))
 def training_samples(run_id: uuid.UUID, _: AdminUser, session: SessionDep):
     run, _slug, _version = service.get_run(session=session, run_id=run_id)
     path = service.sample_path(run=run)

@@ -1,0 +1,51 @@
+"""Text that people type and others read (display names, theme names and descriptions): what we
+accept, said once for every form.
+
+- Normalised to NFC before any length check, so "é" typed as e + U+0301 and as U+00E9 is the same
+  name, and the stored length is the length that was checked.
+- Refused: lone surrogates (JSON may spell them, UTF-8 cannot store them), control characters
+  (a NUL byte PostgreSQL cannot even store; tabs and line breaks only where the text may
+  span lines) and the bidirectional overrides, embeddings and isolates (U+202A-U+202E,
+  U+2066-U+2069), which make "gnp.exe" read as "exe.png" to the next person.
+- Allowed: every script, emoji, and the zero-width (non-)joiners that emoji sequences and several
+  scripts need; combining marks are fine once composed. A text made of invisible characters only
+  counts as blank.
+
+E-mail addresses are not display text: see `normalise_email` (NFKC, accounts.service).
+"""
+from __future__ import annotations
+
+import unicodedata
+
+BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+# The same rule for one line, as a JSON Schema pattern (what /openapi.json tells clients).
+LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$"
+# A browser sends a textarea's line breaks as CRLF.
+MULTILINE_CONTROLS = frozenset("\r\n\t")
+
+
+def normalise(value: object) -> object:
+    """NFC and trimmed; for pydantic's BeforeValidator, so that length limits see the stored form."""
+    return unicodedata.normalize("NFC", value).strip() if isinstance(value, str) else value
+
+
+def check(value: str, *, multiline: bool = False) -> str:
+    """Raise ValueError (a 422 through pydantic) for characters nobody should have to read."""
+    for char in value:
+        if char in BIDI_CONTROLS:
+            raise ValueError("must not contain text-direction control characters")
+        if unicodedata.category(char) == "Cs":  # JSON's "\ud800": half a character, not storable
+            raise ValueError("must be valid Unicode (no lone surrogates)")
+        if unicodedata.category(char) == "Cc" and not (multiline and char in MULTILINE_CONTROLS):
+            raise ValueError("must not contain control characters")
+    if value and not any(unicodedata.category(char)[0] in "LNPS" for char in value):
+        raise ValueError("must contain a visible character")
+    return value
+
+
+def check_line(value: str) -> str:
+    return check(value)
+
+
+def check_multiline(value: str) -> str:
+    return check(value, multiline=True)

@@ -1,0 +1,169 @@
+"""Rate limits under concurrent bursts, split across two API processes.
+
+The test stack runs one API process (`effigies api` starts one outside production,
+effigies.api.server.worker_count); this module starts a second on the same database and Redis,
+with the same settings, and sends every other request of each burst to it. Each burst is sized
+so that per-process counters would let through more than the limit: exactly the configured number
+passing shows the counters are shared. The rest get 429, a Retry-After, and a JSON error.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from effigies.accounts.router import SIGNUP_WINDOW_S
+from effigies.config import get_settings
+from effigies.generation.router import GENERATION_WINDOW_S
+from tests.conftest import _spawn, _stop, free_port, wait_http
+from tests.hostile.conftest import PASSWORD, fresh_ip, make_account, row_counts
+
+
+@pytest.fixture(scope="module")
+def urls(stack) -> list[str]:
+    """The stack's API process and a second one beside it."""
+    port = free_port()
+    env = {**stack.env, "EE_PORT": str(port), "EE_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    api = _spawn(["api"], env, stack.data_dir / "logs" / "api-bursts.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/api/health", 90, api)
+        yield [stack.url, url]
+    finally:
+        _stop(api)
+
+
+def burst(urls: list[str], requests: list[dict]) -> list[httpx.Response]:
+    """Send all `requests` at once from threads, request i to urls[i % 2]; each dict holds
+    method, path, and optionally json, headers and cookies."""
+    start = threading.Barrier(min(len(requests), 32))
+
+    def send(i: int) -> httpx.Response:
+        r = requests[i]
+        csrf = uuid.uuid4().hex
+        cookies = {"csrftoken": csrf, **r.get("cookies", {})}
+        headers = {"X-CSRF-Token": csrf, **r.get("headers", {})}
+        with httpx.Client(base_url=urls[i % len(urls)], timeout=120, cookies=cookies) as c:
+            if i < start.parties:
+                start.wait(60)
+            return c.request(r.get("method", "POST"), r["path"], json=r.get("json"), headers=headers)
+
+    with ThreadPoolExecutor(max_workers=start.parties) as pool:
+        return list(pool.map(send, range(len(requests))))
+
+
+def assert_exactly(responses: list[httpx.Response], passed: int, limit: int, window_s: int) -> None:
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {passed: limit, 429: len(responses) - limit}, statuses
+    for r in responses:
+        if r.status_code == 429:
+            assert r.headers["content-type"].startswith("application/json")
+            assert set(r.json()["error"]) == {"code", "message"} and r.json()["error"]["code"] == "rate_limited"
+            assert 1 <= int(r.headers["retry-after"]) <= window_s
+
+
+def fixed_window_with_room(window_s: int, room_s: float = 15) -> None:
+    """Fixed windows restart their count at each boundary: a burst must not straddle one."""
+    left = window_s - time.time() % window_s
+    if left < room_s:
+        time.sleep(left + 0.5)
+
+
+def test_one_persons_generation_burst_gets_exactly_their_limit(stack, urls):
+    limit = get_settings().generation_rate_per_user
+    account = make_account(stack)
+    cookies = {"ee_session": account.client.cookies["ee_session"]}
+    before = row_counts("generation_jobs")
+    fixed_window_with_room(GENERATION_WINDOW_S)
+    responses = burst(urls, [
+        {"path": "/api/themes/galactic-droids/generations", "json": {"count": 1}, "cookies": cookies,
+         "headers": {"X-Forwarded-For": account.ip}}
+        for _ in range(limit + limit // 2)
+    ])
+    assert_exactly(responses, 202, limit, GENERATION_WINDOW_S)
+    assert row_counts("generation_jobs")["generation_jobs"] - before["generation_jobs"] == limit
+
+
+def test_one_addresss_generation_burst_gets_exactly_its_limit(stack, urls):
+    limit = get_settings().generation_rate_per_ip
+    per_person = get_settings().generation_rate_per_user
+    ip = fresh_ip()
+    total = limit + limit // 4
+    people = [make_account(stack, ip=ip) for _ in range(total // (per_person // 2) + 1)]  # each under their own limit
+    fixed_window_with_room(GENERATION_WINDOW_S)
+    # An unknown theme answers 404 once past the limits, so the burst queues no work.
+    responses = burst(urls, [
+        {"path": "/api/themes/no-such-theme/generations", "json": {"count": 1},
+         "cookies": {"ee_session": people[i % len(people)].client.cookies["ee_session"]}, "headers": {"X-Forwarded-For": ip}}
+        for i in range(total)
+    ])
+    assert_exactly(responses, 404, limit, GENERATION_WINDOW_S)
+
+
+def test_a_burst_of_wrong_passwords_on_one_account_gets_exactly_its_budget(stack, urls):
+    settings = get_settings()
+    limit = settings.login_failures_per_account
+    victim = make_account(stack)
+    # Each guess from an address of its own: only the account's budget binds.
+    responses = burst(urls, [
+        {"path": "/api/auth/login", "json": {"email": victim.email, "password": f"guess-{i}-guess"},
+         "headers": {"X-Forwarded-For": fresh_ip()}}
+        for i in range(limit + limit // 2 + 1)
+    ])
+    assert_exactly(responses, 401, limit, settings.login_failure_window_s)
+    # The account is paused for everyone now, the right password included (else guessing goes on).
+    with httpx.Client(base_url=urls[1], timeout=30) as c:
+        c.cookies.set("csrftoken", "t")
+        late = c.post("/api/auth/login", json={"email": victim.email, "password": PASSWORD},
+                      headers={"X-CSRF-Token": "t", "X-Forwarded-For": fresh_ip()})
+    assert late.status_code == 429
+
+
+def test_a_burst_of_guesses_across_accounts_from_one_address_gets_exactly_its_budget(stack, urls):
+    settings = get_settings()
+    limit = settings.login_failures_per_ip
+    ip = fresh_ip()
+    # One guess per (made-up) account: every per-account budget stays far from spent.
+    responses = burst(urls, [
+        {"path": "/api/auth/login", "json": {"email": f"nobody-{uuid.uuid4().hex[:10]}@players.effigies.fr",
+                                              "password": "guess-guess-guess"}, "headers": {"X-Forwarded-For": ip}}
+        for _ in range(limit + limit // 2)
+    ])
+    assert_exactly(responses, 401, limit, settings.login_failure_window_s)
+    # Someone elsewhere is not held back.
+    person = make_account(stack)
+    assert burst(urls, [{"path": "/api/auth/login", "json": {"email": person.email, "password": PASSWORD},
+                         "headers": {"X-Forwarded-For": fresh_ip()}}])[0].status_code == 200
+
+
+def test_right_passwords_in_bursts_are_never_counted(stack, urls):
+    """Three bursts, three times the account's budget in all: every one gets in. (A log-in holds a
+    place only while its password is checked, so one burst stays under the budget.)"""
+    budget = get_settings().login_failures_per_account
+    person = make_account(stack)
+    ip = fresh_ip()
+    for _ in range(3):
+        responses = burst(urls, [
+            {"path": "/api/auth/login", "json": {"email": person.email, "password": PASSWORD}, "headers": {"X-Forwarded-For": ip}}
+            for _ in range(budget - 1)
+        ])
+        assert Counter(r.status_code for r in responses) == {200: budget - 1}
+
+
+def test_a_burst_of_sign_ups_from_one_address_gets_exactly_its_limit(stack, urls):
+    limit = get_settings().signup_rate_per_ip
+    ip = fresh_ip()
+    before = row_counts("users")
+    fixed_window_with_room(SIGNUP_WINDOW_S)
+    responses = burst(urls, [
+        {"path": "/api/auth/signup", "headers": {"X-Forwarded-For": ip},
+         "json": {"email": f"burst-{uuid.uuid4().hex[:10]}@players.effigies.fr", "password": PASSWORD, "display_name": "B"}}
+        for _ in range(limit + limit // 2)
+    ])
+    assert_exactly(responses, 201, limit, SIGNUP_WINDOW_S)
+    assert row_counts("users")["users"] - before["users"] == limit  # a refused sign-up stores nothing

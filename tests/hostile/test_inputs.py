@@ -1,0 +1,312 @@
+"""Hostile bodies: oversized, overlong, odd Unicode, wrong content types, broken JSON.
+
+Each is refused with a JSON error of the right 4xx, never a 500, and leaves no row behind.
+
+Unicode choices (effigies.text, accounts.schemas):
+- display names and theme texts are stored NFC; control characters (NUL included), the bidi
+  overrides/embeddings/isolates (U+202A-E, U+2066-9) and lone surrogates are refused; emoji, zero-
+  width joiners and combining marks are welcome; a name of invisible characters only is blank;
+- e-mail addresses are folded with NFKC before anything else, so "Ａdmin@…" (fullwidth A) *is*
+  "admin@…": one account, reached by either spelling, never two look-alike accounts.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from effigies.api.security import MAX_BODY_BYTES
+from tests.conftest import ApiClient
+from tests.hostile.conftest import PASSWORD, fresh_ip, make_account, row_counts
+
+ACCOUNT_TABLES = ("users", "auth_sessions")
+
+
+@pytest.fixture
+def anonymous(stack):
+    """A visitor from an address of its own (sign-ups are limited per address)."""
+    with ApiClient(base_url=stack.url, timeout=60, headers={"X-Forwarded-For": fresh_ip()}) as c:
+        yield c
+
+
+def _email(local: str = "") -> str:
+    return f"{local or 'in'}-{uuid.uuid4().hex[:8]}@players.effigies.fr"
+
+
+def _signup_body(**overrides) -> dict:
+    return {"email": _email(), "password": PASSWORD, "display_name": "Ada", **overrides}
+
+
+def assert_json_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["message"]
+    if code:
+        assert error["code"] == code, error
+    return error
+
+
+# Oversized bodies
+
+
+def test_an_oversized_json_body_is_413_and_creates_nothing(anonymous):
+    before = row_counts(*ACCOUNT_TABLES)
+    body = json.dumps(_signup_body(display_name="x" * (MAX_BODY_BYTES + 1000))).encode()
+    assert_json_error(anonymous.post("/api/auth/signup", content=body, headers={"Content-Type": "application/json"}),
+                      413, "payload_too_large")
+    assert row_counts(*ACCOUNT_TABLES) == before
+
+
+def test_an_oversized_chunked_body_without_a_length_is_413_too(anonymous):
+    before = row_counts(*ACCOUNT_TABLES)
+    head = json.dumps(_signup_body(display_name=""))[:-3].encode()  # …"display_name": "
+
+    def chunks():
+        yield head
+        for _ in range(20):
+            yield b"x" * 64_000
+        yield b'"}'
+
+    response = anonymous.post("/api/auth/signup", content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in {k.lower() for k in response.request.headers}
+    assert_json_error(response, 413, "payload_too_large")
+    assert row_counts(*ACCOUNT_TABLES) == before
+
+
+def test_an_oversized_body_to_a_logged_in_route_changes_nothing(stack):
+    account = make_account(stack)
+    response = account.client.patch("/api/me", content=b'{"display_name": "' + b"y" * 1_200_000 + b'"}',
+                                     headers={"Content-Type": "application/json"})
+    assert_json_error(response, 413, "payload_too_large")
+    assert account.client.get("/api/me").json()["display_name"] == "Hostile"
+
+
+# Overlong strings
+
+
+@pytest.mark.parametrize("field, value", [
+    ("display_name", "n" * 10_000),
+    ("email", "e" * 1_000 + "@players.effigies.fr"),
+    ("password", "p" * 10_000),
+])
+def test_overlong_sign_up_fields_are_422_and_create_nothing(anonymous, field, value):
+    before = row_counts(*ACCOUNT_TABLES)
+    error = assert_json_error(anonymous.post("/api/auth/signup", json=_signup_body(**{field: value})), 422, "invalid_request")
+    assert error["details"][0]["field"] == field
+    assert row_counts(*ACCOUNT_TABLES) == before
+
+
+def test_an_overlong_display_name_change_is_422_and_changes_nothing(stack):
+    account = make_account(stack)
+    assert_json_error(account.client.patch("/api/me", json={"display_name": "n" * 10_000}), 422, "invalid_request")
+    assert account.client.get("/api/me").json()["display_name"] == "Hostile"
+
+
+THEME = {"slug": "hostile-theme", "name": "Hostile", "attribution": "Nobody, CC0"}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("slug", "s" * 10_000),
+    ("slug", "Not A Slug"),
+    ("name", "n" * 10_000),
+    ("name", "a\x00b"),
+    ("name", "gnp\u202eexe"),
+    ("description", "d" * 10_000),
+    ("attribution", "a" * 10_000),
+])
+def test_overlong_or_unreadable_theme_fields_are_422_and_create_nothing(stack, field, value):
+    admin = make_account(stack, role="admin").client
+    fields = {**THEME, "slug": f"hostile-{uuid.uuid4().hex[:8]}", field: value}
+    before = row_counts("themes")
+    response = admin.post("/api/admin/themes", data=fields, files={"archive": ("a.zip", b"PK\x05\x06" + b"\0" * 18, "application/zip")})
+    error = assert_json_error(response, 422, "invalid_request")
+    assert error["details"][0]["field"] == field
+    assert row_counts("themes") == before
+    assert not (stack.data_dir / "datasets" / fields["slug"][:64]).exists()
+
+
+def test_theme_descriptions_keep_their_line_breaks_names_do_not():
+    """What the admin form sends: a textarea's lines arrive as CRLF (multipart), a name is one line."""
+    from pydantic import ValidationError
+
+    from effigies.themes.schemas import ThemeCreateIn
+
+    theme = ThemeCreateIn.model_validate({**THEME, "description": " First line\r\nSecond\tline ", "name": "Zoe\u0308"})
+    assert (theme.description, theme.name) == ("First line\r\nSecond\tline", "Zoë")
+    with pytest.raises(ValidationError, match="control characters"):
+        ThemeCreateIn.model_validate({**THEME, "name": "Two\r\nlines"})
+
+
+def test_a_theme_field_past_the_form_part_limit_is_a_json_400_and_creates_nothing(stack):
+    """64 KB per text part (admin_router): past it the form is not even parsed."""
+    admin = make_account(stack, role="admin").client
+    fields = {**THEME, "slug": f"hostile-{uuid.uuid4().hex[:8]}", "description": "d" * 100_000}
+    before = row_counts("themes")
+    response = admin.post("/api/admin/themes", data=fields, files={"archive": ("a.zip", b"PK", "application/zip")})
+    assert_json_error(response, 400, "bad_request")
+    assert row_counts("themes") == before
+
+
+# Unicode
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("Ada\x00", "control characters"),
+    ("Ada\x1b[31m", "control characters"),
+    ("A\u0085da", "control characters"),  # C1 "next line" (at either end it is trimmed as a space)
+    ("gnp.\u202eexe", "text-direction"),
+    ("\u2066Ada\u2069", "text-direction"),
+    ("\u200d\u200b\u200d", "visible character"),
+    ("   ", "at least 1"),
+])
+def test_unreadable_display_names_are_refused(anonymous, name, reason):
+    before = row_counts(*ACCOUNT_TABLES)
+    error = assert_json_error(anonymous.post("/api/auth/signup", json=_signup_body(display_name=name)), 422, "invalid_request")
+    assert reason in error["message"], error
+    assert row_counts(*ACCOUNT_TABLES) == before
+
+
+@pytest.mark.parametrize("raw_name", [r"\ud800", r"Ada\udfff", r"\udc00\ud800"])
+def test_lone_surrogates_in_raw_json_are_refused(anonymous, raw_name):
+    before = row_counts(*ACCOUNT_TABLES)
+    body = '{"email": "%s", "password": "%s", "display_name": "%s"}' % (_email(), PASSWORD, raw_name)
+    response = anonymous.post("/api/auth/signup", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert_json_error(response, 422, "invalid_request")
+    for field in ("email", "password"):
+        body = json.dumps(_signup_body()).replace('"%s": "' % field, '"%s": "\\ud800' % field)
+        response = anonymous.post("/api/auth/signup", content=body.encode(), headers={"Content-Type": "application/json"})
+        assert_json_error(response, 422, "invalid_request")
+    assert row_counts(*ACCOUNT_TABLES) == before
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("👩\u200d👩\u200d👧 Ada", "👩\u200d👩\u200d👧 Ada"),  # an emoji family (zero-width joiners) stays whole
+    ("Zoe\u0308", "Zoë"),  # e + combining diaeresis is stored composed (NFC)
+    ("Ｒｅｎéｅ", "Ｒｅｎéｅ"),  # fullwidth letters are a style of writing a name, kept as typed
+    ("أحمد", "أحمد"),  # right-to-left script, no override needed
+])
+def test_real_names_in_any_script_are_welcome(anonymous, typed, stored):
+    response = anonymous.post("/api/auth/signup", json=_signup_body(display_name=typed))
+    assert response.status_code == 201, response.text
+    assert response.json()["display_name"] == stored
+    assert anonymous.get("/api/me").json()["display_name"] == stored
+
+
+def test_a_display_name_change_with_a_nul_byte_changes_nothing(stack):
+    account = make_account(stack)
+    assert_json_error(account.client.patch("/api/me", json={"display_name": "Eve\x00"}), 422, "invalid_request")
+    assert account.client.get("/api/me").json()["display_name"] == "Hostile"
+
+
+@pytest.mark.parametrize("email", [
+    "a\x00b@players.effigies.fr",
+    "ab\u202ecd@players.effigies.fr",
+    "a\u200db@players.effigies.fr",
+    "a＠b@players.effigies.fr",  # a fullwidth @ folds to a second @
+    "@players.effigies.fr",
+])
+def test_unsafe_email_addresses_are_refused(anonymous, email):
+    before = row_counts(*ACCOUNT_TABLES)
+    error = assert_json_error(anonymous.post("/api/auth/signup", json=_signup_body(email=email)), 422, "invalid_request")
+    assert error["details"][0]["field"] == "email"
+    assert row_counts(*ACCOUNT_TABLES) == before
+
+
+def test_a_fullwidth_look_alike_address_is_the_same_account(stack, anonymous):
+    local = f"admin{uuid.uuid4().hex[:6]}"
+    ascii_email = f"{local}@players.effigies.fr"
+    fullwidth = "\uff21" + local[1:] + "@players.effigies.fr"  # "Ａdmin…": fullwidth capital A
+    assert anonymous.post("/api/auth/signup", json=_signup_body(email=ascii_email)).status_code == 201
+    before = row_counts("users")
+    taken = anonymous.post("/api/auth/signup", json=_signup_body(email=fullwidth))
+    assert_json_error(taken, 409, "email_taken")
+    assert row_counts("users") == before
+    # Either spelling reaches the one account.
+    with ApiClient(base_url=stack.url, timeout=30, headers={"X-Forwarded-For": fresh_ip()}) as browser:
+        login = browser.post("/api/auth/login", json={"email": fullwidth, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        assert login.json()["email"] == ascii_email
+    # The other way round too: an account made with the fullwidth spelling is stored folded.
+    local2 = f"admin{uuid.uuid4().hex[:6]}"
+    made = anonymous.post("/api/auth/signup", json=_signup_body(email="\uff21" + local2[1:] + "@players.effigies.fr"))
+    assert made.status_code == 201 and made.json()["email"] == f"{local2}@players.effigies.fr"
+
+
+# Wrong content types and broken JSON
+
+
+JSON_ROUTES = [
+    ("POST", "/api/auth/signup", "anonymous"),
+    ("POST", "/api/auth/login", "anonymous"),
+    ("PATCH", "/api/me", "user"),
+    ("POST", "/api/themes/galactic-droids/generations", "user"),
+    ("POST", "/api/verify", "anonymous"),
+]
+
+
+def _caller(stack, who: str) -> ApiClient:
+    if who == "anonymous":
+        return ApiClient(base_url=stack.url, timeout=30, headers={"X-Forwarded-For": fresh_ip()})
+    return make_account(stack).client
+
+
+BAD_BODIES = {
+    "form": ({"data": {"email": "a@b.fr", "display_name": "x"}}, 415, "unsupported_media_type"),
+    "text": ({"content": b'{"display_name": "x"}', "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
+    "multipart": ({"files": {"file": ("a.json", b'{"display_name": "x"}', "application/json")}}, 415, "unsupported_media_type"),
+    "no content type": ({"content": b'{"display_name": "x"}'}, 415, "unsupported_media_type"),
+    "xml": ({"content": b"<a/>", "headers": {"Content-Type": "application/xml"}}, 415, "unsupported_media_type"),
+    "truncated json": ({"content": b'{"display_name": ', "headers": {"Content-Type": "application/json"}}, 422, "invalid_request"),
+    "not utf-8": ({"content": b'{"display_name": "\xff\xfe"}', "headers": {"Content-Type": "application/json"}}, 400, "bad_request"),
+    "a json array": ({"json": [1, 2, 3]}, 422, "invalid_request"),
+    "a json string": ({"json": "hello"}, 422, "invalid_request"),
+    "json null": ({"content": b"null", "headers": {"Content-Type": "application/json"}}, 422, "invalid_request"),
+    # Past the parser's own limits (recursion depth, 4,300 digits): unreadable, like broken UTF-8.
+    "deep nesting": ({"content": b"[" * 100_000 + b"]" * 100_000, "headers": {"Content-Type": "application/json"}},
+                     400, "bad_request"),
+    "huge number": ({"content": b'{"count": 1' + b"0" * 5000 + b"}", "headers": {"Content-Type": "application/json"}},
+                    400, "bad_request"),
+}
+# The generation options are optional: a JSON null body is "no options" there (a 202), not an error.
+OPTIONAL_BODY = {"/api/themes/galactic-droids/generations"}
+
+
+@pytest.mark.parametrize("kind, method, path, who", [
+    (kind, *route) for kind in sorted(BAD_BODIES) for route in JSON_ROUTES
+    if not (kind == "json null" and route[1] in OPTIONAL_BODY)
+])
+def test_bodies_that_are_not_the_json_expected_get_a_json_4xx_and_store_nothing(stack, kind, method, path, who):
+    kwargs, status, code = BAD_BODIES[kind]
+    client = _caller(stack, who)
+    before = row_counts(*ACCOUNT_TABLES, "generation_jobs")
+    me = client.get("/api/me").json() if who == "user" else None
+    response = client.request(method, path, **kwargs)
+    assert_json_error(response, status, code)
+    after = row_counts(*ACCOUNT_TABLES, "generation_jobs")
+    assert after == before
+    if me:
+        assert client.get("/api/me").json() == me
+
+
+@pytest.mark.parametrize("path", [
+    "/api/themes/a%00b", "/api/themes/a%00b/sample.png", "/api/themes/a%00b/learning",
+    "/api/themes/" + "x" * 5000, "/api/verify/a%00b", "/api/themes/%E2%80%AEslug",
+])
+def test_hostile_path_segments_are_404(client, path):
+    assert_json_error(client.get(path), 404)
+
+
+@pytest.mark.parametrize("path", ["/api/generations/not-a-uuid", "/api/generations/%00", "/api/wallet/topups/1e9999"])
+def test_malformed_ids_are_422(stack, path):
+    assert_json_error(make_account(stack).client.get(path), 422, "invalid_request")
+
+
+def test_hostile_slugs_in_admin_writes_are_404(stack):
+    admin = make_account(stack, role="admin").client
+    before = row_counts("themes", "training_runs")
+    for action, body in (("retire", None), ("unretire", None), ("training-runs", {"preset": "quick"}),
+                         ("publish", {"model_version_id": str(uuid.uuid4())})):
+        assert_json_error(admin.post(f"/api/admin/themes/a%00b/{action}", json=body), 404, "theme_not_found")
+    assert row_counts("themes", "training_runs") == before
