@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # takes well under a second, and a longer wait would only serve someone who has left.
     # Tasks are idempotent, so a slow job delivered twice is harmless.
     broker_visibility_timeout_s: int = Field(120, ge=1, alias="EE_BROKER_VISIBILITY_TIMEOUT_S")
+    # Celery beat's sweep (this often) sends a job still queued or running after this long to the
+    # queue again: its message was lost if Redis restarted without it. Past give_up, it is failed.
+    generation_requeue_s: float = Field(60.0, gt=0, alias="EE_GENERATION_REQUEUE_S")
+    generation_give_up_s: float = Field(900.0, gt=0, alias="EE_GENERATION_GIVE_UP_S")
     # Fault injection for tests only (refused outside EE_ENV=test): each job sleeps this long.
     generation_test_delay_s: float = Field(0.0, ge=0, le=60, alias="EE_GENERATION_TEST_DELAY_S")
     # Training runs (effigies.training; presets.py says why each preset is as long as it is). "quick"
@@ -85,6 +89,9 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(10, ge=1, alias="EE_LOGIN_FAILURES_PER_ACCOUNT")
     login_failures_per_ip: int = Field(50, ge=1, alias="EE_LOGIN_FAILURES_PER_IP")
     login_failure_window_s: int = Field(900, ge=1, alias="EE_LOGIN_FAILURE_WINDOW_S")
+    # Sign-ups per client address per hour (fixed window): enough for a family or a classroom
+    # behind one address, too few to mint accounts by the thousand for their free budgets.
+    signup_rate_per_ip: int = Field(20, ge=1, alias="EE_SIGNUP_RATE_PER_IP")
     # Ed25519 key that signs ownership certificates: base64 of the 32 raw private bytes, or PEM.
     # Unset: generated on first run and kept in signing_key_path (effigies.certificates.keys).
     signing_key: SecretStr | None = Field(None, alias="EE_SIGNING_KEY")
@@ -96,6 +103,9 @@ class Settings(BaseSettings):
     # Memory for encoded public avatar variants, per API process (effigies.avatars.public): a
     # smooth 256 px variant is ~50 kB, a 512 px one ~140 kB (pixel art: a fifth of that).
     avatar_cache_mb: int = Field(64, ge=0, alias="EE_AVATAR_CACHE_MB")
+    # Bearer token a Prometheus server sends to read GET /metrics; unset, only an admin's session
+    # may read it (effigies.monitoring.router).
+    metrics_token: SecretStr | None = Field(None, alias="EE_METRICS_TOKEN")
 
     @property
     def is_local(self) -> bool:
@@ -120,6 +130,10 @@ class Settings(BaseSettings):
         if self.training_lease_s < 3 * self.training_heartbeat_s:
             # A worker stops itself when it could not renew for lease - 2 heartbeats (effigies.training.runner).
             raise ValueError("EE_TRAINING_LEASE_S must be at least 3 x EE_TRAINING_HEARTBEAT_S")
+        if self.metrics_token is not None and not self.metrics_token.get_secret_value():
+            self.metrics_token = None  # EE_METRICS_TOKEN= (empty, as compose files pass it): unset
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("EE_METRICS_TOKEN must be a random value of 16+ characters")
         if self.is_local:
             return self
         missing = [

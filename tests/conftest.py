@@ -91,6 +91,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # Training: a "quick" run of a few seconds, progress and cancel seen within a second.
                 "EE_TRAINING_QUICK_IMAGES": "256",
                 "EE_TRAINING_HEARTBEAT_S": "1",
+                # What a Prometheus server would send to GET /metrics (tests/monitoring).
+                "EE_METRICS_TOKEN": "test-metrics-token-0123456789",
             }
         )
         # A Redis database of our own, emptied, so queued work of other runs never reaches us.

@@ -7,10 +7,11 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from effigies.accounts.admin_router import router as accounts_admin_router
 from effigies.accounts.router import router as accounts_router
-from effigies.api import errors, system
+from effigies.api import errors, openapi, system
 from effigies.api.deps import require_admin
-from effigies.api.security import MAX_BODY_BYTES, SecurityMiddleware
+from effigies.api.security import SecurityMiddleware
 from effigies.avatars.public import PublicAvatars
 from effigies.avatars.router import router as avatars_router
 from effigies.billing.router import admin_router as billing_admin_router
@@ -18,6 +19,9 @@ from effigies.billing.router import router as billing_router
 from effigies.certificates.router import router as certificates_router
 from effigies.config import get_settings
 from effigies.generation.router import router as generation_router
+from effigies.monitoring.http import HttpMetrics
+from effigies.monitoring.router import admin_router as monitoring_admin_router
+from effigies.monitoring.router import router as monitoring_router
 from effigies.themes.admin_router import router as themes_admin_router
 from effigies.themes.router import router as themes_router
 from effigies.training.router import router as training_admin_router
@@ -27,25 +31,31 @@ FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 
 def create_app() -> FastAPI:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Counted on the bytes actually received (a chunked body declares no length to check up
-    # front, see SecurityMiddleware); the theme upload route raises its own limit.
-    app = FastAPI(title="Effigies Edification", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json",
-                  max_body_size=MAX_BODY_BYTES)
+    # Request bodies are limited by SecurityMiddleware (declared and received bytes, JSON 413), not
+    # by FastAPI's max_body_size: that one answers a declared oversize in plain text, whatever
+    # the app would have said.
+    app = FastAPI(title="Effigies Edification", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json")
     errors.install(app)
     app.add_middleware(SecurityMiddleware)
     # Added last, so outermost: the public avatar URL skips CSRF, cookies and routing entirely.
     app.add_middleware(PublicAvatars, cache_bytes=get_settings().avatar_cache_mb * 1_000_000)
+    # Outside even that, so public avatars are counted too (in memory only: effigies.monitoring.http).
+    app.add_middleware(HttpMetrics)
 
     for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router,
-                   certificates_router):
+                   certificates_router, monitoring_router):
         app.include_router(router)
 
     # Deny by default: every admin route sits behind this one dependency.
     admin = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)])
+    admin.include_router(accounts_admin_router)
     admin.include_router(billing_admin_router)
     admin.include_router(themes_admin_router)
     admin.include_router(training_admin_router)
+    admin.include_router(monitoring_admin_router)
     app.include_router(admin)
+    # After every router (keep it last): declares the shared error statuses in /openapi.json.
+    openapi.document_errors(app)
 
     if FRONTEND_DIR.is_dir():
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")

@@ -14,6 +14,8 @@ import * as verify from './views/verify.js';
 import * as admin from './views/admin.js';
 import * as learn from './views/learn.js';
 import * as adminTraining from './views/admin-training.js';
+import * as adminStats from './views/admin-stats.js';
+import * as adminSupport from './views/admin-support.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('main-nav');
@@ -36,6 +38,8 @@ const ROUTES = [
   // The server refuses every /api/admin call to non-admins; the page itself says so too.
   { pattern: /^\/admin\/?$/, view: admin, name: 'admin', auth: true },
   { pattern: /^\/admin\/themes\/([\w-]+)\/training\/?$/, view: adminTraining, name: 'admin', keys: ['slug'], auth: true },
+  { pattern: /^\/admin\/stats\/?$/, view: adminStats, name: 'admin', auth: true },
+  { pattern: /^\/admin\/support\/?$/, view: adminSupport, name: 'admin', auth: true },
 ];
 
 let current = null; // { route, params, cleanup, key }

@@ -177,12 +177,19 @@ function actionsFor(theme, act) {
   return cell;
 }
 
+/** Measured capacities are estimates ("≈"), or lower bounds ("≥") when no refusal was seen. */
+function capacityText(theme) {
+  if (theme.capacity === null || theme.capacity === undefined) return t('admin.capacity.not_measured');
+  const n = number(Math.round(theme.capacity));
+  return t(theme.capacity_is_lower_bound ? 'admin.capacity.at_least' : 'admin.capacity.about', { n });
+}
+
 function themesTable(themes, act) {
   if (!themes.length) return h('p', { class: 'empty', text: t('admin.no_themes') });
   const cols = ['theme', 'status', 'version', 'images', 'sales', 'revenue', 'rejected', 'capacity', 'actions'];
   const numeric = new Set(['images', 'sales', 'revenue', 'rejected', 'capacity']);
   const dash = (v, fmt = number) => (v === null || v === undefined ? '—' : fmt(v));
-  return h('div', { class: 'table-scroll' }, h('table', { 'data-testid': 'admin-themes' },
+  return h('div', {}, h('div', { class: 'table-scroll' }, h('table', { 'data-testid': 'admin-themes' },
     h('caption', { class: 'visually-hidden', text: t('admin.table_caption') }),
     h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: numeric.has(c) ? 'amount' : null, text: t('admin.col.' + c) })))),
     h('tbody', {}, themes.map((theme) => h('tr', { 'data-slug': theme.slug, 'data-status': theme.status },
@@ -193,8 +200,9 @@ function themesTable(themes, act) {
       h('td', { class: 'amount', text: number(theme.sales) }),
       h('td', { class: 'amount', text: money(theme.revenue_cents, state.currency) }),
       h('td', { class: 'amount', text: number(theme.rejected_near_duplicates) }),
-      h('td', { class: 'amount', text: dash(theme.capacity, (v) => number(Math.round(v))) }),
-      h('td', {}, actionsFor(theme, act)))))));
+      h('td', { class: 'amount', 'data-testid': 'capacity', text: capacityText(theme) }),
+      h('td', {}, actionsFor(theme, act))))))),
+    h('p', { class: 'hint', 'data-testid': 'capacity-hint', text: t('admin.capacity.hint') }));
 }
 
 export function mount(main, _params, ctx) {
@@ -235,6 +243,8 @@ export function mount(main, _params, ctx) {
   }
 
   main.append(
+    h('p', {}, h('a', { href: '#/admin/stats', 'data-testid': 'admin-stats-link', text: t('admin.stats_link') })),
+    h('p', {}, h('a', { href: '#/admin/support', 'data-testid': 'admin-support-link', text: t('admin.support_link') })),
     h('section', { 'aria-labelledby': 'admin-themes-title' },
       h('h2', { id: 'admin-themes-title', text: t('admin.themes_title') }),
       status, table),
