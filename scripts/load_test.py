@@ -280,7 +280,7 @@ def main() -> int:
     parser.add_argument("--stripe-base", help="its localstripe (with --url)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "load.json")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(120, Console().width))  # the table is read in CI logs too
     with tempfile.TemporaryDirectory(prefix="ee-load-") as tmp:
         proc = None
         if args.url:

@@ -96,7 +96,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(redis.RedisError)
     async def redis_down(_: Request, exc: Exception):
         log.error("redis unavailable: %s", exc)
-        return error_response(503, "queue_unavailable", "Part of our service is briefly unavailable. Please try again in a moment.")
+        return error_response(503, "service_unavailable", "Part of our service is briefly unavailable. Please try again in a moment.")
 
     @app.exception_handler(DBAPIError)
     async def database_error(_: Request, exc: DBAPIError):

@@ -57,7 +57,7 @@ def test_generation_survives_a_redis_outage(dedicated):
         with d.client() as anonymous:
             response, elapsed = _timed(lambda: anonymous.post(
                 "/api/auth/login", json={"email": other_email, "password": PASSWORD}))
-            _assert_503(response, elapsed)
+            _assert_503(response, elapsed, "service_unavailable")
             assert "ee_session" not in anonymous.cookies
             # What needs no Redis keeps working: the catalogue, public avatars, a job's state.
             catalogue, elapsed = _timed(lambda: anonymous.get("/api/themes"))
