@@ -34,6 +34,16 @@ EVENTS_HEARTBEAT_S = 15
 EVENTS_MAX_S = 60
 
 
+def _limit(limits: list[tuple[str, str, int]]) -> None:
+    """The rate limits live in the Redis that holds the queue: if it is down, so is the queue."""
+    try:
+        hits(limits, window_s=GENERATION_WINDOW_S)
+    except redis.RedisError as exc:
+        log.error("generation refused, Redis unavailable: %s", exc)
+        raise DomainError("queue_unavailable", "Generation is briefly unavailable. Please try again in a moment.",
+                          status=503) from exc
+
+
 @router.post(
     "/themes/{slug}/generations", status_code=202, response_model=GenerationCreated, responses=errors(409, 410, 429)
 )
@@ -43,11 +53,8 @@ def create_generation(
     from effigies.generation.tasks import generate_candidates
 
     settings = get_settings()
-    hits(
-        [("generate", str(user.id), settings.generation_rate_per_user),
-         ("generate-ip", client_ip(request), settings.generation_rate_per_ip)],
-        window_s=GENERATION_WINDOW_S,
-    )
+    _limit([("generate", str(user.id), settings.generation_rate_per_user),
+            ("generate-ip", client_ip(request), settings.generation_rate_per_ip)])
     job = service.create_job(session=session, user_id=user.id, slug=slug, count=(body or GenerationIn()).count)
     session.commit()
     try:
@@ -168,10 +175,7 @@ def create_board(slug: str, request: Request, user: CurrentUser, session: Sessio
     from effigies.generation.tasks import make_board
 
     settings = get_settings()
-    hits(
-        [("board", str(user.id), BOARD_RATE_PER_USER), ("generate-ip", client_ip(request), settings.generation_rate_per_ip)],
-        window_s=GENERATION_WINDOW_S,
-    )
+    _limit([("board", str(user.id), BOARD_RATE_PER_USER), ("generate-ip", client_ip(request), settings.generation_rate_per_ip)])
     board_id = service.request_board(
         session=session, user_id=user.id, slug=slug, count=(body or BoardIn()).count, locale=user.locale
     )

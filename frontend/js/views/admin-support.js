@@ -4,11 +4,11 @@
 // reload or a language switch (which redraws the page) keeps them. The server refuses non-admins.
 import { get, post, randomKey } from '../api.js';
 import { h, clear, setMessage, uid } from '../dom.js';
-import { t, hasKey, money, dateTime, number } from '../i18n.js';
+import { t, money, dateTime, number } from '../i18n.js';
 import { state } from '../store.js';
 import { errorText } from '../errors.js';
 import { topupFailureText } from '../topup.js';
-import { themeName } from './home.js';
+import { describe } from './wallet.js';
 
 const LIMIT_CENTS = 10000; // the server's bound on a goodwill adjustment
 const PAGE = 20;
@@ -19,20 +19,6 @@ export function parseEuros(text) {
   const m = /^\s*(\d{1,6})(?:[.,](\d{1,2}))?\s*€?\s*$/.exec(text || '');
   if (!m) return null;
   return Number(m[1]) * 100 + Number((m[2] || '').padEnd(2, '0'));
-}
-
-// The same sentences as the owner's wallet page (views/wallet.js), from the same strings.
-function describe(entry) {
-  if (entry.kind === 'purchase' && entry.avatar) {
-    const theme = themeName({ name: entry.avatar.theme_name, name_fr: entry.avatar.theme_name_fr });
-    return t('wallet.line.purchase', { avatar: entry.avatar.public_id, theme });
-  }
-  if (entry.kind === 'topup') return t('wallet.line.topup', { amount: money(entry.amount_cents, state.currency) });
-  if (entry.kind === 'adjustment' && entry.reason) {
-    return t(entry.amount_cents > 0 ? 'wallet.line.goodwill' : 'wallet.line.correction', { reason: entry.reason });
-  }
-  const key = 'wallet.kind.' + entry.kind;
-  return hasKey(key) ? t(key) : (entry.description || '');
 }
 
 function signed(cents) {

@@ -1,6 +1,6 @@
 // #/wallet — balance, top-up packs with the card element, history.
 import { h, clear } from '../dom.js';
-import { t, money, dateTime } from '../i18n.js';
+import { t, hasKey, money, dateTime } from '../i18n.js';
 import { state, subscribe, refreshWallet } from '../store.js';
 import { errorText } from '../errors.js';
 import { createTopup, topupFailureText } from '../topup.js';
@@ -8,9 +8,8 @@ import { themeName } from './home.js';
 
 // The server sends what each line is about (kind, avatar, reason…), and the sentence is written
 // here, in the reader's language; its `description` is the ledger's English, the last resort.
-const KINDS = { topup: 'wallet.kind.topup', purchase: 'wallet.kind.purchase', adjustment: 'wallet.kind.adjustment', refund: 'wallet.kind.refund' };
-
-function describe(entry) {
+// The admin's support page shows the same lines (views/admin-support.js).
+export function describe(entry) {
   if (entry.kind === 'purchase' && entry.avatar) {
     const theme = themeName({ name: entry.avatar.theme_name, name_fr: entry.avatar.theme_name_fr });
     return t('wallet.line.purchase', { avatar: entry.avatar.public_id, theme });
@@ -19,8 +18,8 @@ function describe(entry) {
   if (entry.kind === 'adjustment' && entry.reason) {
     return t(entry.amount_cents > 0 ? 'wallet.line.goodwill' : 'wallet.line.correction', { reason: entry.reason });
   }
-  const key = KINDS[entry.kind];
-  return key ? t(key) : (entry.description || '');
+  const key = 'wallet.kind.' + entry.kind;
+  return hasKey(key) ? t(key) : (entry.description || '');
 }
 
 // A top-up that did not (yet) credit anything has no ledger line; it is shown among them anyway,
