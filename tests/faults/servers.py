@@ -11,15 +11,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 
 from tests.conftest import ApiClient, ROOT, _spawn, _stop, free_port, wait_http
+from tests.training.helpers import wait_for
 
 ADMIN_EMAIL = "admin@faults.effigies.fr"
 ADMIN_PASSWORD = "admin-password-123"
@@ -27,16 +27,6 @@ PASSWORD = "correct-horse-battery"
 # Variables of the outer environment (the shared stack's, the machine's) our processes must not see.
 _FOREIGN = ("DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY",
             "STRIPE_API_BASE")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @contextlib.contextmanager

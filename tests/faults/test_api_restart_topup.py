@@ -14,7 +14,7 @@ import pytest
 
 from tests.billing.stripe_helpers import sign
 from tests.conftest import ROOT
-from tests.faults.servers import wait_for
+from tests.training.helpers import wait_for
 
 CARD = "4242424242424242"
 
