@@ -25,11 +25,17 @@ class Posting:
 
 
 def system_account(*, session: Session, kind: str) -> LedgerAccount:
-    account = session.scalar(select(LedgerAccount).where(LedgerAccount.kind == kind, LedgerAccount.user_id.is_(None)))
+    """The one account of this kind (revenue, goodwill…), created on first use; concurrent first
+    uses create one row (a unique index per kind among accounts without a user)."""
+    is_system = LedgerAccount.user_id.is_(None)
+    account = session.scalar(select(LedgerAccount).where(LedgerAccount.kind == kind, is_system))
     if account is None:
-        account = LedgerAccount(kind=kind)
-        session.add(account)
-        session.flush()
+        session.execute(
+            insert(LedgerAccount)
+            .values(id=uuid.uuid4(), kind=kind, balance_cents=0)
+            .on_conflict_do_nothing(index_elements=["kind"], index_where=is_system)
+        )
+        account = session.scalar(select(LedgerAccount).where(LedgerAccount.kind == kind, is_system))
     return account
 
 

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text, func, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +21,8 @@ class LedgerAccount(Base):
         CheckConstraint("(kind = 'user_wallet') = (user_id IS NOT NULL)", name="wallet_has_user"),
         # The database itself refuses a negative wallet, whatever the code does.
         CheckConstraint("kind <> 'user_wallet' OR balance_cents >= 0", name="wallet_not_negative"),
+        # One system account per kind, even when two first uses race (effigies.billing.ledger).
+        Index("uq_ledger_accounts_system_kind", "kind", unique=True, postgresql_where=text("user_id IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

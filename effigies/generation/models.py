@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func,
+    BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +22,8 @@ class GenerationJob(Base):
         # Admin stats read the last days by created_at (effigies.monitoring): a BRIN index is a
         # few pages for a table appended in time order, and costs the insert almost nothing.
         Index("ix_generation_jobs_created_at_brin", "created_at", postgresql_using="brin"),
+        # The beat's sweep of jobs whose queue message was lost reads only these (service.recover_jobs).
+        Index("ix_generation_jobs_pending", "created_at", postgresql_where=text("status IN ('queued', 'running')")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -21,3 +21,59 @@ def test_ledger_rows_are_append_only(make_user, statement):
             conn.execute(statement)
         conn.rollback()
         assert conn.execute("SELECT count(*), sum(amount_cents) FROM ledger_entries").fetchone() == before
+
+
+def test_concurrent_first_uses_of_a_system_account_create_one_row(stack):
+    """On a fresh database the revenue account does not exist yet: eight purchases' transactions
+    asking for it at once must all get the same row (else money would be split across two)."""
+    import secrets
+    import threading
+
+    import psycopg
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from effigies.billing.ledger import system_account
+    from effigies.billing.models import LedgerAccount
+    from effigies.db import sqlalchemy_url
+    from tests.conftest import ROOT, _drop_database, _with_database
+
+    name = f"ee_sys_{secrets.token_hex(4)}"
+    server = stack.env["DATABASE_URL"]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = create_engine(sqlalchemy_url(_with_database(server, name)), pool_size=8)
+    try:
+        config = Config(str(ROOT / "alembic.ini"))
+        config.attributes["configure_logging"] = False
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        barrier, ids, errors = threading.Barrier(8), [], []
+
+        def first_use() -> None:
+            try:
+                with Session(engine) as session, session.begin():
+                    barrier.wait(10)
+                    ids.append(system_account(session=session, kind="revenue").id)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=first_use) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and len(ids) == 8 and len(set(ids)) == 1
+        with Session(engine) as session:
+            count = session.scalar(select(func.count()).select_from(LedgerAccount).where(LedgerAccount.kind == "revenue"))
+            assert count == 1
+            session.add(LedgerAccount(kind="revenue"))
+            with pytest.raises(IntegrityError):  # and the database itself refuses a second one
+                session.flush()
+    finally:
+        engine.dispose()
+        _drop_database(server, name)
