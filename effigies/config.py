@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     env: Literal["local", "test", "production"] = Field("local", alias="EE_ENV")
     data_dir: Path = Field(Path("var"), alias="EE_DATA_DIR")
+    # Where the admin's "New theme" form offers sets built by `effigies dataset build NAME` (which
+    # writes var/datasets/NAME under the current directory); relative paths are taken from there.
+    built_datasets_dir: Path = Field(Path("var/datasets"), alias="EE_BUILT_DATASETS_DIR")
     host: str = Field("127.0.0.1", alias="EE_HOST")
     port: int = Field(8000, alias="EE_PORT")
     public_url: str = Field("http://127.0.0.1:8000", alias="EE_PUBLIC_URL")

@@ -83,6 +83,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "DATABASE_URL": _with_database(server_url, db_name),
                 "EE_ENV": "test",
                 "EE_DATA_DIR": str(data_dir),
+                # Built datasets the admin form offers (tests/themes/test_builtin_datasets.py adds folders).
+                "EE_BUILT_DATASETS_DIR": str(data_dir / "built-datasets"),
                 "EE_PORT": str(port),
                 "EE_PUBLIC_URL": f"http://127.0.0.1:{port}",
                 "EE_WORKER_CONCURRENCY": "4",

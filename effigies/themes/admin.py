@@ -1,4 +1,5 @@
-"""The admin side of themes: create one from an upload, see how each one does, publish, retire."""
+"""The admin side of themes: create one from an upload or a built dataset, see how each one does,
+publish, retire."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from effigies.avatars.models import Avatar
 from effigies.config import get_settings
 from effigies.generation.models import Candidate, GenerationJob
-from effigies.themes import uploads
+from effigies.themes import built_datasets, uploads
 from effigies.themes.models import ModelVersion, Theme
 from effigies.themes.service import ThemesError, get_theme, is_slug, resolve_weights_dir
 from effigies.uniqueness import service as uniqueness_service
@@ -29,6 +30,8 @@ from effigies.uniqueness.training_set import (
 )
 
 SOURCES_FILE = "sources.json"
+# In a set made from a built dataset: its name, so the form can tell which built sets are in use.
+ORIGIN_FILE = "origin.json"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def _refusal(report: uploads.Report) -> ThemesError:
         n = len(report.refused)
         return ThemesError(
             "upload_refused",
-            f"{n} entr{'y' if n == 1 else 'ies'} of the archive could not be accepted: nothing was stored.",
+            f"{n} entr{'y' if n == 1 else 'ies'} of the {'archive' if report.source == 'archive' else 'dataset'} "
+            "could not be accepted: nothing was stored.",
             status=422, details=details,
         )
     return ThemesError(
@@ -75,11 +79,18 @@ def _refusal(report: uploads.Report) -> ThemesError:
 
 
 def _check_slug_free(session: Session, slug: str) -> None:
-    if session.scalar(select(Theme.id).where(Theme.slug == slug)) is not None or dataset_dir(slug).exists():
+    if session.scalar(select(Theme.id).where(Theme.slug == slug)) is not None:
         raise ThemesError("slug_taken", f"A theme called {slug!r} already exists.", status=409)
+    if dataset_dir(slug).exists():
+        # By default built sets and themes' sets share var/datasets: a built set called like the
+        # new theme sits where the theme's own set would go.
+        raise ThemesError(
+            "slug_taken", f"A training set called {slug!r} already exists in {datasets_dir()}: choose another identifier.",
+            status=409,
+        )
 
 
-def _write_dataset(slug: str, report: uploads.Report) -> Path:
+def _write_dataset(slug: str, report: uploads.Report, origin: str | None) -> Path:
     """Write into a hidden sibling folder, then rename: a training run never sees half a set,
     and a crash leaves only a dot-folder that no theme points to."""
     root = datasets_dir()
@@ -99,6 +110,8 @@ def _write_dataset(slug: str, report: uploads.Report) -> Path:
         )
         sources = {p.name: i.source for p, i in zip(paths, report.images)}
         (staging / SOURCES_FILE).write_text(json.dumps(sources, ensure_ascii=False, indent=0))
+        if origin is not None:
+            (staging / ORIGIN_FILE).write_text(json.dumps({"built_dataset": origin}))
         final = dataset_dir(slug)
         os.rename(staging, final)  # refuses a non-empty target: never merges into another set
         return final
@@ -107,13 +120,27 @@ def _write_dataset(slug: str, report: uploads.Report) -> Path:
         raise
 
 
-def create_theme(*, session: Session, new: NewTheme, archive: BinaryIO) -> tuple[Theme, uploads.Report]:
-    """A draft theme and its training set, or ThemesError (422 with the report) and nothing stored.
+def create_theme(
+    *, session: Session, new: NewTheme, archive: BinaryIO | None = None, dataset: str | None = None
+) -> tuple[Theme, uploads.Report]:
+    """A draft theme and its training set, from a zip (`archive`) or a built set (`dataset`, its
+    folder's name), or ThemesError (422 with the report) and nothing stored. Both go through the
+    same checks (effigies.themes.uploads.check_entries) and end up the same: re-encoded images
+    in datasets_dir()/<slug>.
 
     Commits itself: the theme row and the dataset folder must appear together, so the folder
     is removed again if the commit fails."""
+    if archive is None and dataset is None:
+        raise ThemesError("archive_missing", "Choose a zip file of example images or a built dataset.", status=422)
+    if archive is not None and dataset is not None:
+        raise ThemesError("two_sources", "Send either a zip file or a built dataset's name, not both.", status=422)
+    if dataset is not None:
+        built_datasets.resolve(dataset)  # a bad name is answered before anything else
     _check_slug_free(session, new.slug)
-    report = uploads.process_archive(archive, pixel_art=new.pixel_art)
+    if dataset is not None:
+        report = built_datasets.process(dataset, pixel_art=new.pixel_art)
+    else:
+        report = uploads.process_archive(archive, pixel_art=new.pixel_art)
     if not report.ok:
         raise _refusal(report)
     theme = Theme(status="draft", **new.__dict__)
@@ -124,7 +151,7 @@ def create_theme(*, session: Session, new: NewTheme, archive: BinaryIO) -> tuple
         session.rollback()
         raise ThemesError("slug_taken", f"A theme called {new.slug!r} already exists.", status=409) from None
     try:
-        folder = _write_dataset(new.slug, report)
+        folder = _write_dataset(new.slug, report, dataset)
     except OSError:
         session.rollback()
         raise ThemesError("slug_taken", f"A training set called {new.slug!r} already exists.", status=409) from None
@@ -134,6 +161,39 @@ def create_theme(*, session: Session, new: NewTheme, archive: BinaryIO) -> tuple
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return theme, report
+
+
+def _built_from(folder: Path) -> str | None:
+    try:
+        origin = json.loads((folder / ORIGIN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return origin.get("built_dataset") if isinstance(origin, dict) else None
+
+
+def list_built_datasets(*, session: Session) -> list[dict[str, Any]]:
+    """The built sets the form offers: folders of built_datasets.root() with at least one image
+    file, each with its counts and the themes made from it (or whose own set it is, when both
+    live in var/datasets). Themes' own sets (they hold sources.json) are not offered."""
+    root = built_datasets.root()
+    users: dict[str, list[str]] = {}
+    for slug in session.scalars(select(Theme.slug).order_by(Theme.slug)):
+        own = dataset_dir(slug)
+        for name in {_built_from(own), slug if own.resolve() == root / slug else None} - {None}:
+            users.setdefault(name, []).append(slug)
+    rows = []
+    for name in built_datasets.names():
+        if len(rows) == built_datasets.MAX_LISTED:
+            break
+        if (root / name / SOURCES_FILE).exists():
+            continue
+        try:
+            counts = built_datasets.summary(name)
+        except ThemesError:  # removed or replaced by a link since it was listed
+            continue
+        if counts["images"]:
+            rows.append({"name": name, **counts, "used_by": users.get(name, [])})
+    return rows
 
 
 def _training_image_count(slug: str, metrics: dict | None) -> int | None:

@@ -1,4 +1,5 @@
-"""Admin routes for themes. Mounted by the app under /api/admin, behind the admin gate."""
+"""Admin routes for themes and the built datasets a theme can start from. Mounted by the app under
+/api/admin, behind the admin gate."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -12,9 +13,10 @@ from effigies.api.errors import error_response
 from effigies.api.openapi import errors
 from effigies.api.security import THEME_UPLOAD_BYTES
 from effigies.generation import service as generation_service
-from effigies.themes import admin
+from effigies.themes import admin, built_datasets
 from effigies.themes.schemas import (
     AdminThemeOut,
+    BuiltDatasetsOut,
     ModelVersionOut,
     PublishIn,
     RetiredOut,
@@ -24,9 +26,11 @@ from effigies.themes.schemas import (
 )
 from effigies.themes.service import ThemesError
 
-router = APIRouter(prefix="/themes", tags=["admin"])
+themes_router = APIRouter(prefix="/themes", tags=["admin"])
+datasets_router = APIRouter(prefix="/datasets", tags=["admin"])
 
 ARCHIVE_FIELD = "archive"
+DATASET_FIELD = "dataset"
 
 
 def _out(row: dict) -> AdminThemeOut:
@@ -54,7 +58,7 @@ def _one(session, slug: str) -> AdminThemeOut:
     return _out(admin.overview(session=session, slug=slug)[0])
 
 
-@router.get("", response_model=list[AdminThemeOut])
+@themes_router.get("", response_model=list[AdminThemeOut])
 def list_themes(session: SessionDep):
     return [_out(row) for row in admin.overview(session=session)]
 
@@ -64,17 +68,23 @@ def list_themes(session: SessionDep):
 # The body is read by hand (below), so FastAPI cannot describe it: the document says it here.
 _CREATE_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object",
-    "properties": {**ThemeCreateIn.model_json_schema()["properties"], ARCHIVE_FIELD: {"type": "string", "format": "binary"}},
-    "required": [*ThemeCreateIn.model_json_schema()["required"], ARCHIVE_FIELD],
+    "properties": {
+        **ThemeCreateIn.model_json_schema()["properties"],
+        ARCHIVE_FIELD: {"type": "string", "format": "binary", "description": "a zip of example images"},
+        DATASET_FIELD: {"type": "string", "description": "instead of `archive`: a built dataset's name (GET /api/admin/datasets)"},
+    },
+    "required": ThemeCreateIn.model_json_schema()["required"],
 }}}}}
 
 
-@router.post(
+@themes_router.post(
     "", status_code=201, response_model=ThemeCreatedOut, max_body_size=THEME_UPLOAD_BYTES,
-    responses=errors(400, 409, 422), openapi_extra=_CREATE_BODY,
+    responses=errors(400, 404, 409, 422), openapi_extra=_CREATE_BODY,
 )
 async def create_theme(request: Request, session: SessionDep):
-    """multipart/form-data: the ThemeCreateIn fields and `archive`, a zip of example images.
+    """multipart/form-data: the ThemeCreateIn fields and either `archive`, a zip of example
+    images, or `dataset`, the name of a folder built by `effigies dataset build` (both are checked
+    alike, see effigies.themes.uploads).
 
     The body is read here, after the admin gate, never by the framework before it: an
     anonymous 200 MB upload is answered 401 without being spooled. The archive part goes to
@@ -86,12 +96,12 @@ async def create_theme(request: Request, session: SessionDep):
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
         archive = form.get(ARCHIVE_FIELD)
-        if not isinstance(archive, UploadFile):
-            raise ThemesError("archive_missing", "Choose a zip file of example images.", status=422)
+        dataset = fields.get(DATASET_FIELD) or None  # an empty choice is no choice
         try:
             # Decoding thousands of images is CPU work: off the event loop.
             theme, report = await run_in_threadpool(
-                admin.create_theme, session=session, new=admin.NewTheme(**new.model_dump()), archive=archive.file
+                admin.create_theme, session=session, new=admin.NewTheme(**new.model_dump()),
+                archive=archive.file if isinstance(archive, UploadFile) else None, dataset=dataset,
             )
         except ThemesError as exc:
             if exc.details:
@@ -104,14 +114,14 @@ async def create_theme(request: Request, session: SessionDep):
     )
 
 
-@router.post("/{slug}/publish", response_model=AdminThemeOut, responses=errors(409))
+@themes_router.post("/{slug}/publish", response_model=AdminThemeOut, responses=errors(409))
 def publish_theme(slug: str, body: PublishIn, session: SessionDep):
     admin.publish(session=session, slug=slug, model_version_id=body.model_version_id)
     session.commit()
     return _one(session, slug)
 
 
-@router.post("/{slug}/retire", response_model=RetiredOut, responses=errors(409))
+@themes_router.post("/{slug}/retire", response_model=RetiredOut, responses=errors(409))
 def retire_theme(slug: str, session: SessionDep):
     _, paths = admin.retire(session=session, slug=slug)
     session.commit()
@@ -119,8 +129,22 @@ def retire_theme(slug: str, session: SessionDep):
     return RetiredOut(theme=_one(session, slug), expired_candidates=len(paths))
 
 
-@router.post("/{slug}/unretire", response_model=AdminThemeOut, responses=errors(409))
+@themes_router.post("/{slug}/unretire", response_model=AdminThemeOut, responses=errors(409))
 def unretire_theme(slug: str, session: SessionDep):
     admin.unretire(session=session, slug=slug)
     session.commit()
     return _one(session, slug)
+
+
+@datasets_router.get("", response_model=BuiltDatasetsOut)
+def list_datasets(session: SessionDep):
+    """Folders under EE_BUILT_DATASETS_DIR that hold images, for "New theme": counted by file name,
+    never decoded (creating a theme from one checks every file, as for a zip)."""
+    rows = admin.list_built_datasets(session=session)
+    return BuiltDatasetsOut(folder=str(built_datasets.root()), datasets=rows)
+
+
+# What the app mounts: both, under the admin gate.
+router = APIRouter()
+router.include_router(themes_router)
+router.include_router(datasets_router)

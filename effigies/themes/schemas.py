@@ -73,6 +73,21 @@ class UploadProblemOut(BaseModel):
     related: str = ""
 
 
+class BuiltDatasetOut(BaseModel):
+    """A folder made by `effigies dataset build`, as the "New theme" form offers it."""
+
+    name: str
+    images: int = Field(description="files named like an image (not decoded: creating a theme checks them)")
+    bytes: int
+    capped: bool = Field(description="counting stopped at the upload's entry cap: a theme from it would be refused")
+    used_by: list[str] = Field(description="slugs of the themes made from it, or whose own training set it is")
+
+
+class BuiltDatasetsOut(BaseModel):
+    folder: str  # EE_BUILT_DATASETS_DIR, resolved: where `effigies dataset build` must write
+    datasets: list[BuiltDatasetOut]
+
+
 class ModelVersionOut(BaseModel):
     id: uuid.UUID
     version: int

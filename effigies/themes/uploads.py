@@ -1,20 +1,22 @@
-"""An uploaded zip of example images -> a training set, or a report naming every entry at fault.
+"""An upload of example images -> a training set, or a report naming every file at fault.
 
-Pure functions: no database, no web framework, nothing written to disk. The archive is
-distrusted throughout: its entry count and central directory are bounded before zipfile
-parses them, every member is decompressed through a running byte budget (header sizes are
-never believed), and every image's dimensions are read from its header before a single
-pixel is decoded.
+Two sources, one validation (check_entries): a zip sent by the admin (process_archive, here)
+and a folder built by `effigies dataset build` (effigies.themes.built_datasets). Pure
+functions: no database, no web framework, nothing written to disk. Every source is distrusted
+throughout: a zip's entry count and central directory are bounded before zipfile parses them,
+every file is read through a running byte budget (claimed sizes are never believed), and every
+image's dimensions are read from its header before a single pixel is decoded.
 """
 from __future__ import annotations
 
+import functools
 import io
 import posixpath
 import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Callable, ContextManager
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,6 +35,10 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar",
 ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c", b"Rar!", b"\x28\xb5\x2f\xfd")
 # Left by archivers and file browsers; skipped (and listed) rather than refused.
 SYSTEM_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+# Written beside the images by `effigies dataset build` (scripts/build_dataset.py); skipped (and
+# listed) so a built set, or a zip of one, is not refused for carrying its own licence.
+DATASET_METADATA = {"dataset.json", "license.txt"}
+SKIPPED_REASONS = ("system_file", "dataset_metadata")
 _READ_CHUNK = 1 << 20
 
 
@@ -89,6 +95,17 @@ class ProcessedImage:
     fingerprint: bytes
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One file or folder of an upload, whatever holds it (a zip, a folder on disk)."""
+
+    name: str  # its path inside the upload, "/"-separated, as the source spells it
+    kind: str  # "file", "dir", or "special" (a link, a device, a pipe...)
+    size: int  # what the source claims; never believed (see _read)
+    open: Callable[[], ContextManager[BinaryIO]]
+    problem: Problem | None = None  # refused by the source before any reading (zip: compression, encryption)
+
+
 @dataclass
 class Report:
     images: list[ProcessedImage] = field(default_factory=list)
@@ -97,6 +114,7 @@ class Report:
     # Set when the archive as a whole is refused (not a zip, too many entries, budget spent).
     fatal: Problem | None = None
     min_images: int = LIMITS.min_images
+    source: str = "archive"  # or "folder": only the wording of messages differs
 
     @property
     def ok(self) -> bool:
@@ -153,21 +171,6 @@ def _check_directory(archive: BinaryIO, limits: Limits) -> Problem | None:
     if directory_size > limits.max_entries * 1024:
         return Problem("", "too_many_entries", "The archive's table of contents is too large.")
     return None
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, spent: list[int]) -> bytes | None:
-    """The member's bytes, or None once it passes the per-entry cap. Raises _BudgetSpent when
-    the archive's running total passes its cap. Counts what comes out of the decompressor."""
-    out = bytearray()
-    with zf.open(info) as member:
-        while chunk := member.read(_READ_CHUNK):
-            spent[0] += len(chunk)
-            if spent[0] > limits.max_total_bytes:
-                raise _BudgetSpent
-            out += chunk
-            if len(out) > limits.max_entry_bytes:
-                return None
-    return bytes(out)
 
 
 def _center_square(image: Image.Image, size: int, *, pixel_art: bool) -> Image.Image:
@@ -249,6 +252,17 @@ def _drop_duplicates(report: Report, thumbs: list[np.ndarray], limits: Limits) -
     report.images = images
 
 
+def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Entry:
+    kind = "special" if _is_link(info) else "dir" if info.is_dir() else "file"
+    problem = None
+    if info.compress_type not in ALLOWED_COMPRESSION:
+        problem = Problem(_display(info.filename), "unsupported_compression",
+                          "Only stored or deflated entries are accepted (the usual zip).")
+    elif info.flag_bits & 0x1:
+        problem = Problem(_display(info.filename), "encrypted", "Encrypted entries are not accepted.")
+    return Entry(info.filename, kind, info.file_size, functools.partial(zf.open, info), problem)
+
+
 def process_archive(archive: BinaryIO, *, pixel_art: bool = False, limits: Limits = LIMITS) -> Report:
     """Read a seekable zip file and return every usable image (64x64 PNG, in name order) with a
     report; `report.ok` says whether the upload can become a training set."""
@@ -262,69 +276,91 @@ def process_archive(archive: BinaryIO, *, pixel_art: bool = False, limits: Limit
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         report.fatal = Problem("", "not_a_zip", f"The zip archive could not be read: {str(exc)[:120]}")
         return report
-    thumbs: list[np.ndarray] = []
-    spent = [0]
     with zf:
-        for info in sorted(zf.infolist(), key=lambda i: i.filename):
-            problem = _check_entry(info, limits)
-            if problem is not None:
-                (report.skipped if problem.reason == "system_file" else report.refused).append(problem)
-                continue
-            if info.is_dir():
-                continue
-            name = _display(info.filename)
-            try:
-                data = _read_member(zf, info, limits, spent)
-            except _BudgetSpent:
-                report.fatal = Problem(
-                    name, "archive_too_large",
-                    f"The archive decompresses to more than {limits.max_total_bytes // 2**20:,} MiB; nothing was kept.",
-                )
-                return report
-            except RuntimeError:  # zipfile's word for an encrypted member
-                report.refused.append(Problem(name, "encrypted", "Encrypted entries are not accepted."))
-                continue
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                report.refused.append(Problem(name, "corrupt", f"This entry is damaged: {str(exc)[:120]}"))
-                continue
-            if data is None:
-                report.refused.append(Problem(
-                    name, "too_large", f"Decompresses to more than {limits.max_entry_bytes // 2**20} MiB."
-                ))
-                continue
-            decoded = _decode(data, name, limits, pixel_art=pixel_art)
-            if isinstance(decoded, Problem):
-                report.refused.append(decoded)
-                continue
-            png = io.BytesIO()
-            decoded.save(png, format="PNG")
-            report.images.append(ProcessedImage(source=name, png=png.getvalue(), fingerprint=fingerprint(decoded)))
-            thumbs.append(_thumb(decoded))
-    _drop_duplicates(report, thumbs, limits)
-    return report
+        return check_entries(report, [_zip_entry(zf, info) for info in zf.infolist()], pixel_art=pixel_art, limits=limits)
 
 
-def _check_entry(info: zipfile.ZipInfo, limits: Limits) -> Problem | None:
-    """What can be decided from the entry's name and flags alone, before reading any of it."""
-    name = _display(info.filename)
-    if len(info.filename) > limits.max_name_length:
+def _check_entry(entry: Entry, limits: Limits) -> Problem | None:
+    """What can be decided from the entry's name, type and claims alone, before reading any of it."""
+    name = _display(entry.name)
+    if len(entry.name) > limits.max_name_length:
         return Problem(name, "unsafe_path", f"The name is longer than {limits.max_name_length} characters.")
-    reason = _unsafe_path(info.filename)
+    reason = _unsafe_path(entry.name)
     if reason:
         return Problem(name, "unsafe_path", reason)
-    if _is_link(info):
+    if entry.kind == "special":
         return Problem(name, "link", "Links and other special files are not accepted.")
-    if info.is_dir():
+    if entry.kind == "dir":
         return None
-    if _is_system_file(info.filename):
+    if _is_system_file(entry.name):
         return Problem(name, "system_file", "A file left by the operating system; ignored.")
-    if posixpath.splitext(info.filename.lower())[1] in ARCHIVE_SUFFIXES:
+    if posixpath.basename(entry.name.replace("\\", "/")).lower() in DATASET_METADATA:
+        return Problem(name, "dataset_metadata", "The description or licence written by `effigies dataset build`; not a training image.")
+    if posixpath.splitext(entry.name.lower())[1] in ARCHIVE_SUFFIXES:
         return Problem(name, "nested_archive", "Archives inside the archive are not accepted.")
-    if info.compress_type not in ALLOWED_COMPRESSION:
-        return Problem(name, "unsupported_compression", "Only stored or deflated entries are accepted (the usual zip).")
-    if info.flag_bits & 0x1:
-        return Problem(name, "encrypted", "Encrypted entries are not accepted.")
-    # A header size above the cap is refused at once; one below it proves nothing (see _read_member).
-    if info.file_size > limits.max_entry_bytes:
-        return Problem(name, "too_large", f"Decompresses to more than {limits.max_entry_bytes // 2**20} MiB.")
+    if entry.problem is not None:
+        return entry.problem
+    # A claimed size above the cap is refused at once; one below it proves nothing (see _read).
+    if entry.size > limits.max_entry_bytes:
+        return Problem(name, "too_large", f"Larger than {limits.max_entry_bytes // 2**20} MiB.")
     return None
+
+
+def _read(entry: Entry, limits: Limits, spent: list[int]) -> bytes | None:
+    """The entry's bytes, or None once it passes the per-entry cap. Raises _BudgetSpent when the
+    upload's running total passes its cap. Counts what is read (out of the decompressor, for a
+    zip), never what the source claimed."""
+    out = bytearray()
+    with entry.open() as stream:
+        while chunk := stream.read(_READ_CHUNK):
+            spent[0] += len(chunk)
+            if spent[0] > limits.max_total_bytes:
+                raise _BudgetSpent
+            out += chunk
+            if len(out) > limits.max_entry_bytes:
+                return None
+    return bytes(out)
+
+
+def check_entries(report: Report, entries: list[Entry], *, pixel_art: bool = False, limits: Limits = LIMITS) -> Report:
+    """The one validation every upload goes through, whatever holds its files: each entry in
+    name order is checked, read under the caps, decoded under the pixel limit and re-encoded;
+    then near-duplicates are dropped. Fills and returns `report`."""
+    thumbs: list[np.ndarray] = []
+    spent = [0]
+    for entry in sorted(entries, key=lambda e: e.name):
+        problem = _check_entry(entry, limits)
+        if problem is not None:
+            (report.skipped if problem.reason in SKIPPED_REASONS else report.refused).append(problem)
+            continue
+        if entry.kind == "dir":
+            continue
+        name = _display(entry.name)
+        try:
+            data = _read(entry, limits, spent)
+        except _BudgetSpent:
+            what = "The archive decompresses" if report.source == "archive" else "The folder's files add up"
+            report.fatal = Problem(
+                name, "archive_too_large",
+                f"{what} to more than {limits.max_total_bytes // 2**20:,} MiB; nothing was kept.",
+            )
+            return report
+        except RuntimeError:  # zipfile's word for an encrypted member
+            report.refused.append(Problem(name, "encrypted", "Encrypted entries are not accepted."))
+            continue
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            report.refused.append(Problem(name, "corrupt", f"This entry is damaged or unreadable: {str(exc)[:120]}"))
+            continue
+        if data is None:
+            report.refused.append(Problem(name, "too_large", f"Larger than {limits.max_entry_bytes // 2**20} MiB."))
+            continue
+        decoded = _decode(data, name, limits, pixel_art=pixel_art)
+        if isinstance(decoded, Problem):
+            report.refused.append(decoded)
+            continue
+        png = io.BytesIO()
+        decoded.save(png, format="PNG")
+        report.images.append(ProcessedImage(source=name, png=png.getvalue(), fingerprint=fingerprint(decoded)))
+        thumbs.append(_thumb(decoded))
+    _drop_duplicates(report, thumbs, limits)
+    return report

@@ -162,6 +162,7 @@ MATRIX: dict[str, Row] = {
     "POST /api/admin/wallets/{user_id}/adjustments": admin_only(
         post("/api/admin/wallets/{w.owner.id}/adjustments", json={"amount_cents": 10, "reason": "authz check"}), 201),
     "GET /api/admin/themes": admin_only(get("/api/admin/themes")),
+    "GET /api/admin/datasets": admin_only(get("/api/admin/datasets")),
     "POST /api/admin/themes": admin_only(lambda w: Call("POST", "/api/admin/themes", _theme_form()), 422),
     "POST /api/admin/themes/{slug}/publish": admin_only(
         post("/api/admin/themes/{w.draft_slug}/publish", json={"model_version_id": str(uuid.uuid4())}), 404),

@@ -150,6 +150,13 @@ def test_system_files_are_skipped_not_refused():
     assert _reasons(report.skipped) == {"__MACOSX/._img-0.png": "system_file", ".DS_Store": "system_file"}
 
 
+def test_a_built_datasets_own_files_are_skipped_in_a_zip_too():
+    # `effigies dataset build` writes these beside the images; a zip of such a folder is accepted.
+    report = _report([*_distinct(3), ("set/dataset.json", b"{}"), ("set/LICENSE.txt", b"CC0"), ("notes.txt", b"x")])
+    assert _reasons(report.skipped) == {"set/dataset.json": "dataset_metadata", "set/LICENSE.txt": "dataset_metadata"}
+    assert _reasons(report.refused) == {"notes.txt": "not_an_image"}  # any other file is still refused
+
+
 def test_too_few_usable_images():
     report = _report(_distinct(2))
     assert not report.ok and not report.refused and report.fatal is None

@@ -1,20 +1,23 @@
 // #/admin — themes: the table (status, version, sales…), publish / retire / un-retire, and a new
-// theme from a zip of example images with the server's validation report. The server refuses
-// everyone but admins; this page only saves them a useless trip.
+// theme from a zip of example images or a dataset built by `effigies dataset build`, with the
+// server's validation report. The server refuses everyone but admins; this page only saves them
+// a useless trip.
 import { get, post, readCookie, ApiError } from '../api.js';
 import { h, clear, setMessage, uid } from '../dom.js';
-import { t, money, number } from '../i18n.js';
+import { t, money, number, hasKey } from '../i18n.js';
 import { state } from '../store.js';
 import { errorText } from '../errors.js';
 import { themeName, statusBadge } from './home.js';
 
 const REASONS = ['unsafe_path', 'link', 'nested_archive', 'too_large', 'too_many_pixels', 'too_small', 'not_an_image',
   'corrupt', 'encrypted', 'unsupported_compression', 'duplicate', 'system_file', 'archive_too_large',
-  'too_many_entries', 'not_a_zip'];
+  'too_many_entries', 'not_a_zip', 'dataset_metadata'];
 
 // The server's `message` is English; it is shown only for a reason this page does not know.
-function reasonText(problem) {
+// A built dataset is a folder: reasons worded for an archive have a folder's wording too.
+function reasonText(problem, source = 'archive') {
   if (problem.reason === 'duplicate' && problem.related) return t('admin.reason.duplicate_of', { name: problem.related });
+  if (source === 'dataset' && hasKey(`admin.reason.${problem.reason}_dataset`)) return t(`admin.reason.${problem.reason}_dataset`);
   return REASONS.includes(problem.reason) ? t('admin.reason.' + problem.reason) : (problem.message || problem.reason);
 }
 
@@ -22,8 +25,10 @@ function reasonText(problem) {
 async function upload(form) {
   const headers = { Accept: 'application/json', 'X-CSRF-Token': readCookie('csrftoken') || '' };
   let response;
+  const data = new FormData(form);
+  data.delete('source'); // the radio choosing between the two; the server reads which field is set
   try {
-    response = await fetch('/api/admin/themes', { method: 'POST', body: new FormData(form), headers, credentials: 'same-origin' });
+    response = await fetch('/api/admin/themes', { method: 'POST', body: data, headers, credentials: 'same-origin' });
   } catch (_) {
     throw new ApiError(0, 'network', 'network error');
   }
@@ -32,26 +37,86 @@ async function upload(form) {
   return { ok: response.ok, status: response.status, body };
 }
 
-function problemList(problems, testid) {
+function problemList(problems, testid, source = 'archive') {
+  const whole = t(source === 'dataset' ? 'admin.report.folder' : 'admin.report.archive');
   return h('ul', { class: 'report-list', 'data-testid': testid },
     problems.map((p) => h('li', { 'data-reason': p.reason },
-      h('code', { text: p.name || t('admin.report.archive') }), ' — ', reasonText(p))));
+      h('code', { text: p.name || whole }), ' — ', reasonText(p, source))));
 }
 
-function reportPanel(error) {
+function reportPanel(error, source) {
   const refused = error.refused || [];
   const skipped = error.skipped || [];
+  const ofDataset = source === 'dataset' ? '_dataset' : '';
   const headline = {
-    upload_refused: t('admin.report.refused', { count: refused.length }),
+    upload_refused: t('admin.report.refused' + ofDataset, { count: refused.length }),
     too_few_images: t('admin.report.too_few', { usable: number(error.usable_images ?? 0), min: number(error.min_images ?? 0) }),
-  }[error.code] || (REASONS.includes(error.code) ? t('admin.reason.' + error.code) : error.message);
+  }[error.code] || (REASONS.includes(error.code) ? reasonText({ reason: error.code }, source) : error.message);
   return h('section', { class: 'notice notice-error report', role: 'alert', 'data-testid': 'upload-report', 'aria-labelledby': 'report-title' },
     h('h3', { id: 'report-title', text: t('admin.report.title') }),
     h('p', { text: headline }),
-    h('p', { text: t('admin.report.nothing_stored', { min: number(error.min_images ?? 200) }) }),
-    refused.length ? problemList(refused, 'report-refused') : null,
+    h('p', { text: t('admin.report.nothing_stored' + ofDataset, { min: number(error.min_images ?? 200) }) }),
+    refused.length ? problemList(refused, 'report-refused', source) : null,
     skipped.length ? h('details', {}, h('summary', { text: t('admin.report.skipped', { count: skipped.length }) }),
-      problemList(skipped, 'report-skipped')) : null);
+      problemList(skipped, 'report-skipped', source)) : null);
+}
+
+function datasetLabel(d) {
+  const count = d.capped ? t('admin.new.dataset_images_capped', { count: number(d.images) }) : t('admin.new.dataset_images', { count: d.images, n: number(d.images) });
+  return d.used_by.length ? `${d.name} — ${count} ${t('admin.new.dataset_used', { themes: d.used_by.join(', ') })}` : `${d.name} — ${count}`;
+}
+
+/** The two ways to give example images: a zip upload, or a folder built on the server. Only the
+ * chosen control is enabled, so the form sends one of `archive` and `dataset`. */
+function sourceFields() {
+  const name = uid('admin-source');
+  const fileId = uid('admin-archive');
+  const selectId = uid('admin-dataset');
+  const radio = (value, label, checked) => {
+    const id = uid('admin-source-' + value);
+    return h('div', { class: 'check' },
+      h('input', { type: 'radio', id, name: 'source', value, checked, 'data-testid': 'source-' + value }),
+      h('label', { for: id, text: label }));
+  };
+  const zipRadio = radio('archive', t('admin.new.source_archive'), true);
+  const datasetRadio = radio('dataset', t('admin.new.source_dataset'), false);
+  const file = h('input', { type: 'file', id: fileId, name: 'archive', accept: '.zip,application/zip', required: true, 'aria-describedby': fileId + '-hint' });
+  const archiveField = h('div', { class: 'field' },
+    h('label', { for: fileId, text: t('admin.new.archive') + ' *' }), file,
+    h('p', { id: fileId + '-hint', class: 'hint', text: t('admin.new.archive_hint') }));
+  const select = h('select', { id: selectId, name: 'dataset', required: true, 'aria-describedby': `${selectId}-hint ${selectId}-state`, 'data-testid': 'dataset-select' });
+  const hint = h('p', { id: selectId + '-hint', class: 'hint' });
+  const state = h('p', { id: selectId + '-state', class: 'hint', role: 'status', 'aria-live': 'polite', 'data-testid': 'dataset-state' });
+  const datasetField = h('div', { class: 'field', hidden: true },
+    h('label', { for: selectId, text: t('admin.new.dataset') + ' *' }), select, hint, state);
+  const group = h('fieldset', { class: 'field' }, h('legend', { text: t('admin.new.source') }), zipRadio, datasetRadio);
+
+  function sync() {
+    const useDataset = datasetRadio.querySelector('input').checked;
+    archiveField.hidden = useDataset;
+    file.disabled = useDataset;
+    datasetField.hidden = !useDataset;
+    select.disabled = !useDataset;
+  }
+  group.addEventListener('change', sync);
+  sync();
+
+  async function load() {
+    try {
+      const { folder, datasets } = await get('/api/admin/datasets');
+      const chosen = select.value;
+      clear(select);
+      select.append(h('option', { value: '', text: t(datasets.length ? 'admin.new.dataset_choose' : 'admin.new.dataset_none') }));
+      datasets.forEach((d) => select.append(h('option', { value: d.name, text: datasetLabel(d) })));
+      if (datasets.some((d) => d.name === chosen)) select.value = chosen;
+      hint.textContent = t('admin.new.dataset_hint', { folder });
+      setMessage(state, datasets.length ? '' : t('admin.new.dataset_empty', { folder }));
+    } catch (err) {
+      setMessage(state, errorText(err), 'error');
+    }
+  }
+
+  return { nodes: [group, archiveField, datasetField], sync, load, source: () => (file.disabled ? 'dataset' : 'archive') };
 }
 
 function textField(label, name, { required = false, multiline = false, hint, pattern } = {}) {
@@ -68,8 +133,8 @@ function newThemeForm(onCreated) {
   const status = h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'upload-status' });
   const report = h('div', { 'data-testid': 'upload-result' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'upload-submit', text: t('admin.new.submit') });
-  const fileId = uid('admin-archive');
   const pixelId = uid('admin-pixel');
+  const source = sourceFields();
   const form = h('form', { class: 'panel admin-form', novalidate: true, 'aria-labelledby': 'new-theme-title', 'data-testid': 'new-theme-form' },
     h('h2', { id: 'new-theme-title', text: t('admin.new.title') }),
     h('p', { class: 'hint', text: t('admin.new.explain', { min: number(200) }) }),
@@ -82,18 +147,17 @@ function newThemeForm(onCreated) {
     h('div', { class: 'field check' },
       h('input', { type: 'checkbox', id: pixelId, name: 'pixel_art', value: 'true' }),
       h('label', { for: pixelId, text: t('admin.new.pixel_art') })),
-    h('div', { class: 'field' },
-      h('label', { for: fileId, text: t('admin.new.archive') + ' *' }),
-      h('input', { type: 'file', id: fileId, name: 'archive', accept: '.zip,application/zip', required: true, 'aria-describedby': fileId + '-hint' }),
-      h('p', { id: fileId + '-hint', class: 'hint', text: t('admin.new.archive_hint') })),
+    source.nodes,
     status,
     h('div', { class: 'actions' }, submit),
     report);
+  source.load();
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clear(report);
-    const missing = [...form.querySelectorAll('[required]')].find((el) => (el.type === 'file' ? !el.files.length : !el.value.trim()));
+    const missing = [...form.querySelectorAll('[required]')]
+      .find((el) => !el.disabled && (el.type === 'file' ? !el.files.length : !el.value.trim()));
     form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
     if (missing) {
       missing.setAttribute('aria-invalid', 'true');
@@ -103,7 +167,8 @@ function newThemeForm(onCreated) {
     }
     submit.disabled = true;
     form.setAttribute('aria-busy', 'true');
-    setMessage(status, t('admin.new.checking'));
+    const from = source.source();
+    setMessage(status, t(from === 'dataset' ? 'admin.new.checking_dataset' : 'admin.new.checking'));
     try {
       const { ok, body } = await upload(form);
       const error = body && body.error;
@@ -111,13 +176,15 @@ function newThemeForm(onCreated) {
         setMessage(status, t('admin.new.created', { name: themeName(body.theme), count: number(body.images) }), 'success');
         if (body.skipped && body.skipped.length) {
           report.append(h('details', {}, h('summary', { text: t('admin.report.skipped', { count: body.skipped.length }) }),
-            problemList(body.skipped, 'report-skipped')));
+            problemList(body.skipped, 'report-skipped', from)));
         }
         form.reset();
+        source.sync();
+        source.load();
         onCreated();
       } else if (error && (error.refused || error.code === 'too_few_images')) {
         setMessage(status, '');
-        report.append(reportPanel(error));
+        report.append(reportPanel(error, from));
         report.querySelector('h3').setAttribute('tabindex', '-1');
         report.querySelector('h3').focus();
       } else {
