@@ -162,6 +162,38 @@ def _drop_database(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def fresh_database(stack: Stack, revision: str = "head", **engine_kwargs):
+    """An engine on a new, empty database of the stack's server, migrated to `revision`; dropped after."""
+    import psycopg
+    from sqlalchemy import create_engine
+
+    from effigies.db import sqlalchemy_url
+
+    name = f"ee_fresh_{secrets.token_hex(4)}"
+    server = stack.env["DATABASE_URL"]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = create_engine(sqlalchemy_url(_with_database(server, name)), **engine_kwargs)
+    try:
+        migrate(engine, revision)
+        yield engine
+    finally:
+        engine.dispose()
+        _drop_database(server, name)
+
+
+def migrate(engine, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logging"] = False
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
 @pytest.fixture(scope="session")
 def live_server(stack: Stack) -> Stack:
     return stack

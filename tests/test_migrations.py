@@ -18,34 +18,18 @@ def test_upgrading_an_install_with_sold_avatars_fingerprints_them_again(stack):
     """0002 -> head on a database holding a sold avatar (image on disk) and an offered candidate
     whose image is gone: the avatar is registered again with its 256-bit fingerprint, the
     orphaned candidate expires, the old 64-bit training rows go."""
-    import secrets
     import uuid
 
     import numpy as np
-    import psycopg
-    from alembic import command
-    from alembic.config import Config
     from PIL import Image
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from effigies.config import get_settings
-    from effigies.db import sqlalchemy_url
     from effigies.uniqueness.fingerprint import fingerprint
     from effigies.uniqueness.index import band_values
-    from tests.conftest import ROOT, _drop_database, _with_database
+    from tests.conftest import fresh_database, migrate
 
-    name = f"ee_mig_{secrets.token_hex(4)}"
-    server = stack.env["DATABASE_URL"]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = create_engine(sqlalchemy_url(_with_database(server, name)))
-    try:
-        config = Config(str(ROOT / "alembic.ini"))
-        config.attributes["configure_logging"] = False
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0002")
-
+    with fresh_database(stack, "0002") as engine:
         folder = f"candidates/{uuid.uuid4()}"
         (get_settings().images_dir / folder).mkdir(parents=True)
         image = Image.fromarray((np.random.default_rng(3).random((64, 64, 3)) * 255).astype("uint8"))
@@ -70,9 +54,7 @@ def test_upgrading_an_install_with_sold_avatars_fingerprints_them_again(stack):
             c.execute(text("INSERT INTO registry_entries (phash, kind, theme_id, avatar_id) VALUES "
                            "(5, 'sold', :theme, :avatar), (77, 'training', :theme, NULL)"), ids)
 
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        migrate(engine, "head")
         expected = fingerprint(image)
         with engine.connect() as c:
             rows = c.execute(text("SELECT kind, fingerprint::text, band0, band9 FROM registry_entries")).all()
@@ -80,6 +62,4 @@ def test_upgrading_an_install_with_sold_avatars_fingerprints_them_again(stack):
                 ("sold", expected, band_values(expected)[0], band_values(expected)[9])]
             assert bytes(c.scalar(text("SELECT fingerprint FROM avatars"))) == expected
             assert c.scalar(text("SELECT status FROM candidates WHERE id = :orphan"), ids) == "expired"
-    finally:
-        engine.dispose()
-        _drop_database(server, name)
+

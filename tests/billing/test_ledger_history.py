@@ -26,32 +26,17 @@ def test_ledger_rows_are_append_only(make_user, statement):
 def test_concurrent_first_uses_of_a_system_account_create_one_row(stack):
     """On a fresh database the revenue account does not exist yet: eight purchases' transactions
     asking for it at once must all get the same row (else money would be split across two)."""
-    import secrets
     import threading
 
-    import psycopg
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, func, select
+    from sqlalchemy import func, select
     from sqlalchemy.exc import IntegrityError
     from sqlalchemy.orm import Session
 
     from effigies.billing.ledger import system_account
     from effigies.billing.models import LedgerAccount
-    from effigies.db import sqlalchemy_url
-    from tests.conftest import ROOT, _drop_database, _with_database
+    from tests.conftest import fresh_database
 
-    name = f"ee_sys_{secrets.token_hex(4)}"
-    server = stack.env["DATABASE_URL"]
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = create_engine(sqlalchemy_url(_with_database(server, name)), pool_size=8)
-    try:
-        config = Config(str(ROOT / "alembic.ini"))
-        config.attributes["configure_logging"] = False
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+    with fresh_database(stack, pool_size=8) as engine:
         barrier, ids, errors = threading.Barrier(8), [], []
 
         def first_use() -> None:
@@ -74,6 +59,3 @@ def test_concurrent_first_uses_of_a_system_account_create_one_row(stack):
             session.add(LedgerAccount(kind="revenue"))
             with pytest.raises(IntegrityError):  # and the database itself refuses a second one
                 session.flush()
-    finally:
-        engine.dispose()
-        _drop_database(server, name)

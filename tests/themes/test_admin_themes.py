@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from effigies.db import session_scope
 from effigies.generation.models import Candidate
 from effigies.themes.models import ModelVersion, Theme
-from tests.conftest import ApiClient, wait_generation
+from tests.conftest import wait_generation
 from tests.themes.archives import bomb_zip, build_zip, good_entries, huge_png, png, symlink_entry
 
 FIELDS = {
@@ -22,16 +22,6 @@ FIELDS = {
     "attribution": "Samples of the Pixel heroes generator (CC0 1.0).",
     "pixel_art": "true",
 }
-
-
-@pytest.fixture
-def admin(stack):
-    with ApiClient(base_url=stack.url, timeout=120) as c:
-        response = c.post(
-            "/api/auth/login", json={"email": stack.env["EE_ADMIN_EMAIL"], "password": stack.env["EE_ADMIN_PASSWORD"]}
-        )
-        assert response.status_code == 200, response.text
-        yield c
 
 
 def _slug() -> str:

@@ -30,16 +30,6 @@ FIELDS = {
 BUILD_FILES = {"dataset.json": b'{"count": 220}\n', "LICENSE.txt": b"CC0 1.0\n", ".done": b""}
 
 
-@pytest.fixture
-def admin(stack):
-    with ApiClient(base_url=stack.url, timeout=120) as c:
-        response = c.post(
-            "/api/auth/login", json={"email": stack.env["EE_ADMIN_EMAIL"], "password": stack.env["EE_ADMIN_PASSWORD"]}
-        )
-        assert response.status_code == 200, response.text
-        yield c
-
-
 def _root(stack) -> Path:
     return Path(stack.env["EE_BUILT_DATASETS_DIR"])
 
