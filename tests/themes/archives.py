@@ -116,3 +116,17 @@ def understate_size(data: bytes, name: str, declared: int) -> bytes:
                 struct.pack_into("<I", out, at + size_offset, declared)
             at += 4
     return bytes(out)
+
+
+def stored_nothing(stack, slug: str) -> None:
+    """A refused theme left no row, no dataset folder and no half-written upload folder."""
+    from sqlalchemy import func, select
+
+    from effigies.db import session_scope
+    from effigies.themes.models import Theme
+
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Theme).where(Theme.slug == slug)) == 0
+    datasets = stack.data_dir / "datasets"
+    assert not (datasets / slug).exists()
+    assert not list(datasets.glob(f".upload-{slug}-*")) if datasets.exists() else True

@@ -12,7 +12,7 @@ from effigies.db import session_scope
 from effigies.generation.models import Candidate
 from effigies.themes.models import ModelVersion, Theme
 from tests.conftest import wait_generation
-from tests.themes.archives import bomb_zip, build_zip, good_entries, huge_png, png, symlink_entry
+from tests.themes.archives import bomb_zip, build_zip, good_entries, huge_png, png, stored_nothing, symlink_entry
 
 FIELDS = {
     "name": "Test heroes",
@@ -31,14 +31,6 @@ def _slug() -> str:
 def _upload(client, slug: str, archive, **fields):
     data = {**FIELDS, "slug": slug, **fields}
     return client.post("/api/admin/themes", data=data, files={"archive": ("examples.zip", archive, "application/zip")})
-
-
-def _stored_nothing(stack, slug: str) -> None:
-    with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(Theme).where(Theme.slug == slug)) == 0
-    datasets = stack.data_dir / "datasets"
-    assert not (datasets / slug).exists()
-    assert not list(datasets.glob(f".upload-{slug}-*")) if datasets.exists() else True
 
 
 def _bomb(tmp_path):
@@ -66,7 +58,7 @@ def test_a_bad_upload_gets_a_report_naming_the_entry_and_stores_nothing(case, ad
     assert {p["name"]: p["reason"] for p in error["refused"]} == expected
     assert all(p["message"] for p in error["refused"])
     assert error["min_images"] == 200
-    _stored_nothing(stack, slug)
+    stored_nothing(stack, slug)
 
 
 def test_too_few_images_states_the_minimum(admin, stack):
@@ -76,7 +68,7 @@ def test_too_few_images_states_the_minimum(admin, stack):
     error = response.json()["error"]
     assert error["code"] == "too_few_images" and error["usable_images"] == 12 and error["min_images"] == 200
     assert "200" in error["message"]
-    _stored_nothing(stack, slug)
+    stored_nothing(stack, slug)
 
 
 def test_invalid_fields_are_refused_before_the_archive_is_read(admin, stack):

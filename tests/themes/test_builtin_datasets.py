@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
 
-from effigies.db import session_scope
-from effigies.themes.models import Theme
 from tests.conftest import ApiClient
-from tests.themes.archives import generated_pngs, png
+from tests.themes.archives import generated_pngs, png, stored_nothing
 
 FIELDS = {
     "name": "Built heroes",
@@ -62,14 +59,6 @@ def _outside(tmp_path: Path) -> Path:
 
 def _create(client, slug: str, dataset: str, **extra):
     return client.post("/api/admin/themes", data={**FIELDS, "slug": slug, "dataset": dataset}, **extra)
-
-
-def _stored_nothing(stack, slug: str) -> None:
-    with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(Theme).where(Theme.slug == slug)) == 0
-    datasets = stack.data_dir / "datasets"
-    assert not (datasets / slug).exists()
-    assert not list(datasets.glob(f".upload-{slug}-*")) if datasets.exists() else True
 
 
 def _listed(client) -> dict[str, dict]:
@@ -181,7 +170,7 @@ def test_a_bad_folder_gets_the_upload_report_and_stores_nothing(case, admin, sta
     assert {p["name"]: p["reason"] for p in error["refused"]} == expected
     assert all(set(p) == {"name", "reason", "message", "related"} and p["message"] for p in error["refused"])
     assert error["min_images"] == 200 and error["usable_images"] == 220
-    _stored_nothing(stack, slug)
+    stored_nothing(stack, slug)
 
 
 def test_too_few_images_states_the_minimum(admin, stack):
@@ -191,7 +180,7 @@ def test_too_few_images_states_the_minimum(admin, stack):
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "too_few_images" and error["usable_images"] == 12 and error["min_images"] == 200
-    _stored_nothing(stack, slug)
+    stored_nothing(stack, slug)
 
 
 def test_near_duplicates_are_named_and_do_not_count(admin, stack):
@@ -210,7 +199,7 @@ def test_near_duplicates_are_named_and_do_not_count(admin, stack):
     assert error["code"] == "too_few_images" and error["usable_images"] == 190 and not error["refused"]
     skipped = {p["name"]: (p["reason"], p["related"]) for p in error["skipped"]}
     assert skipped == {f"zz-copy-{i:02d}.jpg": ("duplicate", f"hero-{i:03d}.png") for i in range(15)}
-    _stored_nothing(stack, slug)
+    stored_nothing(stack, slug)
 
 
 def test_only_a_plain_folder_name_is_accepted(admin, stack, tmp_path):
@@ -235,7 +224,7 @@ def test_only_a_plain_folder_name_is_accepted(admin, stack, tmp_path):
         assert response.status_code == status, (dataset, response.text)
         assert response.json()["error"]["code"] == code, dataset
         assert response.json()["error"]["message"]
-        _stored_nothing(stack, slug)
+        stored_nothing(stack, slug)
     assert os.path.isdir(outside)  # nothing of it was touched
 
 
@@ -246,4 +235,4 @@ def test_a_zip_and_a_dataset_together_are_refused(admin, stack):
     assert response.status_code == 422 and response.json()["error"]["code"] == "two_sources"
     missing = admin.post("/api/admin/themes", data={**FIELDS, "slug": slug, "dataset": ""})
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "archive_missing"
-    _stored_nothing(stack, slug)
+    stored_nothing(stack, slug)
