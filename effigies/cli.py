@@ -77,22 +77,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from effigies.training.cli import train_command
 
     extra = {}
-    if args.theme:
+    name = args.recipe or args.theme
+    if name:
         from effigies.training.recipes import get_recipe
 
         try:
-            recipe = get_recipe(args.theme)
+            recipe = get_recipe(name)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        args.data = args.data or recipe.data_dir()
-        args.out = args.out or recipe.run_dir()
+        if args.theme:
+            args.data = args.data or recipe.data_dir()
+            args.out = args.out or recipe.run_dir()
         args.images = args.images or recipe.total_images
-        extra = dict(
-            diffaugment=recipe.diffaugment, ema_images=recipe.ema_images, real_label=recipe.real_label,
-            instance_noise=recipe.instance_noise, instance_noise_images=recipe.instance_noise_images,
-            width=recipe.width,
-        )
+        extra = recipe.train_kwargs()
     if args.data is None or args.out is None:
         print("error: give --theme SLUG, or both --data and --out", file=sys.stderr)
         return 2
@@ -100,6 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra["diffaugment"] = args.diffaugment
     if args.ema_images is not None:
         extra["ema_images"] = args.ema_images
+    if args.sample_every_s is not None:
+        extra["sample_every_s"] = args.sample_every_s
     return train_command(
         args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, export_to=args.export_to, num_threads=args.threads, **extra,
@@ -112,6 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return eval_command(
         None if args.all else [args.theme], samples=args.samples, radius=args.radius, dataset=args.dataset,
         seed=args.seed, write=args.write, hash_only=args.hash_dataset, swd_images=args.swd_images,
+        quality_images=args.quality_images,
     )
 
 
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a DCGAN on a folder of images (resumable)")
     train.add_argument("--theme", help="a shipped theme: its recipe (effigies/training/recipes.py) gives the defaults")
+    train.add_argument("--recipe", help="train --data with this recipe (a shipped theme's name, effigies/training/recipes.py)")
     train.add_argument("--data", type=Path, help="folder of training images")
     train.add_argument("--out", type=Path, help="run folder (checkpoints, samples, stats); resumed when it exists")
     train.add_argument("--images", type=int, help="stop after this many training images")
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--diffaugment", help='"color,translation,cutout", "none" or "auto" (on below 5,000 images)')
     train.add_argument("--ema-images", type=int, help="EMA half-life of G's weights in images (0 = off)")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    train.add_argument("--sample-every-s", type=float, help="seconds between sample grids (the timeline's frames)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser(
@@ -250,9 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, default=10_000, help="fresh samples (default 10,000)")
     ev.add_argument("--radius", type=int,
                     help="Hamming radius R, in bits of the 256-bit fingerprint (default: EE_UNIQUENESS_RADIUS, 20)")
-    ev.add_argument("--dataset", type=Path, help="training images (default var/datasets/SLUG; only SWD needs them)")
+    ev.add_argument("--dataset", type=Path,
+                    help="training images (default var/datasets/SLUG; only SWD, C2ST and density/coverage need them)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--swd-images", type=int, default=4096, help="images per set for SWD (default 4,096)")
+    ev.add_argument("--quality-images", type=int, default=2048,
+                    help="images per set for C2ST and density/coverage (default 2,048)")
     ev.add_argument("--write", action=argparse.BooleanOptionalAction, default=True, help="write metrics.json")
     ev.add_argument("--hash-dataset", action="store_true",
                     help="(re)write SLUG's training_fingerprints.safetensors from the dataset, then exit")

@@ -38,10 +38,8 @@ def main() -> int:
         return 2
     run_dir = ROOT / "var" / "replay" / args.slug
     rc = train_command(
-        data_dir, run_dir, total_images=args.images, diffaugment=recipe.diffaugment, ema_images=recipe.ema_images,
-        real_label=recipe.real_label, instance_noise=recipe.instance_noise,
-        instance_noise_images=recipe.instance_noise_images, width=recipe.width, num_threads=args.threads,
-        sample_every_s=1.0,
+        data_dir, run_dir, total_images=args.images, num_threads=args.threads, sample_every_s=1.0,
+        **recipe.train_kwargs(),
     )
     if rc != 0:
         return rc

@@ -29,7 +29,12 @@ def _legend(names: list[str]) -> list[str]:
     out = []
     for i, name in enumerate(names):
         y = _T + 6 + 15 * i
-        out.append(f'<rect x="{_W - _R - 190}" y="{y - 8}" width="10" height="10" fill="{COLOURS[i % len(COLOURS)]}"/>')
+        colour = COLOURS[i % len(COLOURS)]
+        if i < len(COLOURS):
+            out.append(f'<rect x="{_W - _R - 190}" y="{y - 8}" width="10" height="10" fill="{colour}"/>')
+        else:  # the dashed lines of line_svg
+            out.append(f'<line x1="{_W - _R - 192}" y1="{y - 3}" x2="{_W - _R - 178}" y2="{y - 3}" stroke="{colour}" '
+                       'stroke-width="2" stroke-dasharray="4 2"/>')
         out.append(f'<text x="{_W - _R - 175}" y="{y + 1}">{escape(name)}</text>')
     return out
 
@@ -58,7 +63,7 @@ def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, mar
     for t in _ticks(0, x_max):
         out.append(f'<text x="{x(t):.1f}" y="{_H - _B + 14}" text-anchor="middle">{t:.0f}</text>')
     for t in _ticks(0, y_max, 4):
-        out.append(f'<text x="{_L - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{t:.0%}</text>')
+        out.append(f'<text x="{_L - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{y_format.format(t)}</text>')
     for i, (name, fr) in enumerate(fractions.items()):
         points = []
         for b, v in enumerate(fr):
@@ -75,8 +80,9 @@ def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, mar
 
 
 def line_svg(series: dict[str, list[tuple[float, float]]], *, title: str, x_label: str, y_label: str,
-             y_max: float = 1.0, hline: tuple[float, str] | None = None) -> str:
-    """Lines through (x, y) points; y from 0 to y_max, shown as percentages."""
+             y_max: float = 1.0, hline: tuple[float, str] | None = None, y_format: str = "{:.0%}") -> str:
+    """Lines through (x, y) points; y from 0 to y_max, labelled with ``y_format`` (percentages by default).
+    Past six series the colours repeat with dashed lines."""
     x_max = max((p[0] for pts in series.values() for p in pts), default=1) or 1
     pw, ph = _W - _L - _R, _H - _T - _B
 
@@ -90,14 +96,15 @@ def line_svg(series: dict[str, list[tuple[float, float]]], *, title: str, x_labe
     for t in _ticks(0, x_max, 5):
         out.append(f'<text x="{x(t):.1f}" y="{_H - _B + 14}" text-anchor="middle">{t:,.0f}</text>')
     for t in _ticks(0, y_max, 4):
-        out.append(f'<text x="{_L - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{t:.0%}</text>')
+        out.append(f'<text x="{_L - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{y_format.format(t)}</text>')
     if hline is not None:
         value, label = hline
         out.append(f'<line x1="{_L}" y1="{y(value):.1f}" x2="{_W - _R}" y2="{y(value):.1f}" stroke="#000" stroke-dasharray="4 3"/>')
         out.append(f'<text x="{_L + 4}" y="{y(value) - 4:.1f}">{escape(label)}</text>')
     for i, (name, pts) in enumerate(series.items()):
         path = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in pts)
-        out.append(f'<polyline fill="none" stroke="{COLOURS[i % len(COLOURS)]}" stroke-width="1.8" points="{path}"/>')
+        dash = ' stroke-dasharray="6 3"' if i >= len(COLOURS) else ""
+        out.append(f'<polyline fill="none" stroke="{COLOURS[i % len(COLOURS)]}" stroke-width="1.8"{dash} points="{path}"/>')
     out += _legend(list(series))
     out.append("</svg>")
     return "\n".join(out) + "\n"

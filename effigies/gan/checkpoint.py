@@ -284,6 +284,11 @@ def export_generator(
             "instance_noise": m.get("instance_noise"),
             "diffaugment": m.get("diffaugment") or None,
             "ema_images": m.get("ema_images") or None,
+            "loss": m.get("loss"),
+            "lr_g": m.get("lr_g"),
+            "lr_d": m.get("lr_d"),
+            "r1_gamma": m.get("r1_gamma") or None,
+            "lecam": m.get("lecam") or None,
         }
     g = g.float().cpu().to(memory_format=torch.contiguous_format)
     if recalibrate:
@@ -314,7 +319,7 @@ def export_generator(
         "dataset_name": dataset_name or meta_in.get("dataset_name"),
         "trained_seconds": meta_in.get("trained_seconds"),
         "source_checkpoint": meta_in.get("checkpoint"),
-        "training": {k: meta_in[k] for k in ("precision", "real_label", "instance_noise", "diffaugment", "ema_images") if meta_in.get(k) is not None},
+        "training": {k: meta_in[k] for k in ("precision", "real_label", "instance_noise", "diffaugment", "ema_images", "loss", "lr_g", "lr_d", "r1_gamma", "lecam") if meta_in.get(k) is not None},
         "weights_sha256": _sha256(weights_path),
     }
     if metadata:

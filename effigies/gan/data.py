@@ -24,15 +24,26 @@ def list_images(data_dir: str | Path) -> list[Path]:
     )
 
 
-def load_image(path: str | Path, image_size: int = 64, background=(255, 255, 255)) -> np.ndarray:
-    """One image as uint8 HWC RGB of ``image_size`` x ``image_size``.
+def load_image(
+    path: str | Path, image_size: int = 64, background=(255, 255, 255), *, channels: int = 3
+) -> np.ndarray:
+    """One image as uint8 HWC of ``image_size`` x ``image_size`` with ``channels`` (3 or 4).
 
-    Transparency is composited onto ``background`` (white by default); other
-    sizes are resized (centre-cropped to a square first, then Lanczos).
+    RGB (``channels=3``): transparency is composited onto ``background`` (white by default).
+    RGBA (``channels=4``): alpha is kept and fully transparent pixels get colour 0, so G
+    never has to learn the arbitrary colour a file stores under alpha 0.
+    Non-square images are centre-cropped, then brought to 64 px with Lanczos; a smaller
+    ``image_size`` (a pixel grid) is the 64 px image box-filtered down, which for art on
+    that grid is exactly one cell's colour per pixel.
     """
+    if channels not in (3, 4):
+        raise ValueError("channels must be 3 or 4")
     with Image.open(path) as im:
         im.load()
-        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+        has_alpha = im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info)
+        if channels == 4:
+            im = im.convert("RGBA")
+        elif has_alpha:
             im = im.convert("RGBA")
             bg = Image.new("RGB", im.size, tuple(background))
             bg.paste(im, mask=im.getchannel("A"))
@@ -44,30 +55,74 @@ def load_image(path: str | Path, image_size: int = 64, background=(255, 255, 255
             s = min(w, h)
             left, top = (w - s) // 2, (h - s) // 2
             im = im.crop((left, top, left + s, top + s))
-        if im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
-        return np.asarray(im, dtype=np.uint8)
+        if im.size != (64, 64):
+            im = im.resize((64, 64), Image.Resampling.LANCZOS)
+        if image_size != 64:
+            im = im.resize((image_size, image_size), Image.Resampling.BOX)
+        out = np.array(im, dtype=np.uint8)
+    if channels == 4:
+        out[out[..., 3] == 0, :3] = 0
+    return out
 
 
 def load_image_folder(
     data_dir: str | Path,
     image_size: int = 64,
     *,
+    channels: int = 3,
     limit: int | None = None,
     progress_fn: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Load every PNG/JPEG in ``data_dir`` into a uint8 tensor of shape (N, 3, S, S)."""
+    """Load every PNG/JPEG in ``data_dir`` into a uint8 tensor of shape (N, channels, S, S)."""
     paths = list_images(data_dir)
     if limit is not None:
         paths = paths[:limit]
     if not paths:
         raise ValueError(f"no PNG/JPEG images in {data_dir}")
-    out = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
+    out = np.empty((len(paths), image_size, image_size, channels), dtype=np.uint8)
     for i, p in enumerate(paths):
-        out[i] = load_image(p, image_size)
+        out[i] = load_image(p, image_size, channels=channels)
         if progress_fn is not None and (i + 1) % 500 == 0:
             progress_fn(i + 1, len(paths))
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def learn_palette(
+    data: torch.Tensor, k: int, *, seed: int = 0, iters: int = 20, max_pixels: int = 200_000, flat_share: float = 0.95
+) -> torch.Tensor:
+    """The ``k`` colours that best cover the training pixels: uint8 (k, C).
+
+    Flat art (its ``k`` commonest exact colours cover at least ``flat_share`` of the pixels,
+    e.g. DiceBear pixel art: 537 colours, the top 128 cover 98.5 %) keeps those exact colours,
+    most frequent first, so a sample never shows a colour the artist did not use; otherwise
+    k-means (k-means++ seeding, seeded) over a sample of pixels, each centre rounded to the
+    nearest colour actually present.
+    """
+    c = data.shape[1]
+    pixels = data.permute(0, 2, 3, 1).reshape(-1, c)
+    colours, counts = torch.unique(pixels, dim=0, return_counts=True)
+    order = counts.argsort(descending=True)
+    if counts[order[:k]].sum() >= flat_share * counts.sum():
+        palette = colours[order[:k]]
+        if len(palette) < k:  # pad by repeating the commonest colour (K is fixed by the config)
+            palette = torch.cat([palette, palette[:1].repeat(k - len(palette), 1)])
+        return palette.to(torch.uint8)
+    gen = torch.Generator().manual_seed(seed)
+    if len(pixels) > max_pixels:
+        pixels = pixels[torch.randperm(len(pixels), generator=gen)[:max_pixels]]
+    x = pixels.float()
+    centres = x[torch.randint(len(x), (1,), generator=gen)]
+    for _ in range(1, k):
+        d = torch.cdist(x, centres).min(dim=1).values.square()
+        centres = torch.cat([centres, x[torch.multinomial(d / d.sum(), 1, generator=gen)]])
+    for _ in range(iters):
+        assign = torch.cdist(x, centres).argmin(dim=1)
+        for j in range(k):
+            members = x[assign == j]
+            if len(members):
+                centres[j] = members.mean(dim=0)
+    nearest = torch.cdist(centres, colours.float()).argmin(dim=1)
+    return colours[nearest].to(torch.uint8)
 
 
 def normalize(batch: torch.Tensor) -> torch.Tensor:

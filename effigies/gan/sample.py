@@ -30,6 +30,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .alpha import COMPOSITE_BACKGROUND, composite
+
 
 def latents(n: int, nz: int = 100, seed: int = 0) -> torch.Tensor:
     """``n`` standard-normal latent vectors (n, nz, 1, 1), deterministic in ``seed``."""
@@ -37,38 +39,78 @@ def latents(n: int, nz: int = 100, seed: int = 0) -> torch.Tensor:
     return torch.randn(int(n), int(nz), 1, 1, generator=gen)
 
 
+# Alpha this close to 0 or 255 is G's noise, not a soft edge: a background at alpha 3
+# would show as a faint square on a dark page.
+ALPHA_CLEAN = 8
+
+
+def snap_to_palette(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """uint8 NCHW images -> the same with every pixel replaced by its nearest palette colour
+    (squared distance over the channels; ``palette`` is uint8 (K, C))."""
+    n, c, h, w = images.shape
+    pixels = images.permute(0, 2, 3, 1).reshape(-1, c).float()
+    colours = palette.to(device=images.device).float()
+    nearest = torch.cdist(pixels, colours).argmin(dim=1)
+    return palette.to(images.device)[nearest].reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def deliver(x: torch.Tensor, generator: nn.Module) -> torch.Tensor:
+    """G's float output (N, nc, S, S) in [-1, 1] -> the delivered uint8 images (N, nc, 64, 64).
+
+    Palette snapping happens on G's own grid, then each cell becomes a block of
+    ``64 / S`` pixels (nearest neighbour), so a grid generator's image is crisp blocks of
+    palette colours by construction. RGBA alpha near 0 or 255 is cleaned to exactly that.
+    """
+    x = ((x.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    palette = getattr(generator, "palette", None)
+    if palette is not None and palette.numel():
+        x = snap_to_palette(x, palette)
+    if x.shape[1] == 4:
+        alpha = x[:, 3]
+        alpha[alpha < ALPHA_CLEAN] = 0
+        alpha[alpha > 255 - ALPHA_CLEAN] = 255
+    factor = 64 // x.shape[-1]
+    if factor > 1:
+        x = x.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+    return x
+
+
 @torch.no_grad()
 def sample(generator: nn.Module, latents: torch.Tensor, *, batch_size: int = 256) -> np.ndarray:
-    """Generate images for ``latents``: uint8 numpy array (N, 64, 64, 3).
+    """Generate the delivered images for ``latents``: uint8 numpy array (N, 64, 64, nc).
 
-    Runs the generator in eval mode (see the module docstring); the module's
-    previous train/eval mode is restored afterwards.
+    nc is 3 (RGB) or 4 (RGBA, straight alpha). Runs the generator in eval mode (see
+    the module docstring); the module's previous train/eval mode is restored afterwards.
     """
     if latents.dim() == 2:
         latents = latents[:, :, None, None]
     param = next(generator.parameters())
+    nc = int(getattr(getattr(generator, "config", None), "nc", 3))
     was_training = generator.training
     generator.eval()
     try:
         chunks = []
         for start in range(0, latents.shape[0], batch_size):
             z = latents[start : start + batch_size].to(device=param.device, dtype=param.dtype)
-            x = generator(z).float()
-            x = ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+            x = deliver(generator(z), generator)
             chunks.append(x.permute(0, 2, 3, 1).contiguous().cpu())
-        out = torch.cat(chunks) if chunks else torch.empty(0, 64, 64, 3, dtype=torch.uint8)
+        out = torch.cat(chunks) if chunks else torch.empty(0, 64, 64, nc, dtype=torch.uint8)
     finally:
         generator.train(was_training)
     return out.numpy()
 
 
 def make_grid(
-    images: np.ndarray, *, nrow: int = 8, padding: int = 2, pad_value: int = 255, scale: int = 1
+    images: np.ndarray, *, nrow: int = 8, padding: int = 2, pad_value: int = 255, scale: int = 1,
+    background: tuple[int, int, int] = COMPOSITE_BACKGROUND,
 ) -> Image.Image:
-    """Tile uint8 NHWC images into one RGB PIL image (``nrow`` images per row)."""
+    """Tile uint8 NHWC images into one RGB PIL image (``nrow`` images per row; RGBA composited
+    over ``background``)."""
     images = np.asarray(images, dtype=np.uint8)
+    if images.ndim == 4 and images.shape[-1] == 4:
+        images = composite(images, background)
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ValueError("expected uint8 images of shape (N, H, W, 3)")
+        raise ValueError("expected uint8 images of shape (N, H, W, 3) or (N, H, W, 4)")
     n, h, w, c = images.shape
     ncol = max(1, min(nrow, n))
     nrows = max(1, -(-n // ncol))

@@ -35,7 +35,7 @@ from .checkpoint import (
 )
 from .augment import parse_policy
 from .config import DCGANConfig, TrainOptions
-from .data import BatchSampler, load_image_folder, normalize
+from .data import BatchSampler, learn_palette, load_image_folder, normalize
 from .ema import GeneratorEMA
 from .model import build_models
 from .sample import sample as sample_images
@@ -50,7 +50,7 @@ from .rundir import (
     load_fixed_noise,
 )
 from .runtime import match_optimizer_layout, resolve_device, resolve_precision
-from .step import train_step
+from .step import LeCamState, train_step
 
 ProgressFn = Callable[[dict[str, Any]], None]
 AbortFn = Callable[[], bool]
@@ -102,7 +102,15 @@ def train(
             progress_fn(info)
 
     # ---- data (uint8, in memory) ----
-    data = load_image_folder(options.data_dir, options.model.image_size)
+    ckpt_path = latest_checkpoint(run_dir)
+    config = options.model
+    if ckpt_path is not None:
+        ckpt = load_training_checkpoint(ckpt_path)
+        # The architecture is fixed for the lifetime of a run.
+        config = DCGANConfig.from_dict(ckpt["meta"]["config"])
+    else:
+        ckpt = None
+    data = load_image_folder(options.data_dir, config.image_size, channels=config.nc)
     n_images = int(data.shape[0])
     if device.type == "cuda":
         data = data.to(device)
@@ -115,22 +123,15 @@ def train(
     total_steps = max(1, math.ceil(total_images / batch_size))
 
     # ---- resume or start ----
-    ckpt_path = latest_checkpoint(run_dir)
-    config = options.model
-    if ckpt_path is not None:
-        ckpt = load_training_checkpoint(ckpt_path)
-        ckpt_config = DCGANConfig.from_dict(ckpt["meta"]["config"])
-        if ckpt_config != config:
-            # The architecture is fixed for the lifetime of a run.
-            config = ckpt_config
-    else:
-        ckpt = None
-
     netG, netD = build_models(config, seed=options.seed)
+    if config.palette and ckpt is None:
+        netG.palette.copy_(learn_palette(data.cpu(), config.palette, seed=options.seed))
     netG.to(device=device, memory_format=memory_format)
     netD.to(device=device, memory_format=memory_format)
-    optG = torch.optim.Adam(netG.parameters(), lr=options.lr, betas=(options.beta1, options.beta2))
-    optD = torch.optim.Adam(netD.parameters(), lr=options.lr, betas=(options.beta1, options.beta2))
+    lr_g, lr_d = options.lr_g or options.lr, options.lr_d or options.lr
+    optG = torch.optim.Adam(netG.parameters(), lr=lr_g, betas=(options.beta1, options.beta2))
+    optD = torch.optim.Adam(netD.parameters(), lr=lr_d, betas=(options.beta1, options.beta2))
+    lecam_state = LeCamState(decay=options.lecam_decay)
     ema = GeneratorEMA(netG, half_life_images=options.ema_images, rampup=options.ema_rampup) if options.ema_images else None
     sampler = BatchSampler(n_images, batch_size, seed=options.seed)
     noise_gen = torch.Generator(device=device).manual_seed(options.seed + 7919)
@@ -146,10 +147,11 @@ def train(
         if ema is not None:
             # A run started without EMA gets one from the live weights at this point.
             ema.load_state_dict(ckpt["G_ema"] if ckpt["G_ema"] else ckpt["G"])
-        for opt in (optG, optD):  # keep the lr/betas of *this* start (allows tuning)
+        for opt, lr in ((optG, lr_g), (optD, lr_d)):  # keep the lr/betas of *this* start (allows tuning)
             for group in opt.param_groups:
-                group["lr"] = options.lr
+                group["lr"] = lr
                 group["betas"] = (options.beta1, options.beta2)
+        lecam_state.real, lecam_state.fake = (float(v) for v in meta.get("lecam_ema", (0.0, 0.0)))
         match_optimizer_layout(optG)
         match_optimizer_layout(optD)
         sampler.load_state(ckpt["sampler"], meta["sampler"])
@@ -216,6 +218,12 @@ def train(
                 "instance_noise": options.instance_noise,
                 "diffaugment": ",".join(augment),
                 "ema_images": options.ema_images,
+                "loss": options.loss,
+                "lr_g": lr_g,
+                "lr_d": lr_d,
+                "r1_gamma": options.r1_gamma,
+                "lecam": options.lecam,
+                "lecam_ema": [lecam_state.real, lecam_state.fake],
             },
         )
         prune_checkpoints(run_dir, keep=3)
@@ -286,6 +294,11 @@ def train(
                 augment=augment,
                 autocast=autocast,
                 memory_format=memory_format,
+                loss=options.loss,
+                # Lazy R1 (StyleGAN2): every r1_every steps, weighted by the interval.
+                r1_gamma=options.r1_gamma * options.r1_every if options.r1_gamma and step % options.r1_every == 0 else 0.0,
+                lecam=options.lecam,
+                lecam_state=lecam_state,
             )
             if ema is not None:
                 ema.update(netG, images_seen=(step + 1) * batch_size, batch_size=b)

@@ -53,15 +53,20 @@ def train_command(
     diffaugment: str = "auto",
     ema_images: int = DEFAULT_EMA_IMAGES,
     width: int = 64,
+    model: dict[str, Any] | None = None,
     device: str = "auto",
     precision: str = "auto",
     num_threads: int | None = None,
     sample_every_s: float = 120.0,
     checkpoint_every_s: float = 300.0,
     console: Console | None = None,
+    **options: Any,
 ) -> int:
     """Train (or resume) a DCGAN run in ``out_dir``; returns a process exit code.
 
+    ``model`` gives DCGANConfig fields (default: the paper's network at ``width``); further
+    keyword arguments are TrainOptions fields (``loss``, ``lr_g``, ``lr_d``, ``r1_gamma``,
+    ``lecam``...), as a recipe (effigies/training/recipes.py) lists them.
     0 = finished (and exported to ``export_to`` if given), 130 = interrupted
     (checkpoint saved, run the same command again to resume), 2 = bad input.
     """
@@ -79,7 +84,7 @@ def train_command(
         options = TrainOptions(
             data_dir=str(data_dir),
             out_dir=str(out_dir),
-            model=DCGANConfig(ngf=width, ndf=width),
+            model=DCGANConfig(**(model if model is not None else {"ngf": width, "ndf": width})),
             batch_size=batch_size,
             total_images=total_images,
             epochs=epochs,
@@ -96,8 +101,9 @@ def train_command(
             sample_every_s=sample_every_s,
             checkpoint_every=0,
             checkpoint_every_s=checkpoint_every_s,
+            **options,
         )
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
 

@@ -1,37 +1,46 @@
-"""Training recipes of the shipped themes: dataset, length and stabilisers, with the reason for each.
+"""Training recipes of the shipped themes: dataset, network, length and stabilisers, with the reason for each.
 
-`effigies train --theme SLUG` reads these so a shipped theme is retrained with
-the exact settings it shipped with (and resumes its run folder). The network is
-the paper's DCGAN; its width (ngf = ndf) is chosen per theme from measurements.
-Pixel heroes, Emoji folk and Arcane sigils were trained on an AVX2-only CPU (no bf16,
-fp32 + channels_last): one full D+G step of batch 128 on one thread measured 22.6
-images/s at width 64, 44.4 at 48 and 80.4 at 32 (with a dataset build running
-beside it), so width 32 (1.1 M generator
-parameters instead of 3.6 M) buys ~3.5x more images seen in the same hours.
-Flat-coloured pixel art, emoji faces and two-tone sigils have far less detail
-than bottts, and the narrower D memorises a small set (emoji) more slowly. Galactic droids
-was retrained at width 32 too (bf16 on a later AVX512-BF16 CPU, 33 min on one thread):
-fresh samples 50 bits apart (median nearest neighbour, 256-bit fingerprint) instead of 14,
-and a lower SWD (33.0 vs 75.9).
+`effigies train --theme SLUG` reads these so a shipped theme is retrained with the exact
+settings it shipped with (and resumes its run folder); `effigies train --recipe NAME --data
+DIR --out DIR` trains any folder with one of them. The choices come from the recipe study
+(`scripts/bench_recipes.py`, benchmarks/recipes.json, docs/recipes-*.svg): every arm trained
+for the same wall-clock on one thread of this 2-core CPU, scored by SWD against the training
+set at equal wall-clock and at equal images seen.
+
+The networks stay in the DCGAN family (G: transposed convolutions, BatchNorm, ReLU, tanh;
+D: strided convolutions, LeakyReLU, no pooling, no fully connected hidden layer); how each
+shipped network differs from Radford et al. is in ``model`` (see effigies/gan/model.py) and in
+the README's recipe table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+AUGMENT = "color,translation,cutout"
 
 
 @dataclass(frozen=True)
 class Recipe:
     slug: str
     total_images: int
-    diffaugment: str  # "auto" = on below 5,000 training images
-    ema_images: int  # EMA half-life in images (0 = off)
-    width: int = 64  # feature maps of G and D (ngf = ndf); the paper's 64 by default
-    real_label: float = 0.9
-    instance_noise: float = 0.1
-    instance_noise_images: int = 200_000
+    model: dict[str, Any]  # DCGANConfig fields (nc, image_size, ngf, ndf, d_norm, mbstd, mirror, palette)
+    options: dict[str, Any] = field(default_factory=dict)  # TrainOptions fields
     why: str = ""
+
+    @property
+    def width(self) -> int:
+        return int(self.model.get("ngf", 64))
+
+    @property
+    def ema_images(self) -> int:
+        return int(self.options.get("ema_images", 0))
+
+    def train_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of effigies.training.cli.train_command for this recipe."""
+        return {"model": dict(self.model), **self.options}
 
     def data_dir(self, root: Path = Path("var")) -> Path:
         return root / "datasets" / self.slug
@@ -40,48 +49,49 @@ class Recipe:
         return root / "training" / self.slug
 
 
+# What the study chose for 64 px themes (see each recipe's ``why`` and the README table):
+# spectral normalisation in D in place of its BatchNorm with the hinge loss, DiffAugment
+# whatever the dataset's size, EMA of G; no label smoothing or instance noise (BCE-era crutches).
+NEW_BASE = {
+    "loss": "hinge",
+    "real_label": 1.0,
+    "instance_noise": 0.0,
+    "diffaugment": AUGMENT,
+    "ema_images": 10_000,
+}
+SN32 = {"ngf": 32, "ndf": 32, "d_norm": "spectral"}
+
 RECIPES = {
     r.slug: r
     for r in (
         Recipe(
             slug="galactic-droids",
             total_images=300_000,
-            width=32,
-            diffaugment="color,translation,cutout",
-            ema_images=10_000,
-            why="10,000 DiceBear bottts. The first version (width 64, no EMA, no DiffAugment, 400k images) "
-            "drew recognisable droids but few different ones: with the 256-bit fingerprint its fresh samples' "
-            "nearest neighbour was a median 10 bits away against 30 between real droids (issue 4), so it could "
-            "sell only a few thousand. Retrained with the recipe that kept the three later themes diverse",
+            model={**SN32, "nc": 4},
+            options=dict(NEW_BASE),
+            why="10,000 DiceBear bottts on a transparent background (RGBA).",
         ),
         Recipe(
             slug="pixel-heroes",
-            total_images=300_000,
-            width=32,
-            diffaugment="color,translation,cutout",
-            ema_images=10_000,
-            why="10,000 DiceBear pixel-art renders. Without DiffAugment (width 32) D separated the crisp "
-            "16x16 pixel grid from G's first attempts within 20k images: D(G(z)) fell to 0, loss_g rose "
-            "to 19 and every sample became the same grey face (mode collapse); with colour, translation "
-            "and cutout on both real and fake images D cannot win that fast. EMA removes the grain",
+            total_images=1_500_000,
+            model={**SN32, "image_size": 16, "palette": 128},
+            options=dict(NEW_BASE),
+            why="10,000 DiceBear pixel-art renders: 16x16 cells, so G draws the 16x16 grid itself and its "
+            "colours are snapped to the training set's own palette; every delivered size is crisp blocks.",
         ),
         Recipe(
             slug="arcane-sigils",
             total_images=300_000,
-            width=32,
-            diffaugment="auto",
-            ema_images=10_000,
-            why="~12,000 coloured game-icons silhouettes: varied shapes, so the aim is the look "
-            "(glowing symbol on a dark badge) rather than a copy of one icon",
+            model={**SN32, "nc": 4},
+            options=dict(NEW_BASE),
+            why="~12,000 game-icons silhouettes recoloured as glowing sigils; disc badges are transparent around the disc.",
         ),
         Recipe(
             slug="emoji-folk",
             total_images=300_000,
-            width=32,
-            diffaugment="auto",
-            ema_images=10_000,
-            why="a few hundred distinct faces x a few variants: small enough for D to memorise, "
-            "so DiffAugment (colour, translation, cutout) is on",
+            model={**SN32, "nc": 4},
+            options=dict(NEW_BASE),
+            why="508 face emojis x 8 placements on a transparent background (RGBA).",
         ),
     )
 }
@@ -91,4 +101,4 @@ def get_recipe(slug: str) -> Recipe:
     try:
         return RECIPES[slug]
     except KeyError:
-        raise ValueError(f"no training recipe for theme {slug!r} (known: {', '.join(RECIPES)})") from None
+        raise ValueError(f"no training recipe named {slug!r} (known: {', '.join(RECIPES)})") from None

@@ -96,7 +96,12 @@ def test_build_models_is_deterministic_and_keeps_global_rng():
 def test_config_round_trips():
     cfg = DCGANConfig(ngf=32, ndf=16)
     assert DCGANConfig.from_dict(cfg.to_dict()) == cfg
-    assert DCGANConfig().to_dict() == {"nz": 100, "ngf": 64, "ndf": 64, "nc": 3, "image_size": 64}
+    assert DCGANConfig().to_dict() == {
+        "nz": 100, "ngf": 64, "ndf": 64, "nc": 3, "image_size": 64,
+        "d_norm": "batch", "mbstd": False, "mirror": False, "palette": 0,
+    }
+    rich = DCGANConfig(nc=4, image_size=16, d_norm="spectral", mbstd=True, mirror=True, palette=24)
+    assert DCGANConfig.from_dict(rich.to_dict()) == rich
     opts = TrainOptions(data_dir="a", out_dir="b", model=cfg, total_images=10)
     again = TrainOptions.from_dict(opts.to_dict())
     assert again == opts

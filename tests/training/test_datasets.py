@@ -84,7 +84,7 @@ def test_deterministic_choices_are_stable(bd):
 
     variants = [bd.emoji_variant("twemoji", "grinning-face", v) for v in range(bd.EMOJI_VARIANTS)]
     assert variants == [bd.emoji_variant("twemoji", "grinning-face", v) for v in range(bd.EMOJI_VARIANTS)]
-    assert len({v.background for v in variants}) == bd.EMOJI_VARIANTS  # distinct colours per emoji
+    assert len(set(variants)) == bd.EMOJI_VARIANTS  # distinct placements per emoji
     for v in variants:
         assert bd.EMOJI_SCALE[0] <= v.scale <= bd.EMOJI_SCALE[1]
         assert abs(v.dx) + v.scale / 2 <= 0.5 and abs(v.dy) + v.scale / 2 <= 0.5  # stays on the canvas
@@ -100,7 +100,7 @@ def test_pinned_values(bd):
     assert bd.stable_int("pixel-heroes", "background", "0-0") == int.from_bytes(
         hashlib.sha256(b"pixel-heroes\x1fbackground\x1f0-0").digest()[:8], "big")
     assert [bd.pixel_background("0", i) for i in range(3)] == ["#5fa8d3", "#b5e48c", "#e9c46a"]
-    assert bd.emoji_variant("twemoji", "grinning-face", 0) == bd.EmojiVariant("#dfe7ee", 0.8075, 0.0292, -0.0532)
+    assert bd.emoji_variant("twemoji", "grinning-face", 0) == bd.EmojiVariant(0.8075, 0.0292, -0.0532)
     assert bd.sigil_variant("ring", 0) == bd.SigilVariant("#ffd9f4", "#f03ebf", "#3a1d5c", "#14082a", "circle", False)
 
 
@@ -127,16 +127,21 @@ def test_pixel_art_stays_crisp(bd):
 
 def test_emoji_and_sigil_compositions_render(bd):
     v = bd.emoji_variant("twemoji", "grinning-face", 3)
-    img = _img(bd.render_png(bd.emoji_svg(CIRCLE, v, 64), 64, None))
-    assert img.mode == "RGB" and img.size == (64, 64)
-    assert img.getpixel((0, 0)) == tuple(int(v.background[i:i + 2], 16) for i in (1, 3, 5))
-    assert img.getpixel((32 + round(v.dx * 64), 32 + round(v.dy * 64))) == (255, 204, 0)
+    img = _img(bd.render_png(bd.emoji_svg(CIRCLE, v, 64), 64, None, alpha=True))
+    assert img.mode == "RGBA" and img.size == (64, 64)
+    assert img.getpixel((0, 0))[3] == 0  # the face alone: transparent around it
+    assert img.getpixel((32 + round(v.dx * 64), 32 + round(v.dy * 64))) == (255, 204, 0, 255)
 
-    s = bd.sigil_variant("ring", 0)
-    img = _img(bd.render_png(bd.sigil_svg(SILHOUETTE, s, 64), 64, None))
-    assert img.mode == "RGB" and img.size == (64, 64)
-    assert max(img.getpixel((0, 0))) < 60  # dark background
-    assert sum(img.getpixel((32, 32))) > 500  # bright sigil
+    s = bd.sigil_variant("ring", 0)  # a disc badge
+    assert s.shape == "circle"
+    img = _img(bd.render_png(bd.sigil_svg(SILHOUETTE, s, 64), 64, None, alpha=True))
+    assert img.mode == "RGBA" and img.size == (64, 64)
+    assert img.getpixel((0, 0))[3] == 0  # nothing around the disc
+    assert max(img.getpixel((32, 4))[:3]) < 120 and img.getpixel((32, 4))[3] == 255  # dark disc edge
+    assert sum(img.getpixel((32, 32))[:3]) > 500  # bright sigil
+    full = next(bd.sigil_variant("ring", v) for v in range(40) if bd.sigil_variant("ring", v).shape == "full")
+    img = _img(bd.render_png(bd.sigil_svg(SILHOUETTE, full, 64), 64, None, alpha=True))
+    assert img.getpixel((0, 0))[3] == 255 and max(img.getpixel((0, 0))[:3]) < 60  # an opaque dark square
     ink, detail = bd.sigil_metrics(SILHOUETTE)
     assert 0.5 < ink < 0.6 and detail < 0.2 and bd.sigil_readable(SILHOUETTE)
 
