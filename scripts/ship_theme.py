@@ -27,6 +27,7 @@ from effigies.themes.service import BUILTIN_THEMES, PRETRAINED_DIR  # noqa: E402
 from effigies.training.cli import export_command  # noqa: E402
 from effigies.training.eval_cli import eval_command  # noqa: E402
 from effigies.training.recipes import get_recipe  # noqa: E402
+from effigies.uniqueness.training_set import fingerprint_dataset, read_training_fingerprints  # noqa: E402
 
 
 def attribution_text(slug: str, *, run_dir: Path, data_dir: Path) -> str:
@@ -80,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         return code
     (out / "ATTRIBUTION.txt").write_text(attribution_text(args.slug, run_dir=run_dir, data_dir=data_dir), encoding="utf-8")
     console.print(f"written {out / 'ATTRIBUTION.txt'}")
-    code = eval_command([args.slug], samples=args.samples, dataset=data_dir, hash_only=True, console=console)
-    if code:
-        return code
+    # The sale filter's copy of the training set: the same white composite as every candidate's
+    # fingerprint, so an RGBA theme's near-copies of its own training images are refused too.
+    with console.status(f"fingerprinting {data_dir}"):
+        path = fingerprint_dataset(data_dir, out)
+    info = read_training_fingerprints(path)
+    console.print(f"written {path} ({info.count:,} fingerprints, dataset sha256 {info.dataset_sha256[:12]}...)")
     return eval_command([args.slug], samples=args.samples, dataset=data_dir, swd_images=args.swd_images, console=console)
 
 

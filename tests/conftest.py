@@ -262,3 +262,28 @@ def wait_generation(client: httpx.Client, job_id: str, timeout: float = 60) -> d
             return body
         time.sleep(0.2)
     raise AssertionError(f"generation {job_id} not finished after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def rgba_theme(stack: Stack) -> str:
+    """A published theme whose generator draws RGBA (an untrained tiny one: its alpha is partial
+    everywhere), with its weights where a finished training run leaves them; returns its slug."""
+    from effigies.db import session_scope
+    from effigies.gan.checkpoint import export_generator
+    from effigies.gan.config import DCGANConfig
+    from effigies.gan.model import build_models
+    from effigies.themes.models import ModelVersion, Theme
+
+    slug = f"rgba-{uuid.uuid4().hex[:8]}"
+    weights_dir = f"data:models/{slug}/test"
+    generator, _ = build_models(DCGANConfig(nc=4, ngf=8, ndf=8), seed=0)
+    export_generator(generator, stack.data_dir / "models" / slug / "test", samples_png=False)
+    with session_scope() as session:
+        theme = Theme(slug=slug, name="Transparent test", status="published")
+        session.add(theme)
+        session.flush()
+        version = ModelVersion(theme_id=theme.id, version=1, weights_dir=weights_dir, config={})
+        session.add(version)
+        session.flush()
+        theme.current_model_version_id = version.id
+    return slug

@@ -24,6 +24,7 @@ from effigies.errors import DomainError
 from effigies.generation.models import Candidate
 from effigies.themes.models import Theme
 from effigies.uniqueness import service as uniqueness_service
+from effigies.uniqueness.fingerprint import has_alpha
 
 # A fixed list, not a range: each size is one cached variant per avatar (on disk and in each
 # API process's memory), so an open range would let anyone fill both by walking ?s=.
@@ -157,7 +158,10 @@ def scaled_image(*, session: Session, public_id: str, size: int) -> bytes:
     with Image.open(images / image_path) as source:
         # Pixel art keeps its hard edges (each source pixel becomes a block); drawings are smoothed.
         resample = Image.Resampling.NEAREST if pixel_art else Image.Resampling.LANCZOS
-        scaled = source.convert("RGB").resize((size, size), resample)
+        # A transparent avatar stays transparent at every size (Pillow premultiplies alpha for
+        # the smooth filters, so edges pick up no colour stored under alpha 0); an RGB one stays
+        # RGB, so the variants of avatars sold before RGBA themes are byte for byte unchanged.
+        scaled = source.convert("RGBA" if has_alpha(source) else "RGB").resize((size, size), resample)
     buffer = io.BytesIO()
     scaled.save(buffer, format="PNG", optimize=True)
     data = buffer.getvalue()

@@ -21,6 +21,7 @@ from effigies.generation.preview import font, watermarked_preview
 COUNTS = (16, 64)
 TILE = {16: 192, 64: 96}  # px per sample: both sheets come out ~A4-wide at 150 dpi
 GAP, MARGIN = 12, 48
+SHEET = (250, 249, 246)  # off-white paper; transparent samples are drawn straight onto it
 _BOARD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -36,14 +37,14 @@ def compose(images: list[Image.Image], *, per_row: int, title: str, made_on: dat
     rows = -(-len(images) // per_row)
     width = per_row * tile + (per_row - 1) * GAP + 2 * MARGIN
     grid_height = rows * tile + (rows - 1) * GAP
-    sheet = Image.new("RGB", (width, grid_height + 3 * MARGIN + 40), (250, 249, 246))
+    sheet = Image.new("RGB", (width, grid_height + 3 * MARGIN + 40), SHEET)
     draw = ImageDraw.Draw(sheet)
     draw.text((MARGIN, MARGIN // 2), f"{title} — {made_on.isoformat()}", font=font(26),
               fill=(30, 30, 40))
     top = MARGIN + 40
     for i, image in enumerate(images):
         row, col = divmod(i, per_row)
-        sheet.paste(watermarked_preview(image, pixel_art=pixel_art, size=tile),
+        sheet.paste(watermarked_preview(image, pixel_art=pixel_art, size=tile, background=SHEET),
                     (MARGIN + col * (tile + GAP), top + row * (tile + GAP)))
     draw.text((MARGIN, top + grid_height + MARGIN // 2),
               "Planche d’inspiration — non vendable · Inspiration board — not for sale · Effigies Edification",

@@ -99,6 +99,7 @@ def loaded_versions() -> list[str]:
 
 
 def generate(version_id: str, weights_dir: Path, *, n: int, seed: int, max_batch: int, max_wait_s: float) -> np.ndarray:
-    """n images as uint8 (n, H, W, 3); the same seed gives the same images."""
+    """n images as uint8 (n, 64, 64, nc), nc = 3 (RGB) or 4 (RGBA, straight alpha) as the
+    generator's config says; the same seed gives the same images."""
     batcher, config = batcher_for(version_id, weights_dir, max_batch=max_batch, max_wait_s=max_wait_s)
     return batcher.generate(latents(n, config.nz, seed=seed))

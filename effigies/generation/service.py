@@ -193,7 +193,9 @@ def _fresh_candidates(
             version_id, weights_dir, n=need, seed=(seed + attempt) % (1 << 63),
             max_batch=settings.generation_max_batch, max_wait_s=settings.generation_max_wait_ms / 1000,
         )
-        images = [Image.fromarray(array, mode="RGB") for array in batch]
+        # RGB or RGBA as the generator draws it: the clean file keeps alpha, and fingerprint()
+        # reads the fixed white composite, so the registry compares it with every earlier sale.
+        images = [Image.fromarray(array) for array in batch]
         values = [fingerprint(image) for image in images]
         with session_scope() as session:
             taken = uniqueness_service.near_mask(session=session, values=values, radius=radius)

@@ -8,6 +8,13 @@ Why these choices (numbers from scripts/bench_fingerprint.py, benchmarks/fingerp
   knock-off and must be refused. Luma changes under a hue rotation (a 256-bit luma hash moved
   a median 10-22 bits); max(R, G, B) does not change at all under a rotation of the hue or a
   swap of the colour channels, so a recolour lands on the same fingerprint.
+- Transparent images (RGBA themes) are fingerprinted on one fixed white composite, the
+  background the earlier themes were trained and fingerprinted on: a new transparent droid that
+  copies an old sold one drawn on white lands on the old fingerprint and is refused, and every
+  fingerprint already in the registry or in a training_fingerprints file stays comparable
+  without a migration. Not PIL's convert("RGB"): it drops alpha and reveals whatever colour a
+  file stores under alpha 0, which is arbitrary (so two copies of one avatar could differ).
+  The composite is effigies.gan.alpha.composite (numpy only: the API never loads torch).
 
 Pure Pillow + numpy + imagehash: the API, the worker and the scripts share it.
 """
@@ -17,6 +24,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from effigies.gan.alpha import COMPOSITE_BACKGROUND, composite
+
 BITS = 256
 BYTES = BITS // 8
 _HASH_SIZE = 16  # imagehash: hash_size x hash_size bits
@@ -25,14 +34,29 @@ _HASH_SIZE = 16  # imagehash: hash_size x hash_size bits
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
 
+
+
+def has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info)
+
+
+def on_background(image: Image.Image, background: tuple[int, int, int] = COMPOSITE_BACKGROUND) -> Image.Image:
+    """The image as RGB: a transparent one composited over ``background`` with straight alpha,
+    rounded to nearest (effigies.gan.alpha.composite); an opaque one converted."""
+    if not has_alpha(image):
+        return image.convert("RGB")
+    return Image.fromarray(composite(np.asarray(image.convert("RGBA")), background), mode="RGB")
+
+
 def brightness(image: Image.Image) -> Image.Image:
-    """The HSV value channel: max(R, G, B) per pixel, as a greyscale image."""
-    rgb = np.asarray(image.convert("RGB"))
+    """The HSV value channel of the white composite: max(R, G, B) per pixel, as a greyscale image."""
+    rgb = np.asarray(on_background(image))
     return Image.fromarray(rgb.max(axis=2), mode="L")
 
 
 def fingerprint(image: Image.Image) -> bytes:
-    """32 bytes, most significant bit first (the order PostgreSQL's bit(256) prints)."""
+    """32 bytes, most significant bit first (the order PostgreSQL's bit(256) prints); any mode,
+    transparency composited on white."""
     bits = imagehash.phash(brightness(image), hash_size=_HASH_SIZE).hash.reshape(-1)
     return np.packbits(bits).tobytes()
 

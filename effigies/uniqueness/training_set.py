@@ -7,21 +7,28 @@ of shape (n, 32): the registry's 256-bit fingerprints
 (:func:`effigies.uniqueness.fingerprint.fingerprint`), packed, most significant
 bit first; plus string metadata: ``format``, ``count``, ``dataset_sha256``, ``dataset``.
 
-numpy + safetensors only: the API process reads this at start-up without torch.
+A training image is fingerprinted as an RGBA generator saw it (64 px, alpha kept), composited
+on the registry's white by ``fingerprint()``: the same composite as every candidate, and for an
+opaque image, or one with transparency at 64 px, the very value the earlier RGB themes stored
+(their images were flattened on white before training and hashing).
+
+numpy + safetensors only at import: the API process reads this at start-up without torch
+(images are read by effigies.gan.data, imported only where a dataset is hashed).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from effigies.uniqueness.fingerprint import BYTES
+from effigies.uniqueness.fingerprint import BYTES, fingerprint
 
 TRAINING_FINGERPRINTS_FILE = "training_fingerprints.safetensors"
 FORMAT = "effigies-training-fingerprints/2"
@@ -83,6 +90,36 @@ def write_training_fingerprints(
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
+
+
+def training_image_fingerprint(path: str | Path) -> bytes:
+    """One training file's registry fingerprint (alpha kept on loading, composited on white)."""
+    from effigies.gan.data import load_image  # torch: only where a dataset is read
+
+    return fingerprint(Image.fromarray(load_image(path, channels=4)))
+
+
+def fingerprint_dataset(
+    data_dir: str | Path, out_dir: str | Path, *, progress_fn: Callable[[int, int], None] | None = None
+) -> Path:
+    """Write ``training_fingerprints.safetensors`` for a dataset folder into ``out_dir`` (next
+    to the generator); every PNG/JPEG of the folder, in file-name order."""
+    from effigies.gan.data import list_images
+
+    paths = list_images(data_dir)
+    if not paths:
+        raise ValueError(f"no PNG/JPEG images in {data_dir}")
+    values = np.empty((len(paths), BYTES), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        values[i] = np.frombuffer(training_image_fingerprint(path), dtype=np.uint8)
+        if progress_fn is not None and ((i + 1) % 200 == 0 or i + 1 == len(paths)):
+            progress_fn(i + 1, len(paths))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_training_fingerprints(
+        out_dir / TRAINING_FINGERPRINTS_FILE, values, dataset_sha256=dataset_sha256(paths),
+        dataset=Path(data_dir).resolve().name,
+    )
 
 
 def read_training_fingerprints(path: str | Path) -> TrainingFingerprints:

@@ -49,6 +49,11 @@ def pixel_id(stack: Stack) -> str:
     return _buy(stack, "pixel-heroes")
 
 
+@pytest.fixture(scope="module")
+def rgba_id(stack: Stack, rgba_theme: str) -> str:
+    return _buy(stack, rgba_theme)
+
+
 def _source(public_id: str) -> Image.Image:
     from sqlalchemy import select
 
@@ -59,7 +64,8 @@ def _source(public_id: str) -> Image.Image:
     with session_scope() as session:
         path = session.scalar(select(Avatar.image_path).where(Avatar.public_id == public_id))
     with Image.open(get_settings().images_dir / path) as image:
-        return image.convert("RGB")
+        image.load()
+        return image.copy()  # as stored: RGB, or RGBA for a transparent theme
 
 
 def _png(response: httpx.Response) -> Image.Image:
@@ -141,7 +147,9 @@ def test_download_asks_for_a_named_file(client, smooth_id):
 def test_pixel_art_is_scaled_nearest_neighbour(client, pixel_id):
     source = np.asarray(_source(pixel_id))
     assert source.shape == (64, 64, 3)
-    scaled = np.asarray(_png(client.get(f"/a/{pixel_id}.png", params={"s": 128})).convert("RGB"))
+    served = _png(client.get(f"/a/{pixel_id}.png", params={"s": 128}))
+    assert served.mode == "RGB"  # RGB avatars stay RGB
+    scaled = np.asarray(served)
     # Every source pixel becomes a 2x2 block of exactly its colour: no new colour appears.
     for dy in (0, 1):
         for dx in (0, 1):
@@ -150,9 +158,22 @@ def test_pixel_art_is_scaled_nearest_neighbour(client, pixel_id):
 
 def test_other_themes_are_scaled_smoothly(client, smooth_id):
     source = _source(smooth_id)
-    scaled = _png(client.get(f"/a/{smooth_id}.png", params={"s": 128})).convert("RGB")
+    scaled = _png(client.get(f"/a/{smooth_id}.png", params={"s": 128}))
+    assert source.mode == scaled.mode == "RGB"
     assert np.array_equal(np.asarray(scaled), np.asarray(source.resize((128, 128), Image.Resampling.LANCZOS)))
     assert not np.array_equal(np.asarray(scaled), np.asarray(source.resize((128, 128), Image.Resampling.NEAREST)))
+
+
+def test_a_transparent_avatar_keeps_its_alpha_at_every_size(client, rgba_id):
+    source = _source(rgba_id)
+    assert source.mode == "RGBA" and source.size == (64, 64)
+    for size in (64, 128, 256):
+        served = _png(client.get(f"/a/{rgba_id}.png", params={"s": size}))
+        assert (served.mode, served.size) == ("RGBA", (size, size))
+        pixels = np.asarray(served)
+        assert (pixels[..., 3] < 255).any()
+        # Smoothed like any drawing, alpha premultiplied by Pillow's resampling.
+        assert np.array_equal(pixels, np.asarray(source.resize((size, size), Image.Resampling.LANCZOS)))
 
 
 def test_variants_are_cached_on_disk_then_in_memory(client, pixel_id):

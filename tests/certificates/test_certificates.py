@@ -13,16 +13,20 @@ from tests.avatars.test_purchase import _candidates
 from tests.conftest import ROOT
 
 
-@pytest.fixture
-def bought(make_user):
-    """(owner client, public_id, downloaded certificate) for a freshly bought avatar."""
+def _buy(make_user, slug: str = "galactic-droids"):
+    """(owner client, public_id, downloaded certificate) for a freshly bought avatar of `slug`."""
     owner, _ = make_user(balance_cents=100)
-    candidate = _candidates(owner, 1)[0]
+    candidate = _candidates(owner, 1, slug=slug)[0]
     public_id = owner.post(f"/api/candidates/{candidate['id']}/purchase").json()["avatar"]["public_id"]
     response = owner.get(f"/api/avatars/{public_id}/certificate")
     assert response.status_code == 200, response.text
     assert response.headers["content-disposition"] == f'attachment; filename="effigies-{public_id}.json"'
     return owner, public_id, response.json()
+
+
+@pytest.fixture
+def bought(make_user):
+    return _buy(make_user)
 
 
 def _offline_verify(stack, tmp_path, document, *args, data_dir=None) -> subprocess.CompletedProcess:
@@ -52,18 +56,35 @@ def _tampered(document, kind):
 
 
 def test_the_certificate_states_the_facts_and_verifies_online_and_offline(bought, client, stack, tmp_path):
+    _, public_id, document = bought
+    image = _check_certificate(client, stack, tmp_path, public_id, document, theme="galactic-droids")
+    assert image.startswith(b"\x89PNG") and _png_colour_type(image) == 2  # RGB, as sold before RGBA themes
+
+
+def test_a_transparent_avatar_certifies_its_rgba_file(make_user, rgba_theme, client, stack, tmp_path):
+    _, public_id, document = _buy(make_user, rgba_theme)
+    image = _check_certificate(client, stack, tmp_path, public_id, document, theme=rgba_theme)
+    assert _png_colour_type(image) == 6  # RGBA: the file certified is the one with alpha
+    assert client.get(f"/api/verify/{public_id}").json()["genuine"] is True
+
+
+def _png_colour_type(png: bytes) -> int:
+    return png[25]  # IHDR: 8-byte signature, length, type, width, height, bit depth, colour type
+
+
+def _check_certificate(client, stack, tmp_path, public_id, document, *, theme: str) -> bytes:
+    """The facts match the avatar's row and stored file; genuine online and offline. Returns the file."""
     from effigies.avatars.models import Avatar
     from effigies.db import session_scope
     from sqlalchemy import select
 
-    _, public_id, document = bought
     facts = document["certificate"]
     with session_scope() as session:
         avatar = session.scalar(select(Avatar).where(Avatar.public_id == public_id))
         image = (stack.data_dir / "images" / avatar.image_path).read_bytes()
         fingerprint = avatar.fingerprint.hex()
     assert facts["avatar_public_id"] == public_id
-    assert (facts["theme"], facts["model_version"], facts["owner"]) == ("galactic-droids", 1, "Test")
+    assert (facts["theme"], facts["model_version"], facts["owner"]) == (theme, 1, "Test")
     assert facts["phash"] == fingerprint
     assert facts["image_sha256"] == hashlib.sha256(image).hexdigest()
     assert facts["purchased_at"].endswith("Z")
@@ -77,6 +98,7 @@ def test_the_certificate_states_the_facts_and_verifies_online_and_offline(bought
     offline = _offline_verify(stack, tmp_path, document)
     assert offline.returncode == 0, offline.stdout + offline.stderr
     assert f"GENUINE: certificate of avatar {public_id}" in offline.stdout
+    return image
 
 
 @pytest.mark.parametrize("kind", ["owner", "sha256", "signature"])

@@ -47,3 +47,17 @@ def test_board_requests_are_checked(make_user, client):
     assert user.get("/api/boards/" + "0" * 32).status_code == 404
     _wait_board(user, board_id)
     assert other.get(f"/api/boards/{board_id}/board.png").status_code == 404
+
+
+def test_transparent_samples_are_drawn_on_the_sheet():
+    from datetime import date
+
+    import numpy as np
+
+    from effigies.generation.board import SHEET, compose
+
+    hidden = np.zeros((64, 64, 4), dtype=np.uint8)
+    hidden[..., 2] = 255  # blue, fully transparent
+    sheet = compose([Image.fromarray(hidden)] * 16, per_row=4, title="Test", made_on=date(2026, 11, 25), pixel_art=False)
+    tile = np.asarray(sheet)[88:88 + 192, 48:48 + 192].reshape(-1, 3)
+    assert tuple(np.median(tile, axis=0)) == SHEET

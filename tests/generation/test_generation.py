@@ -46,6 +46,58 @@ def test_previews_are_lightly_watermarked_and_the_clean_image_stays_private(make
     assert user.get(candidate["preview_url"].replace("preview.jpg", "preview.png")).status_code == 404
 
 
+def test_an_rgba_theme_keeps_alpha_in_the_clean_file_and_fingerprints_its_white_composite(rgba_theme, make_user):
+    import numpy as np
+    from sqlalchemy import select
+
+    from effigies.db import session_scope
+    from effigies.gan.sample import composite
+    from effigies.generation import service
+    from effigies.generation.models import Candidate
+    from effigies.generation.preview import checkerboard
+    from effigies.uniqueness.fingerprint import fingerprint, on_background
+
+    user, _ = make_user()
+    created = user.post(f"/api/themes/{rgba_theme}/generations", json={"count": 2})
+    assert created.status_code == 202, created.text
+    body = wait_generation(user, created.json()["id"])
+    assert body["status"] == "done" and len(body["candidates"]) == 2, body
+    for candidate in body["candidates"]:
+        with session_scope() as session:
+            row = session.scalar(select(Candidate).where(Candidate.id == candidate["id"]))
+        with Image.open(service.candidate_image_path(row)) as clean:
+            clean.load()
+        pixels = np.asarray(clean)
+        assert clean.mode == "RGBA" and (pixels[..., 3] < 255).any()
+        # The registry reads the one white composite, as for every sale before RGBA themes.
+        assert row.fingerprint == fingerprint(Image.fromarray(composite(pixels[None])[0]))
+
+        preview = Image.open(io.BytesIO(user.get(candidate["preview_url"]).content))
+        assert (preview.format, preview.mode, preview.size) == ("JPEG", "RGB", (192, 192))
+        # Transparency shows as the checkerboard, not as a background the avatar doesn't have.
+        enlarged = clean.resize((192, 192), Image.Resampling.LANCZOS)
+        shown = np.asarray(preview, dtype=float)
+        on_checker = np.asarray(Image.alpha_composite(checkerboard(192), enlarged).convert("RGB"), dtype=float)
+        on_white = np.asarray(on_background(enlarged), dtype=float)
+        assert np.abs(shown - on_checker).mean() < 12 < np.abs(shown - on_white).mean()
+        assert user.get(candidate["preview_url"].replace("preview.jpg", "preview.png")).status_code == 404
+
+
+def test_a_transparent_preview_shows_the_checkerboard_and_nothing_stored_under_alpha_0():
+    import numpy as np
+
+    from effigies.generation.preview import CHECKER, watermarked_preview
+
+    hidden = np.zeros((64, 64, 4), dtype=np.uint8)
+    hidden[..., 0] = 255  # red, fully transparent
+    for pixel_art in (False, True):
+        preview = np.asarray(watermarked_preview(Image.fromarray(hidden), pixel_art=pixel_art))
+        assert preview.shape == (192, 192, 3)
+        assert np.array_equal(preview[..., 0], preview[..., 1])  # grey: no red leaks out
+        squares = [np.median(preview[r:r + 16, c:c + 16, 0]) for r, c in ((0, 0), (0, 16), (16, 0), (16, 16))]
+        assert squares == [CHECKER[0][0], CHECKER[1][0], CHECKER[1][0], CHECKER[0][0]]
+
+
 def test_count_is_validated(make_user):
     user, _ = make_user()
     for count in (0, 9, "four"):
