@@ -8,10 +8,13 @@ the measure. 0.5 means it found nothing that tells them apart, 1.0 means every
 sample is recognisably fake. Accuracy saturates: a generator whose samples are
 all told apart scores 1.0 however obvious the tell, so the held-out
 cross-entropy (bits per image: 1.0 = chance, near 0 = told apart with
-confidence) is reported too; it keeps ranking generators that all score 1.0. The budget (architecture, epochs, batch, learning
-rate) is fixed, so accuracies of different generators evaluated with the same
-number of images are comparable; with 1,024 held-out images per class the
-accuracy's own standard error is about 0.011. A generator that copies its
+confidence) is reported too; it keeps ranking generators that all score 1.0.
+The budget (architecture, steps, batch, learning rate) is fixed, so accuracies
+of different generators evaluated with the same number of images are
+comparable; with 1,024 held-out images per class the accuracy's own standard
+error is about 0.011. The classifier starts from torch's default initialisation
+under ``torch.manual_seed(seed)``: reproducible for a torch version and thread
+count. A generator that copies its
 training images would also score 0.5: read it next to originality.
 
 Density and coverage (Naeem et al., ICML 2020)
@@ -70,15 +73,15 @@ def to_rgb_float(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 RGB images, NHWC or NCHW -> float32 NCHW in [-1, 1].
 
     RGBA is refused, not silently dropped: composite it first
-    (:func:`effigies.gan.sample.composite`), so every measure sees one view of it.
+    (:func:`effigies.gan.alpha.composite`), so every measure sees one view of it.
     """
-    x = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
+    x = torch.as_tensor(images)
     if x.dim() != 4:
         raise ValueError(f"expected a batch of images (4-D), got shape {tuple(x.shape)}")
     if x.shape[1] not in (3, 4) and x.shape[-1] in (3, 4):
         x = x.permute(0, 3, 1, 2)
     if x.shape[1] == 4:
-        raise ValueError("RGBA images: composite them onto the background first (effigies.gan.sample.composite)")
+        raise ValueError("RGBA images: composite them onto white first (effigies.gan.alpha.composite)")
     if x.shape[1] != 3:
         raise ValueError(f"expected RGB images, got shape {tuple(x.shape)}")
     if x.dtype != torch.uint8:
@@ -130,22 +133,26 @@ def c2st(
     *,
     max_images: int = 2048,
     seed: int = 0,
-    steps: int = C2ST_STEPS,
+    steps: int | None = None,
     batch_size: int = C2ST_BATCH,
     lr: float = C2ST_LR,
 ) -> C2STResult:
     """Classifier two-sample test accuracy (0.5 = indistinguishable, 1.0 = always told apart).
 
     Uses ``min(len(real), len(fake), max_images)`` images of each set (a seeded random
-    subset of the larger), half of each to train, the other half to test. Deterministic
-    for a ``seed`` at a given thread count (the global torch RNG is left untouched).
+    subset of the larger), half of each to train, the other half to test, ``steps``
+    Adam steps (default :data:`C2ST_STEPS`, read at call time). Deterministic for a
+    ``seed`` at a given thread count (the global torch RNG is left untouched).
     """
+    steps = C2ST_STEPS if steps is None else int(steps)
     rng = np.random.default_rng(seed)
     a, b = to_rgb_float(real), to_rgb_float(fake)
     n = min(a.shape[0], b.shape[0], int(max_images))
     if n < 2:
         raise ValueError("C2ST needs at least 2 images per set")
-    a, b = _subset(a, n, rng)[torch.from_numpy(rng.permutation(n))], _subset(b, n, rng)[torch.from_numpy(rng.permutation(n))]
+    # Shuffled before halving: inputs may come in file-name order (one icon set after another).
+    a = _subset(a, n, rng)[torch.from_numpy(rng.permutation(n))]
+    b = _subset(b, n, rng)[torch.from_numpy(rng.permutation(n))]
     half = n // 2
     x_train = torch.cat([a[:half], b[:half]])
     y_train = torch.cat([torch.ones(half), torch.zeros(half)])
@@ -157,6 +164,7 @@ def c2st(
         net = C2STNet()
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
+    batch_size = min(batch_size, len(x_train))  # a tiny set: no image twice in one batch
     net.train()
     order = torch.empty(0, dtype=torch.long)
     for _ in range(steps):

@@ -1,7 +1,7 @@
 """``effigies eval``: quality figures of the shipped generators, without the database.
 
 Reads ``effigies/themes/pretrained/<slug>/`` (generator + training_fingerprints.safetensors)
-and, for SWD only, the theme's dataset folder (default ``<data dir>/datasets/<slug>``,
+and, for SWD, C2ST and density/coverage only, the theme's dataset folder (default ``<data dir>/datasets/<slug>``,
 i.e. ``var/datasets/<slug>``). Writes ``metrics.json`` there unless ``--no-write``;
 ``effigies db upgrade`` copies it into the model version and the theme API shows it.
 """
@@ -46,6 +46,13 @@ def metrics_table(slug: str, metrics: dict) -> Table:
         table.add_row(f"SWD {res}x{res}", f"{value:.1f}", "x 1e3, lower is better")
     table.add_row("SWD average", "-" if metrics["swd"] is None else f"{metrics['swd']:.1f}",
                   f"{metrics['swd_images']} images per set" if metrics["swd"] is not None else "no dataset: skipped")
+    if metrics.get("c2st_accuracy") is not None:
+        table.add_row("C2ST accuracy", f"{metrics['c2st_accuracy']:.3f}",
+                      f"real vs fake, held out (0.5 = indistinguishable); {metrics['quality_images']} images per set")
+        table.add_row("C2ST loss", f"{metrics['c2st_loss_bits']:.3f}", "bits per image (1.0 = chance)")
+        table.add_row("density", f"{metrics['density']:.3f}", "fidelity, random-CNN k-NN (about 1 for real vs real)")
+        table.add_row("coverage", f"{metrics['coverage']:.3f}",
+                      "diversity, random-CNN k-NN (about 0.97 for real vs real)")
     table.add_row("originality", _pct(metrics["originality"]),
                   "near-copies of a training image (lower is better)" if metrics["originality"] is not None
                   else "no training fingerprints: skipped")
@@ -57,7 +64,8 @@ def metrics_table(slug: str, metrics: dict) -> Table:
     table.add_row("R", str(metrics["radius"]), "Hamming radius, bits of the 256-bit brightness fingerprint")
     if metrics.get("training_images") is not None:
         table.add_row("training images", f"{metrics['training_images']:,}", "fingerprints compared against")
-    table.add_row("seconds", f"{metrics['seconds']:.1f}", "")
+    steps = ", ".join(f"{k} {v:.1f}" for k, v in (metrics.get("seconds_by_step") or {}).items())
+    table.add_row("seconds", f"{metrics['seconds']:.1f}", steps)
     return table
 
 
@@ -77,7 +85,7 @@ def hash_dataset_command(slug: str, dataset: Path, *, console: Console) -> int:
 
 def eval_theme(
     slug: str, *, samples: int, radius: int, dataset: Path | None, seed: int, write: bool, swd_images: int,
-    console: Console,
+    quality_images: int, console: Console,
 ) -> int:
     from effigies.config import get_settings
     from effigies.training.evaluate import evaluate_generator, load_real_images, write_metrics
@@ -89,14 +97,15 @@ def eval_theme(
     data_dir = dataset if dataset is not None else get_settings().data_dir / "datasets" / slug
     real = None
     if data_dir.is_dir():
-        with console.status(f"loading {swd_images} images of {data_dir} for SWD"):
-            real = load_real_images(data_dir, n=swd_images, seed=seed)
+        n_real = max(swd_images, quality_images)
+        with console.status(f"loading {n_real} images of {data_dir} for SWD, C2ST and density/coverage"):
+            real = load_real_images(data_dir, n=n_real, seed=seed)
     elif dataset is not None:
         console.print(f"[red]dataset folder not found: {dataset}[/red]")
         return 2
     else:
-        console.print(f"[yellow]SWD skipped:[/yellow] no dataset at {data_dir}; build it with "
-                      f"`effigies dataset build {slug}` (or pass --dataset DIR)")
+        console.print(f"[yellow]SWD, C2ST and density/coverage skipped:[/yellow] no dataset at {data_dir}; "
+                      f"build it with `effigies dataset build {slug}` (or pass --dataset DIR)")
     training = None
     if (weights / TRAINING_FINGERPRINTS_FILE).is_file():
         training = read_training_fingerprints(weights).values
@@ -108,7 +117,8 @@ def eval_theme(
         task = progress.add_task("sample", total=samples)
         metrics = evaluate_generator(
             weights, samples=samples, radius=radius, seed=seed, training_fingerprints=training, real_images=real,
-            swd_images=swd_images, progress_fn=lambda done, total: progress.update(task, completed=done),
+            swd_images=swd_images, quality_images=quality_images,
+            progress_fn=lambda done, total: progress.update(task, completed=done),
         )
     metrics = {"theme": slug, **metrics}
     console.print(metrics_table(slug, metrics))
@@ -127,6 +137,7 @@ def eval_command(
     write: bool = True,
     hash_only: bool = False,
     swd_images: int = 4096,
+    quality_images: int = 2048,
     console: Console | None = None,
 ) -> int:
     """``themes`` None = every shipped theme. Returns 0, or 2 for bad input."""
@@ -150,6 +161,6 @@ def eval_command(
             code = hash_dataset_command(slug, data_dir, console=console)
         else:
             code = eval_theme(slug, samples=samples, radius=radius, dataset=dataset, seed=seed, write=write,
-                              swd_images=swd_images, console=console)
+                              swd_images=swd_images, quality_images=quality_images, console=console)
         status = max(status, code)
     return status

@@ -12,10 +12,12 @@ from PIL import Image
 from rich.console import Console
 from safetensors.numpy import save_file
 
-from effigies.gan.checkpoint import export_generator
+from effigies.gan.checkpoint import export_generator, load_generator
 from effigies.gan.config import DCGANConfig
 from effigies.gan.data import load_image
 from effigies.gan.model import build_models
+from effigies.gan.quality import c2st, density_coverage
+from effigies.gan.sample import composite, latents, sample
 from effigies.training import evaluate
 from effigies.training.eval_cli import eval_command
 from effigies.training.evaluate import as_matrix, diversity, near_any, originality
@@ -232,30 +234,67 @@ def test_eval_without_dataset_skips_swd_and_writes_metrics(shipped):
     metrics = json.loads((shipped / "metrics.json").read_text())
     assert metrics["format"] == "effigies-metrics/2" and metrics["fingerprint"] == "value256"
     assert metrics["swd"] is None and metrics["originality"] is None
+    assert all(metrics[k] is None for k in ("c2st_accuracy", "c2st_loss_bits", "density", "coverage", "quality_images"))
+    assert {"c2st_accuracy", "c2st_loss_bits", "density", "coverage", "quality_images"} <= set(metrics["definitions"])
+    assert set(metrics["seconds_by_step"]) == {"sampling"}
     # The radius defaults to the sale filter's (EE_UNIQUENESS_RADIUS).
     assert 0.0 <= metrics["diversity"] <= 1.0 and metrics["samples"] == 64 and metrics["radius"] == 20
     assert metrics["generator_sha256"] == json.loads((shipped / "generator.json").read_text())["weights_sha256"]
 
 
-def test_eval_with_dataset_and_training_fingerprints(shipped, dataset):
+def test_eval_with_dataset_and_training_fingerprints(shipped, dataset, monkeypatch):
     torch.set_num_threads(1)
+    # The wiring is under test here, not the classifier's power (tests/gan/test_quality.py).
+    monkeypatch.setattr("effigies.gan.quality.C2ST_STEPS", 8)
     assert run_eval(["tiny-theme"], samples=64, dataset=dataset, hash_only=True)[0] == 0
     training = read_training_fingerprints(shipped)
     assert training.count == 24
     code, text = run_eval(["tiny-theme"], samples=64, radius=R, dataset=dataset, swd_images=24, write=False)
     assert code == 0 and "SWD average" in text and "diversity" in text
+    assert "C2ST accuracy" in text and "density" in text and "coverage" in text
     assert not (shipped / "metrics.json").exists()
+    real = evaluate.load_real_images(dataset, n=24)
     metrics = evaluate.evaluate_generator(
-        shipped, samples=40, radius=R, training_fingerprints=training.values,
-        real_images=evaluate.load_real_images(dataset, n=24), swd_images=24,
+        shipped, samples=40, radius=R, training_fingerprints=training.values, real_images=real, swd_images=24,
+        quality_images=20,
     )
     assert metrics["swd"] > 0 and set(metrics["swd_levels"]) == {"64", "32", "16"} and metrics["swd_images"] == 24
+    # C2ST and density/coverage: the first quality_images samples against as many training images.
+    _, kept = evaluate.sample_fingerprints(shipped, n=40, keep_images=20)
+    test, dc = c2st(real, kept, max_images=20), density_coverage(real, kept, max_images=20)
+    assert metrics["quality_images"] == 20 and test.test_images == 10 and test.steps == 8
+    assert metrics["c2st_accuracy"] == round(test.accuracy, 4) and metrics["c2st_loss_bits"] == round(test.loss_bits, 4)
+    assert (metrics["density"], metrics["coverage"]) == (round(dc.density, 4), round(dc.coverage, 4))
+    assert set(metrics["seconds_by_step"]) == {"sampling", "swd", "c2st", "density_coverage"}
     samples, _ = evaluate.sample_fingerprints(shipped, n=40)
     assert metrics["originality"] == round(originality(samples, training.values, radius=R), 5)
     assert metrics["diversity"] == round(diversity(samples, radius=R), 5)
     assert metrics["training_images"] == 24
     # Fewer training images than samples: the reference is all of them.
     assert metrics["diversity_training"] == round(diversity(training.values, radius=R), 5)
+
+
+def test_rgba_samples_and_training_images_are_compared_on_their_composite_over_white(tmp_path, dataset, monkeypatch):
+    torch.set_num_threads(1)
+    monkeypatch.setattr("effigies.gan.quality.C2ST_STEPS", 8)
+    generator, _ = build_models(DCGANConfig(ngf=8, ndf=8, nc=4), seed=0)
+    weights = tmp_path / "rgba-theme"
+    export_generator(generator, weights, recalibrate=False, samples_png=False)
+    values, kept = evaluate.sample_fingerprints(weights, n=8, seed=2, keep_images=8)
+    loaded, config = load_generator(weights)
+    rgba = sample(loaded, latents(8, config.nz, seed=2))
+    assert rgba.shape == (8, 64, 64, 4) and kept.shape == (8, 64, 64, 3)
+    assert np.array_equal(kept, composite(rgba))
+    assert [bytes(v) for v in values] == [fingerprint(Image.fromarray(a, mode="RGB")) for a in composite(rgba)]
+    # Training images keep their alpha until the same composite: transparent canvas -> white.
+    paths = sorted(dataset.glob("*.png"))
+    real = evaluate.load_real_images(dataset, n=24)
+    assert real.shape == (24, 64, 64, 3)
+    assert np.array_equal(real, composite(np.stack([load_image(p, 64, channels=4) for p in paths])))
+    assert (real[0, 0, 0] == 255).all()  # img_000 is on a transparent canvas
+    metrics = evaluate.evaluate_generator(weights, samples=24, radius=R, real_images=real, swd_images=24)
+    assert 0.0 <= metrics["c2st_accuracy"] <= 1.0 and 0.0 <= metrics["coverage"] <= 1.0 and metrics["density"] >= 0
+    assert metrics["quality_images"] == 24 and metrics["swd"] > 0
 
 
 def test_originality_is_measured_against_the_training_fingerprints(shipped):
