@@ -43,6 +43,7 @@ class NewTheme:
     description_fr: str
     attribution: str
     pixel_art: bool
+    pixel_grid: int | None = None  # cells per side of pixel art drawn on a grid (effigies.themes.pixel_grid)
 
 
 def datasets_dir() -> Path:
@@ -138,9 +139,9 @@ def create_theme(
         built_datasets.resolve(dataset)  # a bad name is answered before anything else
     _check_slug_free(session, new.slug)
     if dataset is not None:
-        report = built_datasets.process(dataset, pixel_art=new.pixel_art)
+        report = built_datasets.process(dataset, pixel_art=new.pixel_art, pixel_grid=new.pixel_grid)
     else:
-        report = uploads.process_archive(archive, pixel_art=new.pixel_art)
+        report = uploads.process_archive(archive, pixel_art=new.pixel_art, pixel_grid=new.pixel_grid)
     if not report.ok:
         raise _refusal(report)
     theme = Theme(status="draft", **new.__dict__)

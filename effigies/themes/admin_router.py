@@ -41,6 +41,7 @@ def _out(row: dict) -> AdminThemeOut:
         name_fr=theme.name_fr or theme.name,
         status=theme.status,
         pixel_art=theme.pixel_art,
+        pixel_grid=theme.pixel_grid,
         created_at=theme.created_at,
         model_version=ModelVersionOut(**row["model_version"]) if row["model_version"] else None,
         versions=[ModelVersionOut(**v) for v in row["versions"]],
@@ -110,6 +111,7 @@ async def create_theme(request: Request, session: SessionDep):
     return ThemeCreatedOut(
         theme=await run_in_threadpool(_one, session, theme.slug),
         images=len(report.images),
+        transparent=report.transparent,
         skipped=[UploadProblemOut(**p.as_dict()) for p in report.skipped],
     )
 

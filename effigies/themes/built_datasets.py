@@ -119,7 +119,9 @@ def _open_root(path: Path, name: str) -> int:
         raise ThemesError("dataset_not_found", f"No built dataset called {name!r} in {root()}.", status=404) from None
 
 
-def process(name: str, *, pixel_art: bool = False, limits: uploads.Limits = uploads.LIMITS) -> uploads.Report:
+def process(
+    name: str, *, pixel_art: bool = False, pixel_grid: int | None = None, limits: uploads.Limits = uploads.LIMITS
+) -> uploads.Report:
     """The built set `name` through the upload checks: its usable images and the report."""
     root_fd = _open_root(resolve(name), name)
     report = uploads.Report(min_images=limits.min_images, source="folder")
@@ -134,7 +136,7 @@ def process(name: str, *, pixel_art: bool = False, limits: uploads.Limits = uplo
                     return report
                 opener = lambda parts=parts: _open_file(root_fd, parts)  # noqa: E731 - bound per entry
                 entries.append(uploads.Entry("/".join(parts), kind, size, opener))
-        return uploads.check_entries(report, entries, pixel_art=pixel_art, limits=limits)
+        return uploads.check_entries(report, entries, pixel_art=pixel_art, pixel_grid=pixel_grid, limits=limits)
     finally:
         os.close(root_fd)
 

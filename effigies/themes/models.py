@@ -11,11 +11,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from effigies.db import Base
 
 THEME_STATUSES = ("draft", "training", "ready", "published", "retired")
+# A grid is pixel art; the values are effigies.themes.pixel_grid.GRIDS (migration 0011 spells them too).
+PIXEL_GRID_CHECK = "pixel_grid IS NULL OR (pixel_art AND pixel_grid IN (8, 16, 32))"
 
 
 class Theme(Base):
     __tablename__ = "themes"
-    __table_args__ = (CheckConstraint(f"status IN {THEME_STATUSES}", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN {THEME_STATUSES}", name="status"),
+        CheckConstraint(PIXEL_GRID_CHECK, name="pixel_grid"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -27,6 +32,9 @@ class Theme(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     # Pixel-art themes scale with nearest neighbour; the others smoothly.
     pixel_art: Mapped[bool] = mapped_column(default=False)
+    # Pixel art drawn on pixel_grid x pixel_grid cells (effigies.themes.pixel_grid): its generator
+    # draws that grid, one pixel per cell, with a palette learned from the set. None: no grid.
+    pixel_grid: Mapped[int | None]
     current_model_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
     )

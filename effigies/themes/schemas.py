@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from effigies import text
+from effigies.themes.pixel_grid import GRIDS, grid_problem
 
 
 class ThemeMetricsOut(BaseModel):
@@ -48,6 +50,34 @@ class ThemeCreateIn(BaseModel):
     # Required: whoever made the example images must be credited, and their licence must allow it.
     attribution: str = Field(min_length=3, max_length=2000)
     pixel_art: bool = False
+    pixel_grid: int | None = Field(
+        None, json_schema_extra={"enum": [*GRIDS, None]},
+        description="pixel art drawn on N x N cells (8, 16 or 32): every example must be exactly on it, and the "
+        "generator draws that grid; empty for none. Implies pixel_art.",
+    )
+
+    @field_validator("pixel_grid", mode="before")
+    @classmethod
+    def _grid(cls, value):
+        # A form sends text: "" is no grid; anything else must be a whole number the grid check accepts,
+        # refused in one message that names the allowed values (pydantic's own would not).
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            try:
+                value = int(value.strip(), 10)
+            except ValueError:
+                pass
+        problem = grid_problem(value)
+        if problem:
+            raise PydanticCustomError("pixel_grid", problem)
+        return value
+
+    @model_validator(mode="after")
+    def _grid_is_pixel_art(self):
+        if self.pixel_grid is not None:
+            self.pixel_art = True  # cells are enlarged without smoothing wherever the theme is shown
+        return self
 
     @field_validator("name", "name_fr", "description", "description_fr", "attribution", mode="before")
     @classmethod
@@ -103,6 +133,7 @@ class AdminThemeOut(BaseModel):
     name_fr: str
     status: str
     pixel_art: bool
+    pixel_grid: int | None = None  # cells per side, when declared (trained on that grid)
     created_at: datetime
     model_version: ModelVersionOut | None
     versions: list[ModelVersionOut]
@@ -118,6 +149,8 @@ class AdminThemeOut(BaseModel):
 class ThemeCreatedOut(BaseModel):
     theme: AdminThemeOut
     images: int
+    # Most images have transparency: the set was stored as RGBA and the generator will draw alpha.
+    transparent: bool = False
     skipped: list[UploadProblemOut]
 
 

@@ -6,9 +6,22 @@ functions: no database, no web framework, nothing written to disk. Every source 
 throughout: a zip's entry count and central directory are bounded before zipfile parses them,
 every file is read through a running byte budget (claimed sizes are never believed), and every
 image's dimensions are read from its header before a single pixel is decoded.
+
+Transparency: an image keeps its alpha while it is checked; once the set is known, the upload
+is RGBA when more than half of its kept images have a pixel that is not fully opaque (the
+generator then draws alpha, nc=4), and every image is stored as an RGBA PNG; otherwise every
+image is stored as RGB, the few transparent ones composited on white as before. One mode for the
+whole set: a generator draws one kind of image, and a handful of cut-outs among photos (or the
+reverse) should not make it learn a channel its set barely uses.
+
+A pixel-grid theme (pixel_grid = 8, 16 or 32) takes only images drawn exactly on that grid
+(effigies.themes.pixel_grid): each is stored as its cells enlarged to 64 px without smoothing;
+JPEG is refused for such themes (its compression blurs cells), any other image off the grid
+is refused by name.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import posixpath
@@ -21,11 +34,10 @@ from typing import BinaryIO, Callable, ContextManager
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from effigies.themes import pixel_grid as grids
+from effigies.themes import upload_images
 from effigies.uniqueness.fingerprint import distances, fingerprint
 
-# What the training loader expects (effigies.gan.data: 64x64 RGB PNGs, transparency on white).
-IMAGE_SIZE = 64
-BACKGROUND = (255, 255, 255)
 # Pillow's decoders we accept; the rarer ones (PSD, TGA, EPS, ...) are attack surface nobody needs here.
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 # Only these methods bound their output per read: zipfile hands bzip2/LZMA a whole compressed
@@ -92,7 +104,8 @@ class Problem:
 class ProcessedImage:
     source: str
     png: bytes
-    fingerprint: bytes
+    fingerprint: bytes  # of the white composite (effigies.uniqueness.fingerprint): the same in either mode
+    transparent: bool = False  # some pixel of the 64 px image is not fully opaque
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ class Report:
     fatal: Problem | None = None
     min_images: int = LIMITS.min_images
     source: str = "archive"  # or "folder": only the wording of messages differs
+    transparent: bool = False  # the set is stored (and trained) as RGBA; decided once it is complete
 
     @property
     def ok(self) -> bool:
@@ -173,41 +187,31 @@ def _check_directory(archive: BinaryIO, limits: Limits) -> Problem | None:
     return None
 
 
-def _center_square(image: Image.Image, size: int, *, pixel_art: bool) -> Image.Image:
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    if image.size == (size, size):
-        return image
-    # Pixel art keeps hard edges when it is enlarged; everything else is filtered.
-    upscaling = side < size
-    resample = Image.Resampling.NEAREST if pixel_art and upscaling else Image.Resampling.LANCZOS
-    return image.resize((size, size), resample)
-
-
-def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool) -> Image.Image | Problem:
+def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool, grid: int | None) -> Image.Image | Problem:
     if data.startswith(ARCHIVE_MAGIC):
         return Problem(name, "nested_archive", "Archives inside the archive are not accepted.")
+    # A native grid-8 sprite is 8x8: for a grid theme, its own grid is big enough.
+    min_side = min(limits.min_side, grid) if grid else limits.min_side
     try:
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as probe:
             # Only the header has been read so far: refuse a pixel bomb before decoding it.
             w, h = probe.size
             if w * h > limits.max_pixels:
                 return Problem(name, "too_many_pixels", f"{w}x{h} pixels is more than the {limits.max_pixels:,} allowed.")
-            if min(w, h) < limits.min_side:
-                return Problem(name, "too_small", f"{w}x{h} pixels is too small (at least {limits.min_side} per side).")
+            if min(w, h) < min_side:
+                return Problem(name, "too_small", f"{w}x{h} pixels is too small (at least {min_side} per side).")
+            if grid and probe.format == "JPEG":
+                return Problem(name, "lossy_format", (
+                    "JPEG cannot hold pixel art exactly (its compression blurs colours across cells): "
+                    f"send PNG, GIF, BMP or lossless WebP for a {grid}x{grid} grid."
+                ))
             probe.verify()
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             if image.format == "JPEG":
-                image.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))  # decode at 1/2..1/8 scale: faster, same result
+                size = upload_images.IMAGE_SIZE
+                image.draft("RGB", (size, size))  # decode at 1/2..1/8 scale: faster, same result
             image.load()
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                rgb = Image.new("RGB", rgba.size, BACKGROUND)
-                rgb.paste(rgba, mask=rgba.getchannel("A"))
-            else:
-                rgb = image.convert("RGB")
+            decoded = upload_images.with_alpha(image)
     except Image.DecompressionBombError:
         return Problem(name, "too_many_pixels", f"More pixels than the {limits.max_pixels:,} allowed.")
     except UnidentifiedImageError:
@@ -215,11 +219,8 @@ def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool) -> Image
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports damaged files as any of these (truncated data, bad CRC, bad header).
         return Problem(name, "corrupt", f"The image could not be decoded: {str(exc)[:120]}")
-    return _center_square(rgb, IMAGE_SIZE, pixel_art=pixel_art)
-
-
-def _thumb(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.resize((16, 16), Image.Resampling.BOX), dtype=np.int16).reshape(-1)
+    result = upload_images.squared(decoded, pixel_art=pixel_art, grid=grid)
+    return Problem(name, "off_grid", result.message(grid)) if isinstance(result, grids.OffGrid) else result
 
 
 def _drop_duplicates(report: Report, thumbs: list[np.ndarray], limits: Limits) -> None:
@@ -263,7 +264,9 @@ def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Entry:
     return Entry(info.filename, kind, info.file_size, functools.partial(zf.open, info), problem)
 
 
-def process_archive(archive: BinaryIO, *, pixel_art: bool = False, limits: Limits = LIMITS) -> Report:
+def process_archive(
+    archive: BinaryIO, *, pixel_art: bool = False, pixel_grid: int | None = None, limits: Limits = LIMITS
+) -> Report:
     """Read a seekable zip file and return every usable image (64x64 PNG, in name order) with a
     report; `report.ok` says whether the upload can become a training set."""
     report = Report(min_images=limits.min_images)
@@ -277,7 +280,8 @@ def process_archive(archive: BinaryIO, *, pixel_art: bool = False, limits: Limit
         report.fatal = Problem("", "not_a_zip", f"The zip archive could not be read: {str(exc)[:120]}")
         return report
     with zf:
-        return check_entries(report, [_zip_entry(zf, info) for info in zf.infolist()], pixel_art=pixel_art, limits=limits)
+        entries = [_zip_entry(zf, info) for info in zf.infolist()]
+        return check_entries(report, entries, pixel_art=pixel_art, pixel_grid=pixel_grid, limits=limits)
 
 
 def _check_entry(entry: Entry, limits: Limits) -> Problem | None:
@@ -322,10 +326,14 @@ def _read(entry: Entry, limits: Limits, spent: list[int]) -> bytes | None:
     return bytes(out)
 
 
-def check_entries(report: Report, entries: list[Entry], *, pixel_art: bool = False, limits: Limits = LIMITS) -> Report:
+def check_entries(
+    report: Report, entries: list[Entry], *, pixel_art: bool = False, pixel_grid: int | None = None,
+    limits: Limits = LIMITS,
+) -> Report:
     """The one validation every upload goes through, whatever holds its files: each entry in
-    name order is checked, read under the caps, decoded under the pixel limit and re-encoded;
-    then near-duplicates are dropped. Fills and returns `report`."""
+    name order is checked, read under the caps, decoded under the pixel limit (and checked
+    against ``pixel_grid``, when given) and re-encoded; then near-duplicates are dropped and the
+    set's mode (RGB or RGBA) is settled. Fills and returns `report`."""
     thumbs: list[np.ndarray] = []
     spent = [0]
     for entry in sorted(entries, key=lambda e: e.name):
@@ -354,13 +362,27 @@ def check_entries(report: Report, entries: list[Entry], *, pixel_art: bool = Fal
         if data is None:
             report.refused.append(Problem(name, "too_large", f"Larger than {limits.max_entry_bytes // 2**20} MiB."))
             continue
-        decoded = _decode(data, name, limits, pixel_art=pixel_art)
+        decoded = _decode(data, name, limits, pixel_art=pixel_art, grid=pixel_grid)
         if isinstance(decoded, Problem):
             report.refused.append(decoded)
             continue
-        png = io.BytesIO()
-        decoded.save(png, format="PNG")
-        report.images.append(ProcessedImage(source=name, png=png.getvalue(), fingerprint=fingerprint(decoded)))
-        thumbs.append(_thumb(decoded))
+        report.images.append(ProcessedImage(
+            source=name, png=upload_images.png_bytes(decoded), fingerprint=fingerprint(decoded),
+            transparent=decoded.mode == "RGBA",
+        ))
+        thumbs.append(upload_images.thumb(decoded))
     _drop_duplicates(report, thumbs, limits)
+    if report.ok:
+        _settle_mode(report)
     return report
+
+
+def _settle_mode(report: Report) -> None:
+    """RGBA when most kept images have transparency (see the module's docstring); the images of
+    the other mode are re-encoded in the set's. Fingerprints stay: they read the white composite,
+    which either conversion leaves as it was."""
+    report.transparent = 2 * sum(i.transparent for i in report.images) > len(report.images)
+    for index, image in enumerate(report.images):
+        if image.transparent != report.transparent:
+            png = upload_images.in_mode(image.png, rgba=report.transparent)
+            report.images[index] = dataclasses.replace(image, png=png)

@@ -196,8 +196,13 @@ def _run(*, run_id: uuid.UUID, owner: str, attempt: int, slug: str, options: dic
 
     settings = get_settings()
     folder, data = service.run_dir(run_id), service.dataset_dir(slug)
+    # Runs created before grids and alpha existed hold no image_size/palette/nc: the paper's 64 px RGB.
+    model = DCGANConfig(
+        ngf=options["width"], ndf=options["width"], image_size=options.get("image_size", 64),
+        palette=options.get("palette", 0), nc=options.get("nc", 3),
+    )
     train_options = TrainOptions(
-        data_dir=str(data), out_dir=str(folder), model=DCGANConfig(ngf=options["width"], ndf=options["width"]),
+        data_dir=str(data), out_dir=str(folder), model=model,
         batch_size=options["batch_size"], total_images=options["total_images"], seed=options["seed"],
         real_label=options["real_label"], instance_noise=options["instance_noise"],
         instance_noise_images=options["instance_noise_images"], diffaugment=options["diffaugment"],
@@ -294,6 +299,7 @@ class LiveSWD:
     def measure(self, checkpoint: Path) -> float:
         import torch
 
+        from effigies.gan.alpha import composite
         from effigies.gan.checkpoint import load_training_checkpoint
         from effigies.gan.config import DCGANConfig
         from effigies.gan.metrics import swd
@@ -309,7 +315,8 @@ class LiveSWD:
         generator = Generator(config)
         generator.load_state_dict(state["G_ema"] or state["G"])
         generator = grid_generator(generator, torch.device("cpu"), seed=self.seed)
-        images = sample(generator, latents(min(SWD_IMAGES, len(self.real)), config.nz, seed=self.seed))
+        # RGBA samples are measured on the white composite, like the real images (load_real_images).
+        images = composite(sample(generator, latents(min(SWD_IMAGES, len(self.real)), config.nz, seed=self.seed)))
         return float(swd(self.real, images, seed=self.seed).average)
 
 

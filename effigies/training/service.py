@@ -71,7 +71,10 @@ def start_run(
         )
     if _active_run(session=session, theme_id=theme.id) is not None:
         raise TrainingError("training_in_progress", "This theme is already training: wait for the run or cancel it.", status=409)
-    options = presets_mod.training_options(all_presets[preset], n_images=n_images, settings=settings)
+    options = presets_mod.training_options(
+        all_presets[preset], n_images=n_images, settings=settings, pixel_grid=theme.pixel_grid,
+        channels=presets_mod.dataset_channels(dataset_dir(slug)),
+    )
     options.update(overrides or {})
     run = TrainingRun(
         theme_id=theme.id, preset=preset, status="queued", queue=queue, options=options,

@@ -29,6 +29,38 @@ def generated_pngs(count: int = 220, slug: str = "pixel-heroes", seed: int = 202
     return tuple(out)
 
 
+def encode(image: Image.Image, format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format)
+    return buffer.getvalue()
+
+
+@lru_cache
+def grid_pngs(count: int = 220, grid: int = 16) -> tuple[bytes, ...]:
+    """Pixel art drawn on a ``grid`` x ``grid`` grid, as small native sprites (one pixel per cell):
+    the shipped generator's samples box-filtered down to the grid."""
+    return tuple(
+        encode(Image.open(io.BytesIO(data)).resize((grid, grid), Image.Resampling.BOX))
+        for data in generated_pngs(count)
+    )
+
+
+@lru_cache
+def transparent_pngs(count: int = 220) -> tuple[bytes, ...]:
+    """Round cut-outs: the shipped generator's samples, transparent outside a disc (an anti-aliased
+    edge, so some alpha is partial) and with a colour left under alpha 0 that must not count."""
+    import numpy as np
+
+    yy, xx = np.mgrid[:64, :64]
+    radius = np.hypot(yy - 31.5, xx - 31.5)
+    alpha = (np.clip(30.0 - radius, 0.0, 1.0) * 255).round().astype(np.uint8)
+    out = []
+    for data in generated_pngs(count):
+        rgba = np.dstack([np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), alpha])
+        out.append(encode(Image.fromarray(rgba, "RGBA")))
+    return tuple(out)
+
+
 def png(size=(64, 64), mode="RGB", color=(200, 30, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, size, color).save(buffer, format="PNG")
@@ -60,6 +92,15 @@ def build_zip(entries, *, compression=zipfile.ZIP_DEFLATED) -> bytes:
 
 def good_entries(count: int = 220) -> list[tuple[str, bytes]]:
     return [(f"examples/hero-{i:03d}.png", data) for i, data in enumerate(generated_pngs()[:count])]
+
+
+def grid_entries(count: int = 220) -> list[tuple[str, bytes]]:
+    """A good upload for a 16-cell pixel-grid theme: native 16x16 sprites."""
+    return [(f"sprites/hero-{i:03d}.png", data) for i, data in enumerate(grid_pngs()[:count])]
+
+
+def transparent_entries(count: int = 220) -> list[tuple[str, bytes]]:
+    return [(f"cutouts/hero-{i:03d}.png", data) for i, data in enumerate(transparent_pngs()[:count])]
 
 
 class _ReplayDeflate:

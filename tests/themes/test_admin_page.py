@@ -1,5 +1,5 @@
 """The admin page in Chromium: the themes table, a refused upload's report, a good upload's draft,
-and a draft from a built dataset."""
+a draft from a built dataset, and a pixel-art theme on a declared grid."""
 from __future__ import annotations
 
 import uuid
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.themes.archives import build_zip, generated_pngs, good_entries, png
+from tests.themes.archives import build_zip, generated_pngs, good_entries, grid_entries, png
 
 pytestmark = pytest.mark.browser
 
@@ -107,4 +107,35 @@ def test_admin_creates_a_theme_from_a_built_dataset(context, stack, screenshots)
     expect(choice.locator(f"option[value={name}]")).to_contain_text(f"déjà utilisé par {slug}")
     page.screenshot(path=str(screenshots / "admin-built-dataset.png"), full_page=True)
     assert (stack.data_dir / "datasets" / slug / "origin.json").is_file()
+    assert not errors, errors
+
+
+def test_admin_declares_a_pixel_grid_and_sees_images_off_it_named(context, stack, tmp_path):
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _log_in_as_admin(page, stack)
+    slug = f"browser-{uuid.uuid4().hex[:6]}"
+    grid = page.get_by_label("Grille de pixels")
+    expect(grid).to_be_hidden()  # only pixel art has a grid
+    _fill_fields(page, slug)
+    expect(grid).to_be_visible()
+    grid.select_option("16")
+
+    off = tmp_path / "off.zip"
+    off.write_bytes(build_zip([*grid_entries(), ("smooth.png", generated_pngs()[0])]))
+    page.get_by_label("Archive zip des images *").set_input_files(str(off))
+    page.get_by_role("button", name="Vérifier et créer le thème").click()
+    refused = page.locator("[data-testid=report-refused]")
+    expect(refused).to_contain_text("smooth.png")
+    expect(refused).to_contain_text("pas dessinée exactement sur la grille de pixels choisie")
+
+    good = tmp_path / "grid.zip"
+    good.write_bytes(build_zip(grid_entries()))
+    page.get_by_label("Archive zip des images *").set_input_files(str(good))
+    page.get_by_role("button", name="Vérifier et créer le thème").click()
+    expect(page.locator("[data-testid=upload-status]")).to_contain_text("créé en brouillon avec 220 images", timeout=60_000)
+    row = page.locator("[data-testid=admin-themes]").locator(f"tr[data-slug={slug}]")
+    expect(row.locator("[data-testid=pixel-grid-badge]")).to_have_text("pixel art, grille 16 × 16")
+    expect(grid).to_be_hidden()  # the form was reset, the checkbox with it
     assert not errors, errors

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import uuid
 from urllib.parse import urlsplit
 
@@ -12,7 +13,18 @@ from effigies.db import session_scope
 from effigies.generation.models import Candidate
 from effigies.themes.models import ModelVersion, Theme
 from tests.conftest import wait_generation
-from tests.themes.archives import bomb_zip, build_zip, good_entries, huge_png, png, stored_nothing, symlink_entry
+from tests.themes.archives import (
+    bomb_zip,
+    build_zip,
+    encode,
+    generated_pngs,
+    good_entries,
+    grid_entries,
+    huge_png,
+    png,
+    stored_nothing,
+    symlink_entry,
+)
 
 FIELDS = {
     "name": "Test heroes",
@@ -78,6 +90,51 @@ def test_invalid_fields_are_refused_before_the_archive_is_read(admin, stack):
     assert no_credit.status_code == 422 and "attribution" in no_credit.json()["error"]["message"]
     missing = admin.post("/api/admin/themes", data={**FIELDS, "slug": _slug()})
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "archive_missing"
+
+
+@pytest.mark.parametrize("grid", ["12", "0", "abc"])
+def test_a_grid_other_than_8_16_or_32_is_refused_naming_the_allowed_ones(grid, admin, stack):
+    slug = _slug()
+    response = _upload(admin, slug, build_zip(grid_entries()), pixel_grid=grid)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and error["details"][0]["field"] == "pixel_grid"
+    assert "8, 16 or 32" in error["message"], error["message"]
+    stored_nothing(stack, slug)
+
+
+def test_images_off_the_declared_grid_are_named_and_nothing_is_stored(admin, stack):
+    from PIL import Image
+
+    slug = _slug()
+    sprite = Image.open(io.BytesIO(grid_entries(1)[0][1])).resize((64, 64), Image.Resampling.NEAREST)
+    entries = [*grid_entries(), ("smooth.png", generated_pngs()[0]), ("sprite.jpg", encode(sprite, "JPEG"))]
+    response = _upload(admin, slug, build_zip(entries), pixel_grid="16")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "upload_refused"
+    assert {p["name"]: p["reason"] for p in error["refused"]} == {"smooth.png": "off_grid", "sprite.jpg": "lossy_format"}
+    assert "16x16 grid" in next(p["message"] for p in error["refused"] if p["name"] == "smooth.png")
+    stored_nothing(stack, slug)
+
+
+def test_a_pixel_grid_theme_stores_its_grid_and_its_cells(admin, stack):
+    import numpy as np
+    from PIL import Image
+
+    slug = _slug()
+    # A grid is pixel art whatever the checkbox said: its cells are never smoothed.
+    response = _upload(admin, slug, build_zip(grid_entries()), pixel_grid="16", pixel_art="false")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["theme"]["pixel_grid"] == 16 and body["theme"]["pixel_art"] is True and body["transparent"] is False
+    listed = {t["slug"]: t for t in admin.get("/api/admin/themes").json()}
+    assert listed[slug]["pixel_grid"] == 16 and listed["pixel-heroes"]["pixel_grid"] is None
+    with session_scope() as session:
+        assert session.scalar(select(Theme.pixel_grid).where(Theme.slug == slug)) == 16
+    stored = np.asarray(Image.open(sorted((stack.data_dir / "datasets" / slug).glob("*.png"))[0]))
+    blocks = stored.reshape(16, 4, 16, 4, 3)
+    assert stored.shape == (64, 64, 3) and (blocks == blocks[:, :1, :, :1]).all()
 
 
 def test_the_upload_route_alone_accepts_large_bodies(stack):

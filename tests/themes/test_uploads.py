@@ -6,14 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from effigies.themes import uploads
+from effigies.themes import pixel_grid, uploads
 from tests.themes.archives import (
     build_zip,
+    encode,
     generated_pngs,
     good_entries,
+    grid_pngs,
     huge_png,
     png,
     symlink_entry,
+    transparent_pngs,
     understate_size,
 )
 
@@ -165,3 +168,129 @@ def test_too_few_usable_images():
 
 def test_the_default_minimum_is_stated():
     assert uploads.LIMITS.min_images == 200
+
+
+# --------------------------------------------------------------------------- pixel grids
+def _pixels(report, source: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(next(i for i in report.images if i.source == source).png)))
+
+
+def _blocks_are_constant(pixels: np.ndarray, cell: int) -> bool:
+    side = pixels.shape[0] // cell
+    blocks = pixels.reshape(side, cell, side, cell, -1)
+    return bool((blocks == blocks[:, :1, :, :1]).all())
+
+
+def _sprites(n: int) -> list[tuple[str, bytes]]:
+    return [(f"sprite-{i}.png", data) for i, data in enumerate(grid_pngs()[10 : 10 + n])]
+
+
+def _enlarged(data: bytes, side: int) -> bytes:
+    return encode(Image.open(io.BytesIO(data)).resize((side, side), Image.Resampling.NEAREST))
+
+
+def test_a_grid_theme_takes_native_sprites_exact_images_and_large_renders_as_constant_cells():
+    sprites = grid_pngs()
+    entries = [
+        ("native-16.png", sprites[0]),  # one pixel per cell: enlarged by nearest neighbour
+        ("exact-64.png", _enlarged(sprites[1], 64)),
+        ("render-512.png", _enlarged(sprites[2], 512)),  # reduced: 64 px cells, one colour each
+        ("render-160.png", _enlarged(sprites[3], 160)),  # 10 px cells: no integer rescale reaches 64 px
+        ("wide.png", encode(Image.open(io.BytesIO(_enlarged(sprites[4], 64))).crop((-16, 0, 80, 64)))),  # padded sideways
+    ]
+    report = _report(entries, pixel_grid=16)
+    assert report.ok and not report.refused, report.refused
+    for index, (name, _) in enumerate(entries[:4]):
+        out = _pixels(report, name)
+        assert out.shape == (64, 64, 3) and _blocks_are_constant(out, 4), name
+        cells = np.asarray(Image.open(io.BytesIO(sprites[index])).convert("RGB"))
+        assert (out[::4, ::4] == cells).all(), name  # the cells' own colours, nothing blended
+    assert _blocks_are_constant(_pixels(report, "wide.png"), 4)  # centre-cropped on a cell boundary
+
+
+def test_a_coarser_grid_fits_a_finer_one_and_a_grid_8_sprite_may_be_8_px():
+    coarse = grid_pngs(grid=8)
+    fine = _report([(f"s{i}.png", _enlarged(d, 16)) for i, d in enumerate(coarse[:3])], pixel_grid=32)
+    assert fine.ok and _blocks_are_constant(_pixels(fine, "s0.png"), 8)
+    own = _report([(f"s{i}.png", d) for i, d in enumerate(coarse[:3])], pixel_grid=8)
+    assert own.ok and _blocks_are_constant(_pixels(own, "s0.png"), 8)
+    # Below its own grid a sprite is too small, as any image below 16 px is for other themes.
+    assert _reasons(_report([("s.png", coarse[0]), *_sprites(3)], pixel_grid=16).refused) == {"s.png": "too_small"}
+
+
+def test_images_off_the_grid_are_refused_by_name_with_the_first_bad_cell():
+    sprites = grid_pngs()
+    finer = grid_pngs(grid=32)[0]
+    touched = np.asarray(Image.open(io.BytesIO(_enlarged(sprites[5], 64)))).copy()
+    touched[9, 22] = touched[9, 22] ^ 1  # one pixel of cell (column 6, row 3) off by one level
+    jpeg = encode(Image.open(io.BytesIO(_enlarged(sprites[6], 64))), "JPEG")
+    report = _report([
+        *[(f"ok-{i}.png", d) for i, d in enumerate(sprites[:3])],
+        ("smooth.png", generated_pngs()[7]), ("finer-32.png", finer), ("touched.png", encode(Image.fromarray(touched))),
+        ("sprite.jpg", jpeg),
+    ], pixel_grid=16)
+    assert not report.ok
+    assert _reasons(report.refused) == {
+        "smooth.png": "off_grid", "finer-32.png": "off_grid", "touched.png": "off_grid", "sprite.jpg": "lossy_format",
+    }
+    touched_problem = next(p for p in report.refused if p.name == "touched.png")
+    assert "1 of 256 cells" in touched_problem.message and "column 6, row 3" in touched_problem.message
+    assert "16x16 grid" in touched_problem.message
+
+
+def test_transparent_pixels_must_share_the_cell_too_but_the_colour_under_alpha_0_does_not_count():
+    cells = np.zeros((16, 16, 4), dtype=np.uint8)
+    cells[4:12, 4:12] = (200, 40, 90, 255)
+    big = cells.repeat(4, axis=0).repeat(4, axis=1)
+    big[0, 1, :3] = (1, 2, 3)  # hidden under alpha 0: the same cell as far as anyone can see
+    report = _report([("a.png", encode(Image.fromarray(big, "RGBA"))), *_sprites(3)], pixel_grid=16)
+    assert not report.refused, report.refused
+    half = big.copy()
+    half[17, 17, 3] = 128  # a cell half see-through in one pixel is two colours
+    refused = _report([("a.png", encode(Image.fromarray(half, "RGBA"))), *_sprites(3)], pixel_grid=16).refused
+    assert _reasons(refused) == {"a.png": "off_grid"}
+
+
+def test_the_grid_check_follows_cells_that_straddle_source_pixels():
+    # A 24 px image on a 16-cell grid: each cell covers 1.5 source pixels, so only an image on
+    # the 8-cell grid (3 px cells) is constant on every 16-grid cell.
+    on_8 = np.repeat(np.repeat(np.arange(64, dtype=np.uint8).reshape(8, 8, 1) * 3, 3, 0), 3, 1).repeat(3, 2)
+    assert isinstance(pixel_grid.snap(on_8, 8), np.ndarray)
+    assert isinstance(pixel_grid.snap(on_8, 16), np.ndarray)
+    noisy = on_8.copy()
+    noisy[4, 4] += 1
+    assert isinstance(pixel_grid.snap(noisy, 16), pixel_grid.OffGrid)
+
+
+@pytest.mark.parametrize("value", [12, 0, 4, 64, "abc", -8])
+def test_grids_other_than_8_16_32_are_named_as_such(value):
+    assert "8, 16 or 32" in pixel_grid.grid_problem(value)
+    assert all(pixel_grid.grid_problem(n) is None for n in pixel_grid.GRIDS)
+
+
+# --------------------------------------------------------------------------- transparency
+def test_a_set_of_mostly_transparent_images_is_stored_rgba_with_alpha_kept():
+    cutouts = transparent_pngs()
+    opaque = _distinct(1)[0][1]
+    report = _report([*[(f"cut-{i}.png", d) for i, d in enumerate(cutouts[:3])], ("opaque.png", opaque)])
+    assert report.ok and report.transparent
+    modes = {i.source: Image.open(io.BytesIO(i.png)).mode for i in report.images}
+    assert set(modes.values()) == {"RGBA"}
+    cut = _pixels(report, "cut-0.png")
+    source = np.asarray(Image.open(io.BytesIO(cutouts[0])))
+    assert (cut[..., 3] == source[..., 3]).all()  # alpha kept, soft edge included
+    assert 0 < (cut[..., 3] % 255 != 0).sum() and (cut[cut[..., 3] == 0][:, :3] == 0).all()
+    assert (_pixels(report, "opaque.png")[..., 3] == 255).all()
+
+
+def test_a_few_transparent_images_among_opaque_ones_land_on_white_as_before():
+    cut = transparent_pngs()[0]
+    report = _report([*_distinct(3), ("cut.png", cut)])
+    assert report.ok and not report.transparent
+    assert {Image.open(io.BytesIO(i.png)).mode for i in report.images} == {"RGB"}
+    assert tuple(_pixels(report, "cut.png")[0, 0]) == (255, 255, 255)
+    # The fingerprint reads the white composite: the same whichever mode the set was stored in.
+    alone = _report([("cut.png", cut), *[(f"c{i}.png", d) for i, d in enumerate(transparent_pngs()[1:3])]])
+    assert alone.transparent
+    assert next(i for i in alone.images if i.source == "cut.png").fingerprint == \
+        next(i for i in report.images if i.source == "cut.png").fingerprint

@@ -11,7 +11,9 @@ import { themeName, statusBadge } from './home.js';
 
 const REASONS = ['unsafe_path', 'link', 'nested_archive', 'too_large', 'too_many_pixels', 'too_small', 'not_an_image',
   'corrupt', 'encrypted', 'unsupported_compression', 'duplicate', 'system_file', 'archive_too_large',
-  'too_many_entries', 'not_a_zip', 'dataset_metadata'];
+  'too_many_entries', 'not_a_zip', 'dataset_metadata', 'off_grid', 'lossy_format'];
+// Cells per side a pixel-art theme may declare (effigies/themes/pixel_grid.py GRIDS).
+const GRIDS = [8, 16, 32];
 
 // The server's `message` is English; it is shown only for a reason this page does not know.
 // A built dataset is a folder: reasons worded for an archive have a folder's wording too.
@@ -119,6 +121,31 @@ function sourceFields() {
   return { nodes: [group, archiveField, datasetField], sync, load, source: () => (file.disabled ? 'dataset' : 'archive') };
 }
 
+/** "Pixel art" and, once it is ticked, the grid its examples are drawn on (none, 8, 16 or 32 cells). */
+function pixelFields() {
+  const pixelId = uid('admin-pixel');
+  const gridId = uid('admin-grid');
+  const checkbox = h('input', { type: 'checkbox', id: pixelId, name: 'pixel_art', value: 'true' });
+  const grid = h('select', { id: gridId, name: 'pixel_grid', 'aria-describedby': gridId + '-hint', 'data-testid': 'pixel-grid' },
+    h('option', { value: '', text: t('admin.new.grid_none') }),
+    GRIDS.map((n) => h('option', { value: String(n), text: t('admin.new.grid_n', { n, cell: 64 / n }) })));
+  const gridField = h('div', { class: 'field' },
+    h('label', { for: gridId, text: t('admin.new.grid') }), grid,
+    h('p', { id: gridId + '-hint', class: 'hint', text: t('admin.new.grid_hint') }));
+  function sync() {
+    // A disabled select is not sent: no grid unless the theme is pixel art.
+    grid.disabled = !checkbox.checked;
+    gridField.hidden = !checkbox.checked;
+    if (!checkbox.checked) grid.value = '';
+  }
+  checkbox.addEventListener('change', sync);
+  sync();
+  return {
+    nodes: [h('div', { class: 'field check' }, checkbox, h('label', { for: pixelId, text: t('admin.new.pixel_art') })), gridField],
+    sync,
+  };
+}
+
 function textField(label, name, { required = false, multiline = false, hint, pattern } = {}) {
   const id = uid('admin-' + name);
   const hintId = hint ? id + '-hint' : null;
@@ -133,7 +160,7 @@ function newThemeForm(onCreated) {
   const status = h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'upload-status' });
   const report = h('div', { 'data-testid': 'upload-result' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'upload-submit', text: t('admin.new.submit') });
-  const pixelId = uid('admin-pixel');
+  const pixel = pixelFields();
   const source = sourceFields();
   const form = h('form', { class: 'panel admin-form', novalidate: true, 'aria-labelledby': 'new-theme-title', 'data-testid': 'new-theme-form' },
     h('h2', { id: 'new-theme-title', text: t('admin.new.title') }),
@@ -144,9 +171,7 @@ function newThemeForm(onCreated) {
     textField(t('admin.new.description_fr'), 'description_fr', { multiline: true }),
     textField(t('admin.new.description'), 'description', { multiline: true }),
     textField(t('admin.new.attribution'), 'attribution', { required: true, multiline: true, hint: t('admin.new.attribution_hint') }),
-    h('div', { class: 'field check' },
-      h('input', { type: 'checkbox', id: pixelId, name: 'pixel_art', value: 'true' }),
-      h('label', { for: pixelId, text: t('admin.new.pixel_art') })),
+    pixel.nodes,
     source.nodes,
     status,
     h('div', { class: 'actions' }, submit),
@@ -173,12 +198,14 @@ function newThemeForm(onCreated) {
       const { ok, body } = await upload(form);
       const error = body && body.error;
       if (ok) {
-        setMessage(status, t('admin.new.created', { name: themeName(body.theme), count: number(body.images) }), 'success');
+        const created = t('admin.new.created', { name: themeName(body.theme), count: number(body.images) });
+        setMessage(status, body.transparent ? `${created} ${t('admin.new.created_transparent')}` : created, 'success');
         if (body.skipped && body.skipped.length) {
           report.append(h('details', {}, h('summary', { text: t('admin.report.skipped', { count: body.skipped.length }) }),
             problemList(body.skipped, 'report-skipped', from)));
         }
         form.reset();
+        pixel.sync();
         source.sync();
         source.load();
         onCreated();
@@ -260,7 +287,8 @@ function themesTable(themes, act) {
     h('caption', { class: 'visually-hidden', text: t('admin.table_caption') }),
     h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: numeric.has(c) ? 'amount' : null, text: t('admin.col.' + c) })))),
     h('tbody', {}, themes.map((theme) => h('tr', { 'data-slug': theme.slug, 'data-status': theme.status },
-      h('th', { scope: 'row' }, themeName(theme), h('br'), h('code', { class: 'hint', text: theme.slug })),
+      h('th', { scope: 'row' }, themeName(theme), h('br'), h('code', { class: 'hint', text: theme.slug }),
+        theme.pixel_grid ? [h('br'), h('span', { class: 'hint', 'data-testid': 'pixel-grid-badge', text: t('admin.grid_badge', { n: theme.pixel_grid }) })] : null),
       h('td', {}, statusBadge(theme)),
       h('td', {}, versionLabel(theme.model_version)),
       h('td', { class: 'amount', text: dash(theme.training_images) }),
