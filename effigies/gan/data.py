@@ -33,8 +33,8 @@ def load_image(
     RGBA (``channels=4``): alpha is kept and fully transparent pixels get colour 0, so G
     never has to learn the arbitrary colour a file stores under alpha 0.
     Non-square images are centre-cropped, then brought to 64 px with Lanczos; a smaller
-    ``image_size`` (a pixel grid) is the 64 px image box-filtered down, which for art on
-    that grid is exactly one cell's colour per pixel.
+    ``image_size`` (a pixel grid, a divisor of 64) is each cell's mean colour, which for art
+    on that grid is exactly the cell's colour.
     """
     if channels not in (3, 4):
         raise ValueError("channels must be 3 or 4")
@@ -57,9 +57,13 @@ def load_image(
             im = im.crop((left, top, left + s, top + s))
         if im.size != (64, 64):
             im = im.resize((64, 64), Image.Resampling.LANCZOS)
-        if image_size != 64:
-            im = im.resize((image_size, image_size), Image.Resampling.BOX)
         out = np.array(im, dtype=np.uint8)
+    if image_size != 64:
+        # Each cell's mean in straight alpha (Pillow's BOX works premultiplied, which shifts the
+        # colour of semi-transparent cells); for art on the grid, exactly the cell's colour.
+        f = 64 // image_size
+        cells = out.reshape(image_size, f, image_size, f, out.shape[-1]).astype(np.float32)
+        out = np.rint(cells.mean(axis=(1, 3))).astype(np.uint8)
     if channels == 4:
         out[out[..., 3] == 0, :3] = 0
     return out

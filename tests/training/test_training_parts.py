@@ -26,6 +26,27 @@ def test_presets_follow_the_shipped_recipe_and_quick_is_configurable():
     assert big["checkpoint_every_s"] == settings.training_checkpoint_s
 
 
+def test_a_grid_theme_trains_its_grid_with_a_palette_and_an_rgba_set_trains_alpha():
+    settings = Settings(EE_TRAINING_QUICK_IMAGES=512)
+    quick = presets.presets(settings)["quick"]
+    plain = presets.training_options(quick, n_images=300, settings=settings, seed=1)
+    assert (plain["image_size"], plain["palette"], plain["nc"]) == (64, 0, 3)
+    grid = presets.training_options(quick, n_images=300, settings=settings, seed=1, pixel_grid=16, channels=4)
+    assert (grid["image_size"], grid["palette"], grid["nc"]) == (16, presets.PALETTE_COLOURS, 4)
+
+
+def test_a_set_is_rgba_when_most_of_its_files_carry_alpha(tmp_path):
+    from PIL import Image
+
+    assert presets.dataset_channels(tmp_path / "missing") == 3
+    for i in range(5):
+        Image.new("RGBA" if i < 3 else "RGB", (64, 64)).save(tmp_path / f"{i}.png")
+    assert presets.dataset_channels(tmp_path) == 4
+    (tmp_path / "0.png").unlink()
+    (tmp_path / "1.png").unlink()
+    assert presets.dataset_channels(tmp_path) == 3  # 1 of 3
+
+
 def test_a_lease_shorter_than_three_heartbeats_is_refused():
     with pytest.raises(ValueError, match="EE_TRAINING_LEASE_S"):
         Settings(EE_TRAINING_HEARTBEAT_S=5, EE_TRAINING_LEASE_S=10)
