@@ -42,14 +42,16 @@ THEME = "pixel-heroes"
 COUNT = 4
 
 
-def in_process_limit(slug: str, batch: int, seconds: float = 5.0) -> float:
-    """Candidates/s: forward pass in batches of `batch`, then fingerprint + PNG of each image."""
+def in_process_limit(slug: str | Path, batch: int, seconds: float = 5.0) -> float:
+    """Candidates/s: forward pass in batches of `batch`, then fingerprint + PNG of each image
+    (``slug``: a shipped theme, or a generator folder)."""
     from effigies.gan.checkpoint import load_generator
     from effigies.gan.sample import latents, sample
     from effigies.uniqueness.fingerprint import fingerprint
 
     torch.set_num_threads(os.cpu_count() or 1)
-    generator, config = load_generator(ROOT / "effigies" / "themes" / "pretrained" / slug)
+    folder = slug if isinstance(slug, Path) else ROOT / "effigies" / "themes" / "pretrained" / slug
+    generator, config = load_generator(folder)
     done, seed, t0 = 0, 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for array in sample(generator, latents(batch, config.nz, seed=seed)):

@@ -8,8 +8,8 @@ Reads the recipe's run folder (var/training/SLUG) and dataset (var/datasets/SLUG
 and writes effigies/themes/pretrained/SLUG/: generator.safetensors + .json and
 samples.png (newest checkpoint, EMA generator when the run has one),
 ATTRIBUTION.txt (how it was trained + the dataset's LICENSE.txt),
-training_fingerprints.safetensors (originality check) and metrics.json (`effigies
-eval`). `make theme-SLUG` runs dataset -> train -> this.
+training_fingerprints.safetensors (originality check), the run's "how it learns" timeline
+and metrics.json (`effigies eval`). `make theme-SLUG` runs dataset -> train -> this.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from effigies.themes.service import BUILTIN_THEMES, PRETRAINED_DIR  # noqa: E402
 from effigies.training.cli import export_command  # noqa: E402
 from effigies.training.eval_cli import eval_command  # noqa: E402
 from effigies.training.recipes import get_recipe  # noqa: E402
+from effigies.training.timeline import export_timeline  # noqa: E402
 from effigies.uniqueness.training_set import fingerprint_dataset, read_training_fingerprints  # noqa: E402
 
 
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         path = fingerprint_dataset(data_dir, out)
     info = read_training_fingerprints(path)
     console.print(f"written {path} ({info.count:,} fingerprints, dataset sha256 {info.dataset_sha256[:12]}...)")
+    # "How it learns" from the very run that made the generator (its grids every --sample-every-s).
+    console.print(f"written {export_timeline(run_dir, out, replay=False)}")
     return eval_command([args.slug], samples=args.samples, dataset=data_dir, swd_images=args.swd_images, console=console)
 
 

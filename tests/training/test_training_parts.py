@@ -11,18 +11,15 @@ from effigies.training.runner import Tracker, downsample, readable_error
 
 
 def test_presets_follow_the_shipped_recipe_and_quick_is_configurable():
-    from effigies.gan.train import AUTO_AUGMENT_BELOW
-
-    assert presets.AUTO_AUGMENT_BELOW == AUTO_AUGMENT_BELOW
     settings = Settings(EE_TRAINING_QUICK_IMAGES=512)
     table = presets.presets(settings)
     assert [(p.name, p.total_images) for p in table.values()] == [("quick", 512), ("standard", 300_000), ("long", 600_000)]
     small = presets.training_options(table["quick"], n_images=64, settings=settings, seed=3)
-    assert small["diffaugment"] == "auto" and small["diffaugment_on"] is True and small["width"] == 32
+    assert small["diffaugment"] == "color,translation,cutout" and small["diffaugment_on"] is True and small["width"] == 32
     assert small["instance_noise_images"] == 512  # the noise is gone before the end of a short run
     assert small["log_every"] == 1  # 8 steps: every one of them is reported
     big = presets.training_options(table["standard"], n_images=12_150, settings=settings, seed=3)
-    assert big["diffaugment_on"] is False and big["instance_noise_images"] == 200_000 and big["log_every"] == 10
+    assert big["diffaugment_on"] is True and big["instance_noise_images"] == 200_000 and big["log_every"] == 10
     assert big["checkpoint_every_s"] == settings.training_checkpoint_s
 
 
