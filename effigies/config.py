@@ -104,8 +104,13 @@ class Settings(BaseSettings):
     # (effigies.api.server), 1 elsewhere. Per-process state is only caches and SSE listeners.
     api_workers: int | None = Field(None, ge=1, le=256, alias="EE_API_WORKERS")
     # Memory for encoded public avatar variants, per API process (effigies.avatars.public): a
-    # smooth 256 px variant is ~50 kB, a 512 px one ~140 kB (pixel art: a fifth of that).
+    # smooth 256 px PNG is ~55 kB, a 1024 px one ~450 kB, WebP and JPEG a tenth (pixel art: less).
     avatar_cache_mb: int = Field(64, ge=0, alias="EE_AVATAR_CACHE_MB")
+    # Public variants drawn at once per API process, and how many more may wait for a slot; past
+    # both, 503 + Retry-After (effigies.avatars.public). A variant costs at most ~0.1 s of one core
+    # (1024 px), and Pillow draws outside the GIL, so 2 per process keep cached hits flowing.
+    avatar_renders: int = Field(2, ge=1, le=64, alias="EE_AVATAR_RENDERS")
+    avatar_render_queue: int = Field(16, ge=0, le=1024, alias="EE_AVATAR_RENDER_QUEUE")
     # Bearer token a Prometheus server sends to read GET /metrics; unset, only an admin's session
     # may read it (effigies.monitoring.router).
     metrics_token: SecretStr | None = Field(None, alias="EE_METRICS_TOKEN")

@@ -160,8 +160,8 @@ class Person:
             return []
         candidates = [c["id"] for c in r.json()["candidates"]]
         if candidates:
-            await self.call("GET /api/candidates/{id}/preview.jpg", "GET",
-                            f"/api/candidates/{self.rng.choice(candidates)}/preview.jpg")
+            await self.call("GET /api/candidates/{id}/preview.webp", "GET",
+                            f"/api/candidates/{self.rng.choice(candidates)}/preview.webp")
         return candidates
 
     async def run(self, themes: list[str]) -> None:

@@ -38,7 +38,9 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.add_middleware(SecurityMiddleware)
     # Added last, so outermost: the public avatar URL skips CSRF, cookies and routing entirely.
-    app.add_middleware(PublicAvatars, cache_bytes=get_settings().avatar_cache_mb * 1_000_000)
+    settings = get_settings()
+    app.add_middleware(PublicAvatars, cache_bytes=settings.avatar_cache_mb * 1_000_000,
+                       renders=settings.avatar_renders, render_queue=settings.avatar_render_queue)
     # Outside even that, so public avatars are counted too (in memory only: effigies.monitoring.http).
     app.add_middleware(HttpMetrics)
 

@@ -1,23 +1,32 @@
-"""GET/HEAD /a/{public_id}.png?s=N: the public avatar URL, answered before FastAPI's routing.
+"""GET/HEAD /a/{public_id}.{png,webp,jpg}?s=N: the public avatar URL, answered before FastAPI's routing.
 
 This is the URL that game profiles and e-mail signatures hotlink, so it takes far more traffic
 than the rest of the API. Through FastAPI (routing, a DB session dependency, FileResponse's stat
 and thread per request) one process served 444 req/s with a p99 of 334 ms. Here a variant
 already in memory costs a dict lookup and two `send` calls; a miss reads the disk cache, or
-renders the variant with the one implementation (`service.scaled_image`), in a thread.
+draws the variant from the avatar's master (effigies.avatars.delivery), in a thread.
+
+Any size from 16 to 1024 px may be asked for, so drawing is bounded: at most EE_AVATAR_RENDERS
+variants are drawn at once per process and EE_AVATAR_RENDER_QUEUE more wait; past that the answer
+is a 503 with Retry-After, at once, before drawing anything. A flood of made-up sizes costs a few
+cores at most and never queues without bound; variants already drawn (memory, disk) are served
+as usual meanwhile. Memory is the LRU's budget (EE_AVATAR_CACHE_MB, in bytes of encoded images)
+plus the images being drawn (a 1024 px RGBA one is 4 MB, a few times over while resized).
 
 Pure ASGI, no FastAPI: it must not depend on the session/CSRF machinery, and it must never set
 a cookie (CDNs do not cache responses that do). A sold image never changes, so every variant is
 cacheable forever, anywhere, and validated by a strong ETag computed from its bytes (the same in
-every API process, since the bytes come from the same disk file).
+every API process: the bytes come from the same disk file, or the same encoder on the same master).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from typing import NamedTuple
 from urllib.parse import parse_qsl
 
@@ -25,18 +34,25 @@ import anyio.to_thread
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from effigies.avatars import service
+from effigies.avatars import delivery, variants
+from effigies.avatars.service import PUBLIC_ID
 from effigies.db import DatabaseNotConfigured, _session_factory
 from effigies.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-PREFIX, SUFFIX = "/a/", ".png"
+PREFIX = "/a/"
+ROUTE = PREFIX + "{public_id}.{format}"  # how metrics and the route inventory name it
 CACHE_CONTROL = b"public, max-age=31536000, immutable"
 # Errors may be cached briefly: a CDN then absorbs a flood of requests for made-up ids, and an
 # id only exists once its purchase has committed, before anyone is told about it.
 ERROR_CACHE_CONTROL = b"public, max-age=60"
-SIZE_LIST = ", ".join(map(str, service.SIZES))
+RETRY_AFTER_S = 1  # a variant takes at most ~0.1 s to draw: slots free up within a second
+SIZE_MESSAGE = (f"Size must be a whole number of pixels from {variants.MIN_SIZE} to {variants.MAX_SIZE} "
+                f"({variants.SIZE_RANGE}), as in ?s=128; without ?s= it is {variants.DEFAULT_SIZE}.")
+FORMAT_MESSAGE = (f"Avatars are served as {variants.FORMAT_LIST} (/a/ID.png, /a/ID.webp, /a/ID.jpg), "
+                  f"at any size from {variants.SIZE_RANGE} px with ?s=N.")
+Key = tuple[str, int, str]  # (public id, size, format)
 
 
 class Variant(NamedTuple):
@@ -45,10 +61,10 @@ class Variant(NamedTuple):
     headers: list[tuple[bytes, bytes]]  # of a 200, ready to send
 
 
-def make_variant(body: bytes) -> Variant:
+def make_variant(body: bytes, media_type: bytes = b"image/png") -> Variant:
     etag = b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode("ascii") + b'"'
     return Variant(body, etag, [
-        (b"content-type", b"image/png"),
+        (b"content-type", media_type),
         (b"content-length", str(len(body)).encode("ascii")),
         (b"etag", etag),
         (b"cache-control", CACHE_CONTROL),
@@ -64,18 +80,18 @@ class VariantCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self._items: OrderedDict[tuple[str, int], Variant] = OrderedDict()
+        self._items: OrderedDict[Key, Variant] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: tuple[str, int]) -> Variant | None:
+    def get(self, key: Key) -> Variant | None:
         variant = self._items.get(key)
         if variant is not None:
             self._items.move_to_end(key)
         return variant
 
-    def put(self, key: tuple[str, int], variant: Variant) -> None:
+    def put(self, key: Key, variant: Variant) -> None:
         if len(variant.body) > self.max_bytes:
             return
         old = self._items.pop(key, None)
@@ -88,12 +104,53 @@ class VariantCache:
             self.size -= len(evicted.body)
 
 
-def _load(public_id: str, size: int) -> bytes:
+def _prepare(public_id: str, size: int, ext: str) -> bytes | None:
+    """The variant's file when kept on disk; otherwise None, once the avatar's master exists (made
+    here the first time: a database lookup, so an unknown id is a 404 without taking a slot)."""
+    cached = delivery.cached_variant(public_id=public_id, size=size, ext=ext)
+    if cached is None and not delivery.has_master(public_id):
+        session = _session_factory()()
+        try:
+            delivery.master_image(session=session, public_id=public_id)
+        finally:
+            session.close()
+    return cached
+
+
+def _draw(public_id: str, size: int, ext: str) -> bytes:
     session = _session_factory()()
     try:
-        return service.scaled_image(session=session, public_id=public_id, size=size)
+        return delivery.render_variant(session=session, public_id=public_id, size=size, ext=ext)
     finally:
         session.close()
+
+
+class RendersBusy(Exception):
+    """Every render slot is taken and the queue is full: answered 503 + Retry-After."""
+
+
+class RenderSlots:
+    """At most ``slots`` variants drawn at once, ``queue`` more waiting; past both, RendersBusy at
+    once. Asyncio-level, one per process (its event loop), so the counts need no lock."""
+
+    def __init__(self, slots: int, queue: int) -> None:
+        self.slots, self.queue = slots, queue
+        self.waiting = 0
+        self._semaphore = asyncio.Semaphore(slots)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._semaphore.locked() and self.waiting >= self.queue:
+            raise RendersBusy
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._semaphore.release()
 
 
 def _etag_matches(header: bytes, etag: bytes) -> bool:
@@ -104,44 +161,52 @@ def _etag_matches(header: bytes, etag: bytes) -> bool:
 
 
 class PublicAvatars:
-    """ASGI middleware: answers /a/{public_id}.png itself, passes every other request to `app`."""
+    """ASGI middleware: answers /a/... itself, passes every other request to `app`."""
 
-    def __init__(self, app: ASGIApp, *, cache_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, cache_bytes: int, renders: int = 2, render_queue: int = 16) -> None:
         self.app = app
         self.cache = VariantCache(cache_bytes)
+        self.slots = RenderSlots(renders, render_queue)
         # One render or disk read per variant at a time: a burst of requests for a new avatar
         # (a profile page just shared) waits for the first instead of each doing the work.
-        self._loading: dict[tuple[str, int], asyncio.Future[Variant]] = {}
+        self._loading: dict[Key, asyncio.Future[Variant]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
+        if not path.startswith(PREFIX):
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):
             await _error(send, 405, "method_not_allowed", "Only GET and HEAD are allowed here.",
                          [(b"allow", b"GET, HEAD")])
             return
-        public_id = path[len(PREFIX):-len(SUFFIX)]
-        if not service.PUBLIC_ID.match(public_id):
+        public_id, dot, ext = path[len(PREFIX):].rpartition(".")
+        if not dot or ext not in variants.FORMATS:
+            await _error(send, 404, "unknown_format", FORMAT_MESSAGE)
+            return
+        if not PUBLIC_ID.match(public_id):
             await _error(send, 404, "avatar_not_found", "No such avatar.")
             return
-        size, download = service.DEFAULT_SIZE, False
+        size, download = variants.DEFAULT_SIZE, False
         if scope.get("query_string"):
             for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
                 if name == "s":
-                    size = int(value) if value.isascii() and value.isdigit() and len(value) < 5 else -1
+                    size = variants.parse_size(value)
                 elif name == "download":
                     download = value not in ("", "0", "false")
-        if size not in service.SIZES:
-            await _error(send, 422, "invalid_size", f"Size must be one of {SIZE_LIST} pixels.")
+        if size is None:
+            await _error(send, 422, "invalid_size", SIZE_MESSAGE)
             return
 
-        key = (public_id, size)
+        key = (public_id, size, ext)
         variant = self.cache.get(key)
         if variant is None:
             try:
                 variant = await self._fetch(key)
+            except RendersBusy:
+                await _error(send, 503, "busy", "Many new avatar sizes are being drawn right now: try again in a second.",
+                             [(b"retry-after", str(RETRY_AFTER_S).encode("ascii"))], cacheable=False)
+                return
             except DomainError as exc:
                 await _error(send, exc.status, exc.code, exc.message)
                 return
@@ -151,7 +216,7 @@ class PublicAvatars:
                              "Our database is briefly unavailable. Please try again in a moment.", cacheable=False)
                 return
             except Exception:
-                log.exception("public avatar %s at %s px", public_id, size)
+                log.exception("public avatar %s at %s px as %s", public_id, size, ext)
                 await _error(send, 500, "internal_error", "Something went wrong on our side.", cacheable=False)
                 return
 
@@ -163,19 +228,19 @@ class PublicAvatars:
                 return
         headers = variant.headers
         if download:
-            disposition = f'attachment; filename="effigies-{public_id}-{size}.png"'.encode("ascii")
+            disposition = f'attachment; filename="effigies-{public_id}-{size}.{ext}"'.encode("ascii")
             headers = [*headers, (b"content-disposition", disposition)]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": variant.body if scope["method"] == "GET" else b""})
 
-    async def _fetch(self, key: tuple[str, int]) -> Variant:
+    async def _fetch(self, key: Key) -> Variant:
         pending = self._loading.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[Variant] = asyncio.get_running_loop().create_future()
         self._loading[key] = future
         try:
-            variant = make_variant(await anyio.to_thread.run_sync(_load, *key))
+            variant = make_variant(await self._body(*key), variants.FORMATS[key[2]].media_type)
             self.cache.put(key, variant)
             future.set_result(variant)
             return variant
@@ -185,6 +250,14 @@ class PublicAvatars:
             raise
         finally:
             del self._loading[key]
+
+    async def _body(self, public_id: str, size: int, ext: str) -> bytes:
+        """From disk when kept there, else drawn in a render slot (RendersBusy when none is free)."""
+        body = await anyio.to_thread.run_sync(_prepare, public_id, size, ext)
+        if body is not None:
+            return body
+        async with self.slots.slot():
+            return await anyio.to_thread.run_sync(_draw, public_id, size, ext)
 
 
 async def _error(send: Send, status: int, code: str, message: str,

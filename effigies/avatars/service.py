@@ -1,16 +1,12 @@
-"""Purchase (money and ownership in one transaction) and the public avatar images."""
+"""Purchase (money and ownership in one transaction). The public images: effigies.avatars.delivery."""
 from __future__ import annotations
 
-import io
 import re
-import os
 import secrets
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,12 +20,7 @@ from effigies.errors import DomainError
 from effigies.generation.models import Candidate
 from effigies.themes.models import Theme
 from effigies.uniqueness import service as uniqueness_service
-from effigies.uniqueness.fingerprint import has_alpha
 
-# A fixed list, not a range: each size is one cached variant per avatar (on disk and in each
-# API process's memory), so an open range would let anyone fill both by walking ?s=.
-SIZES = (32, 48, 64, 96, 128, 256, 512)
-DEFAULT_SIZE = 256
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 
 
@@ -37,8 +28,9 @@ class AvatarsError(DomainError):
     pass
 
 
-def public_url(public_id: str, size: int | None = None) -> str:
-    base = f"{get_settings().public_url.rstrip('/')}/a/{public_id}.png"
+def public_url(public_id: str, size: int | None = None, ext: str = "png") -> str:
+    """The avatar's public address (effigies.avatars.public); 256 px PNG without size and format."""
+    base = f"{get_settings().public_url.rstrip('/')}/a/{public_id}.{ext}"
     return f"{base}?s={size}" if size else base
 
 
@@ -132,42 +124,3 @@ def list_owned(*, session: Session, user_id: uuid.UUID) -> list[tuple[Avatar, Th
         select(Avatar, Theme).join(Theme, Avatar.theme_id == Theme.id).where(Avatar.owner_id == user_id).order_by(Avatar.created_at.desc())
     ).all()
     return [(a, t) for a, t in rows]
-
-
-def scaled_image(*, session: Session, public_id: str, size: int) -> bytes:
-    """The avatar's PNG at `size` px, cached on disk: sold images never change, so neither do
-    variants. The database is asked only when the variant is not on disk yet (the session
-    opens no connection before its first query)."""
-    if size not in SIZES:
-        raise AvatarsError("invalid_size", f"Size must be one of {', '.join(map(str, SIZES))} pixels.", status=422)
-    if not PUBLIC_ID.match(public_id):  # it becomes part of a file path below
-        raise AvatarsError("avatar_not_found", "No such avatar.", status=404)
-    images = get_settings().images_dir
-    cached = images / "avatars" / public_id / f"{size}.png"
-    try:
-        return cached.read_bytes()
-    except FileNotFoundError:
-        pass
-    # Any avatar ever sold: neither a retired theme nor a deleted owner takes it off the web.
-    row = session.execute(
-        select(Avatar.image_path, Theme.pixel_art).join(Theme, Avatar.theme_id == Theme.id).where(Avatar.public_id == public_id)
-    ).first()
-    if row is None:
-        raise AvatarsError("avatar_not_found", "No such avatar.", status=404)
-    image_path, pixel_art = row
-    with Image.open(images / image_path) as source:
-        # Pixel art keeps its hard edges (each source pixel becomes a block); drawings are smoothed.
-        resample = Image.Resampling.NEAREST if pixel_art else Image.Resampling.LANCZOS
-        # A transparent avatar stays transparent at every size (Pillow premultiplies alpha for
-        # the smooth filters, so edges pick up no colour stored under alpha 0); an RGB one stays
-        # RGB, so the variants of avatars sold before RGBA themes are byte for byte unchanged.
-        scaled = source.convert("RGBA" if has_alpha(source) else "RGB").resize((size, size), resample)
-    buffer = io.BytesIO()
-    scaled.save(buffer, format="PNG", optimize=True)
-    data = buffer.getvalue()
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    # Private per process and thread, then renamed: a concurrent reader sees the whole file or none.
-    tmp = cached.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, cached)
-    return data

@@ -1,6 +1,6 @@
 """Design boards ("planches"): a sheet of fresh samples of a theme for designers to look at.
 
-Inspiration, not merchandise: every sample is watermarked with the preview pattern, the
+Inspiration, not merchandise: every sample is watermarked with a dense text pattern, the
 sheet says so in both languages, and its samples are filtered like candidates (no near-copy
 of a sold avatar or a training image ever appears on a board). A board is made by a generate
 worker (where the generators are warm) as a PNG and a PDF under images/boards/<id>/; the
@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from effigies.config import get_settings
-from effigies.generation.preview import font, watermarked_preview
+from effigies.generation.preview import board_tile, font
 
 COUNTS = (16, 64)
 TILE = {16: 192, 64: 96}  # px per sample: both sheets come out ~A4-wide at 150 dpi
@@ -44,7 +44,7 @@ def compose(images: list[Image.Image], *, per_row: int, title: str, made_on: dat
     top = MARGIN + 40
     for i, image in enumerate(images):
         row, col = divmod(i, per_row)
-        sheet.paste(watermarked_preview(image, pixel_art=pixel_art, size=tile, background=SHEET),
+        sheet.paste(board_tile(image, pixel_art=pixel_art, size=tile, background=SHEET),
                     (MARGIN + col * (tile + GAP), top + row * (tile + GAP)))
     draw.text((MARGIN, top + grid_height + MARGIN // 2),
               "Planche d’inspiration — non vendable · Inspiration board — not for sale · Effigies Edification",

@@ -104,7 +104,7 @@ def _generation_out(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) 
 
 def _candidate_out(candidate_id, expires_at, status: str) -> CandidateOut:
     return CandidateOut(
-        id=candidate_id, preview_url=f"/api/candidates/{candidate_id}/preview.jpg", expires_at=expires_at, status=status
+        id=candidate_id, preview_url=f"/api/candidates/{candidate_id}/preview.webp", expires_at=expires_at, status=status
     )
 
 
@@ -153,15 +153,15 @@ async def _job_events(state: GenerationOut, user_id: uuid.UUID, queue) -> AsyncI
 
 
 @router.get(
-    "/candidates/{candidate_id}/preview.jpg", response_class=FileResponse,
-    responses={**content("image/jpeg"), **errors(410)},
+    "/candidates/{candidate_id}/preview.webp", response_class=FileResponse,
+    responses={**content("image/webp"), **errors(410)},
 )
 def candidate_preview(candidate_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     candidate = service.candidate_for_user(session=session, candidate_id=candidate_id, user_id=user.id)
     service.ensure_offered(candidate)
     return FileResponse(
         service.candidate_preview_path(session=session, candidate=candidate),
-        media_type="image/jpeg",
+        media_type="image/webp",
         headers={"Cache-Control": "private, max-age=1800"},
     )
 

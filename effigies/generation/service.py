@@ -20,7 +20,7 @@ from effigies.errors import DomainError
 from effigies.generation import board
 from effigies.generation.events import publish_job_update
 from effigies.generation.models import Candidate, GenerationJob
-from effigies.generation.preview import watermarked_preview
+from effigies.generation.preview import preview_webp
 from effigies.themes import service as themes_service
 from effigies.themes.models import ModelVersion, Theme
 from effigies.uniqueness import service as uniqueness_service
@@ -145,6 +145,7 @@ def delete_candidate_files(paths: list[str]) -> None:
     for relative in paths:
         (images / relative).unlink(missing_ok=True)
         _preview_of(images / relative).unlink(missing_ok=True)
+        (images / relative).with_suffix(".preview.jpg").unlink(missing_ok=True)  # written until issue 15
 
 
 def candidate_image_path(candidate: Candidate) -> Path:
@@ -152,16 +153,16 @@ def candidate_image_path(candidate: Candidate) -> Path:
 
 
 def _preview_of(image_path: Path) -> Path:
-    return image_path.with_suffix(".preview.jpg")
+    return image_path.with_suffix(".preview.webp")
 
 
 def candidate_preview_path(*, session: Session, candidate: Candidate) -> Path:
-    """The watermarked preview, made here for candidates generated before previews existed."""
+    """The watermarked preview, made here for candidates generated before this kind of preview."""
     path = _preview_of(candidate_image_path(candidate))
     if not path.is_file():
-        pixel_art = session.scalar(select(Theme.pixel_art).where(Theme.id == candidate.theme_id))
+        weights_dir, pixel_art = _version(session, candidate.model_version_id)
         with Image.open(candidate_image_path(candidate)) as clean:
-            _write(watermarked_preview(clean, pixel_art=pixel_art), path, format="JPEG", quality=85)
+            _write_bytes(preview_webp(clean, pixel_art=pixel_art, weights_dir=weights_dir), path)
     return path
 
 
@@ -169,6 +170,13 @@ def _write(image: Image.Image, path: Path, **save) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     image.save(tmp, **save)
+    os.replace(tmp, path)
+
+
+def _write_bytes(data: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
@@ -263,8 +271,8 @@ def run_job(*, job_id: uuid.UUID) -> str:
         for (image, _), row in zip(accepted, rows):
             path = settings.images_dir / row["image_path"]
             _write(image, path, format="PNG", optimize=True)
-            # JPEG: 1.3 ms against 17 for a 192 px PNG, and a preview needn't be lossless.
-            _write(watermarked_preview(image, pixel_art=pixel_art), _preview_of(path), format="JPEG", quality=85)
+            # The 256 px master as the buyer will get it, marked, in WebP (effigies.generation.preview).
+            _write_bytes(preview_webp(image, pixel_art=pixel_art, weights_dir=weights_dir), _preview_of(path))
         if rows:
             session.execute(insert(_candidates), rows)
         session.execute(

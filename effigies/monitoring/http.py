@@ -13,10 +13,10 @@ from time import perf_counter
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from effigies.avatars.public import PREFIX, SUFFIX
+from effigies.avatars.public import PREFIX, ROUTE
 from effigies.monitoring.metrics import RECORDER, Labels
 
-PUBLIC_AVATAR_ROUTE = PREFIX + "{public_id}" + SUFFIX  # effigies.avatars.public answers these itself
+PUBLIC_AVATAR_ROUTE = ROUTE  # effigies.avatars.public answers every /a/... path itself
 UNMATCHED = "(unmatched)"  # under /api/, no route: one series for every made-up path
 FRONTEND = "(frontend)"  # the static files mounted at "/"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -46,7 +46,7 @@ class HttpMetrics:
 
     def route_label(self, scope: Scope) -> str:
         path = scope.get("path", "")
-        if path.startswith(PREFIX) and path.endswith(SUFFIX):
+        if path.startswith(PREFIX):
             return PUBLIC_AVATAR_ROUTE
         if self._templates is None and "app" in scope:
             self._templates, self._plain = _templates(scope["app"])  # fixed once the app serves

@@ -10,8 +10,8 @@ So every avatar in the dump has its file on disk before the snapshot, and still 
 the files are copied a moment later. Files first would not do: an avatar bought between the
 file copy and the dump would be in the dump without its image.
 
-What is not copied, because it is rebuilt on demand or is not ours to keep: resized avatar
-variants (images/avatars/ID/SIZE.png), watermarked previews (*.preview.jpg), contact sheets
+What is not copied, because it is rebuilt on demand or is not ours to keep: avatar masters and
+variants (images/avatars/ID/), watermarked previews (*.preview.webp), contact sheets
 (images/boards/, deleted after a day anyway), expired candidates' images, checkpoints of
 finished training runs (their generator is exported under models/), the embedded servers'
 folders (postgres/, redis/, localstripe/), logs, pid files, local secrets.json, and the

@@ -201,7 +201,9 @@ async function boot() {
     event.preventDefault();
     main.focus();
   });
-  onLocaleChange(() => render({ focus: false }));
+  // Before boot has read the session, a render would send a signed-in person to the log-in page;
+  // boot's own render comes in the new language anyway.
+  onLocaleChange(() => { if (document.body.dataset.ready) render({ focus: false }); });
   subscribe(() => drawHeader());
   window.addEventListener('hashchange', () => render({ focus: true }));
 

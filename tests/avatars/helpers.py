@@ -63,3 +63,54 @@ def purchase_count(candidate_id) -> tuple[int, int]:
                 select(func.count()).select_from(LedgerTransaction).where(LedgerTransaction.reference == f"purchase:{candidate_id}")
             ),
         )
+
+
+def buy(stack, slug: str) -> str:
+    """An avatar of theme ``slug`` bought through the API by a new account; its public id."""
+    import uuid
+
+    import httpx
+
+    from effigies.accounts import service as accounts_service
+    from effigies.db import session_scope
+    from tests.conftest import fund
+
+    with session_scope() as session:
+        user = accounts_service.signup(session=session, email=f"public-{uuid.uuid4().hex[:10]}@players.effigies.fr",
+                                       password="correct-horse-battery", display_name="Public")
+        token, user_id = accounts_service.open_session(session=session, user=user), user.id
+    fund(user_id, 100)
+    with httpx.Client(base_url=stack.url, timeout=30, cookies={"ee_session": token}) as user:
+        user.get("/api/config")
+        user.headers["X-CSRF-Token"] = user.cookies["csrftoken"]
+        job = user.post(f"/api/themes/{slug}/generations", json={"count": 1})
+        assert job.status_code in (201, 202), job.text
+        body = wait_generation(user, job.json()["id"])
+        assert body["status"] == "done", body
+        bought = user.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase")
+        assert bought.status_code == 201, bought.text
+        return bought.json()["avatar"]["public_id"]
+
+
+def stored_image(public_id: str):
+    """The avatar's stored 64 px file as a PIL image: RGB, or RGBA for a transparent theme."""
+    from PIL import Image
+    from sqlalchemy import select
+
+    from effigies.avatars.models import Avatar
+    from effigies.config import get_settings
+    from effigies.db import session_scope
+
+    with session_scope() as session:
+        path = session.scalar(select(Avatar.image_path).where(Avatar.public_id == public_id))
+    with Image.open(get_settings().images_dir / path) as image:
+        image.load()
+        return image.copy()
+
+
+def avatar_files(public_id: str) -> set[str]:
+    """The names of the avatar's derived files on disk (master and kept variants)."""
+    from effigies.config import get_settings
+
+    folder = get_settings().images_dir / "avatars" / public_id
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()

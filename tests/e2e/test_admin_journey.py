@@ -137,7 +137,7 @@ def test_admin_uploads_trains_and_publishes_a_theme_then_a_user_generates(
     page.wait_for_function(
         """(n) => {
             const imgs = [...document.querySelectorAll('[data-testid=candidate] img')];
-            return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth === 192);
+            return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth === 256);
         }""",
         arg=count,
     )

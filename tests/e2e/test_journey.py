@@ -42,7 +42,7 @@ TEXT = {
         "board_ready": "Votre planche est prête.", "board_png": "Télécharger en PNG", "board_pdf": "Télécharger en PDF",
         "wallet": "Portefeuille", "pay": "Payer ", "paid": "Paiement reçu : ", "themes": "Thèmes",
         "bought": "C’est à vous", "see_avatars": "Voir mes avatars", "avatars": "Mes avatars", "copy": "Copier",
-        "copied": "Adresse copiée.", "open_128": r"en 128 × 128", "download_256": r"Télécharger l’avatar .*256 × 256",
+        "copied": "Adresse copiée.", "open_128": r"en 128 × 128", "download_256": r"Télécharger l’avatar .*256 × 256 pixels \(fichier PNG\)",
         "verify_link": "Page de vérification", "verify_title": "Vérifier un avatar", "genuine": "Authentique.",
         "owner": "Propriétaire",
     },
@@ -55,7 +55,7 @@ TEXT = {
         "board_ready": "Your board is ready.", "board_png": "Download as PNG", "board_pdf": "Download as PDF",
         "wallet": "Wallet", "pay": "Pay ", "paid": "Payment received: ", "themes": "Themes",
         "bought": "It’s yours", "see_avatars": "See my avatars", "avatars": "My avatars", "copy": "Copy",
-        "copied": "Address copied.", "open_128": r"at 128 × 128", "download_256": r"Download avatar .*256 × 256",
+        "copied": "Address copied.", "open_128": r"at 128 × 128", "download_256": r"Download avatar .*256 × 256 pixels \(PNG file\)",
         "verify_link": "Verification page", "verify_title": "Verify an avatar", "genuine": "Genuine.",
         "owner": "Owner",
     },
@@ -75,7 +75,7 @@ def candidate_ids(page: Page) -> list[str]:
 def expect_candidates_loaded(page: Page, count: int) -> None:
     cards = page.locator("[data-testid=candidate]")
     expect(cards).to_have_count(count, timeout=GENERATION_TIMEOUT_MS)
-    # Every preview actually decoded (the 192 px watermarked JPEG).
+    # Every preview actually decoded (the 256 px watermarked WebP).
     page.wait_for_function(
         """(n) => {
             const imgs = [...document.querySelectorAll('[data-testid=candidate] img')];
@@ -84,7 +84,7 @@ def expect_candidates_loaded(page: Page, count: int) -> None:
         arg=count,
     )
     sizes = cards.locator("img").evaluate_all("els => els.map(i => [i.naturalWidth, i.naturalHeight])")
-    assert all(w == h == 192 for w, h in sizes), sizes
+    assert all(w == h == 256 for w, h in sizes), sizes
 
 
 def open_theme(page: Page, slug: str) -> None:
@@ -231,7 +231,7 @@ def test_signup_generate_topup_buy_share_and_verify(lang, context, e2e_server, s
     bought = page.get_by_test_id("bought")
     expect(bought).to_contain_text(say["bought"])
     expect(chosen).to_have_attribute("data-state", "sold")
-    expect(chosen.get_by_role("button")).to_have_text(say["see_avatars"])
+    expect(chosen.get_by_test_id("buy")).to_have_text(say["see_avatars"])
     expect(balance_chip).to_have_text(re.compile(say["balance"] + money("0.90")))
 
     # ---- "My avatars": download, copy the public URL ----

@@ -136,7 +136,7 @@ MATRIX: dict[str, Row] = {
     "POST /api/themes/{slug}/generations": own_account(post("/api/themes/galactic-droids/generations", json={"count": 1}), 202),
     "GET /api/generations/{job_id}": mine(get("/api/generations/{w.job_id}")),
     "GET /api/generations/{job_id}/events": mine(get("/api/generations/{w.job_id}/events")),
-    "GET /api/candidates/{candidate_id}/preview.jpg": mine(get("/api/candidates/{w.preview_candidate}/preview.jpg")),
+    "GET /api/candidates/{candidate_id}/preview.webp": mine(get("/api/candidates/{w.preview_candidate}/preview.webp")),
     "POST /api/themes/{slug}/boards": own_account(post("/api/themes/pixel-heroes/boards", json={"count": 16}), 202),
     "GET /api/boards/{board_id}": mine(get("/api/boards/{w.board_id}")),
     "GET /api/boards/{board_id}/board.{ext}": mine(get("/api/boards/{w.board_id}/board.png")),
@@ -151,7 +151,7 @@ MATRIX: dict[str, Row] = {
     # Avatars and certificates
     "POST /api/candidates/{candidate_id}/purchase": mine(post("/api/candidates/{w.purchase_candidate}/purchase"), 201),
     "GET /api/me/avatars": own_account(get("/api/me/avatars")),
-    "GET /a/{public_id}.png": public(get("/a/{w.public_id}.png")),
+    "GET /a/{public_id}.{format}": public(get("/a/{w.public_id}.webp")),
     "GET /api/avatars/{public_id}/certificate": mine(get("/api/avatars/{w.public_id}/certificate")),
     "GET /api/verify/{public_id}": public(get("/api/verify/{w.public_id}")),
     "POST /api/verify": public(lambda w: Call("POST", "/api/verify", {"json": w.certificate})),
@@ -187,9 +187,9 @@ def app_routes() -> set[str]:
     from fastapi.routing import iter_route_contexts
 
     from effigies.api.app import create_app
-    from effigies.avatars.public import PREFIX, SUFFIX
+    from effigies.avatars.public import ROUTE
 
-    keys = {f"GET {PREFIX}{{public_id}}{SUFFIX}"}  # effigies.avatars.public answers it before routing
+    keys = {f"GET {ROUTE}"}  # effigies.avatars.public answers it before routing
     for route in iter_route_contexts(create_app().routes):
         if route.methods is None:
             keys.add(f"MOUNT {route.path_format}")
@@ -293,18 +293,19 @@ def test_callers_see_their_own_account_not_the_owners(world):
 def test_a_stranger_cannot_see_buy_or_download_an_unsold_candidate(stack, world):
     other, owner = world.other.client, world.owner.client
     candidate = world.preview_candidate
-    assert other.get(f"/api/candidates/{candidate}/preview.jpg").status_code == 404
+    assert other.get(f"/api/candidates/{candidate}/preview.webp").status_code == 404
     assert other.post(f"/api/candidates/{candidate}/purchase").status_code == 404
     # The clean image has no public address before it is sold: not by the candidate's id either.
     with ApiClient(base_url=stack.url, timeout=30) as anonymous:
-        assert anonymous.get(f"/a/{candidate}.png").status_code == 404
-        assert anonymous.get(f"/a/{candidate.replace('-', '')[:16]}.png").status_code == 404
-    # Its owner sees only the watermarked 192 px preview, and it is still on offer, unsold.
-    preview = owner.get(f"/api/candidates/{candidate}/preview.jpg")
-    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+        for ext in ("png", "webp", "jpg"):
+            assert anonymous.get(f"/a/{candidate}.{ext}").status_code == 404
+            assert anonymous.get(f"/a/{candidate.replace('-', '')[:16]}.{ext}").status_code == 404
+    # Its owner sees only the watermarked 256 px preview, and it is still on offer, unsold.
+    preview = owner.get(f"/api/candidates/{candidate}/preview.webp")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/webp"
     from PIL import Image
 
-    assert Image.open(io.BytesIO(preview.content)).size == (192, 192)
+    assert Image.open(io.BytesIO(preview.content)).size == (256, 256)
     from effigies.db import session_scope
 
     with session_scope() as session:

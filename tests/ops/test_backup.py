@@ -42,10 +42,10 @@ def test_the_archive_holds_the_dump_the_files_the_rows_need_and_a_manifest(sourc
     assert m["missing"] == []
     image = f"images/{source.image_path}"
     assert files[image] == {"sha256": sha256(stack.data_dir / image), "size": (stack.data_dir / image).stat().st_size}
-    # Rebuilt on demand, so left out: the resized variant the public URL made, the watermarked previews.
+    # Rebuilt on demand, so left out: the master and variants the public URL made, the watermarked previews.
     assert any((stack.data_dir / "images" / "avatars" / source.public_id).iterdir())
-    assert (stack.data_dir / image).with_suffix(".preview.jpg").is_file()
-    assert not [p for p in files if p.startswith("images/avatars/") or p.endswith(".preview.jpg")]
+    assert (stack.data_dir / image).with_suffix(".preview.webp").is_file()
+    assert not [p for p in files if p.startswith("images/avatars/") or p.endswith(".preview.webp")]
     # The private key stays out; its public half is listed, so old certificates stay verifiable.
     assert "signing-key.pem" not in files and m["signing_key_included"] is False
     assert source.certificate["certificate"]["key_id"] in [k["id"] for k in m["signing_keys"]]

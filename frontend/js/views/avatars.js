@@ -4,16 +4,12 @@ import { h, clear, uid } from '../dom.js';
 import { t, dateOnly } from '../i18n.js';
 import { errorText } from '../errors.js';
 import { themeName } from './home.js';
+import { downloads, variantUrl } from './avatar-downloads.js';
 
-const SIZES = [64, 128, 256, 512];
+const SIZES = [64, 128, 256, 512, 1024];
 
-function absolute(url, size, download) {
-  const u = new URL(url, location.origin);
-  if (size) u.searchParams.set('s', String(size));
-  // The server then says "attachment" too: browsers that ignore the download attribute
-  // (a public URL on another origin, such as a CDN) still save the file instead of showing it.
-  if (download) u.searchParams.set('download', '1');
-  return u.href;
+function absolute(url, size) {
+  return variantUrl(url, { size });
 }
 
 // Where the public URL goes, per kind of profile: a person should not have to search for it.
@@ -70,14 +66,6 @@ function avatarCard(avatar, themes) {
           text: t('avatars.size_link', { size }),
         }))),
       h('p', { class: 'sizes' },
-        h('span', { text: t('avatars.downloads') }), ' ',
-        SIZES.map((size) => h('a', {
-          href: absolute(avatar.url, size, true), download: `effigies-${avatar.public_id}-${size}.png`,
-          'aria-label': t('avatars.download_label', { id: avatar.public_id, size }),
-          'data-testid': 'download', 'data-size': String(size),
-          text: t('avatars.size_link', { size }),
-        }))),
-      h('p', { class: 'sizes' },
         h('a', {
           href: `/api/avatars/${encodeURIComponent(avatar.public_id)}/certificate`, download: `effigies-${avatar.public_id}.json`,
           'aria-label': t('avatars.certificate_label', { id: avatar.public_id }), 'data-testid': 'certificate',
@@ -87,6 +75,7 @@ function avatarCard(avatar, themes) {
           href: `#/verify/${encodeURIComponent(avatar.public_id)}`, 'data-testid': 'verify-link',
           'aria-label': t('avatars.verify_label', { id: avatar.public_id }), text: t('avatars.verify_link'),
         }))),
+    downloads(avatar),
     h('div', { class: 'avatar-share' },
       h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
       h('div', { class: 'copy-row' }, input, copy),

@@ -8,6 +8,7 @@ import { createTopup } from '../topup.js';
 import { waitForGeneration } from '../generation-wait.js';
 import { themeName, themeDescription, statusBadge } from './home.js';
 import { boardSection } from './board.js';
+import { openCandidatePreview } from './candidate-preview.js';
 
 const COUNT = 4;
 const WAIT_LIMIT_MS = 180000;
@@ -31,6 +32,8 @@ export function mount(main, params, ctx) {
   let theme = null;
   let topup = null;
   let pollingJob = null;
+  let closePreview = () => {};
+  cleanups.push(() => closePreview());
 
   const heading = h('h1', { text: t('app.loading') });
   const header = h('div', { class: 'theme-header' });
@@ -200,12 +203,19 @@ export function mount(main, params, ctx) {
     }
     const alt = t('theme.candidate_alt', { n, total });
     button.setAttribute('aria-label', `${button.textContent} — ${alt}`);
+    const pixelArt = Boolean(theme && theme.pixel_art);
+    const look = (mode) => (event) => {
+      closePreview();
+      closePreview = openCandidatePreview({ src: cand.preview_url, alt, pixelArt, mode, opener: event.currentTarget });
+    };
     return h('li', { class: `candidate candidate-${cand.state}`, 'data-testid': 'candidate', 'data-candidate-id': cand.id, 'data-state': cand.state },
-      h('img', {
-        src: cand.preview_url, alt, width: 160, height: 160,
-        class: theme && theme.pixel_art ? 'pixelated' : 'smooth',
-      }),
+      h('button', { type: 'button', class: 'candidate-zoom', 'data-testid': 'zoom', 'aria-label': t('theme.zoom', { alt }), onclick: look('zoom') },
+        h('img', { src: cand.preview_url, alt, width: 160, height: 160, class: pixelArt ? 'pixelated' : 'smooth' })),
       button,
+      h('button', {
+        type: 'button', class: 'link-button candidate-profile', 'data-testid': 'profile-preview',
+        'aria-label': t('theme.profile_view_label', { alt }), onclick: look('profile'), text: t('theme.profile_view'),
+      }),
       note);
   }
 
