@@ -202,7 +202,7 @@ def chart(dataset: str, arms: dict[str, dict], path: Path) -> None:
     y_max = max(p[1] for pts in series.values() for p in pts[1:] or pts) * 1.05
     path.write_text(line_svg(series, title=f"Recipe study, {dataset}: SWD (x1e3, lower is better) against training time",
                              x_label="training time, CPU minutes of one thread", y_label="SWD", y_max=y_max,
-                             y_format="{:.0f}"), encoding="utf-8")
+                             y_format="{:.0f}", x_format="{:.1f}"), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=2048, help="images between SWD evaluations")
     parser.add_argument("--channels", type=int, default=None, help="3 or 4 (default: from dataset.json)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true",
+                        help="only redraw the chart and print the table from benchmarks/recipes.json")
     parser.add_argument("--grid", type=int, help="pixel art: G draws this grid (with a 128-colour palette); "
                         "SWD on the delivered 64 px images")
     args = parser.parse_args(argv)
@@ -221,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in ARMS]
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
+    key = f"{args.dataset}@{args.grid}" if args.grid else args.dataset
+    chart_path = ROOT / "docs" / f"recipes-{args.dataset}{f'-grid{args.grid}' if args.grid else ''}.svg"
+    if args.report:
+        stored = json.loads(OUT.read_text())["datasets"][key]
+        return report(console, key, stored["arms"], stored["minutes_per_arm"], chart_path)
     torch.set_num_threads(args.threads)
     manifest = ROOT / "var" / "datasets" / args.dataset / "dataset.json"
     channels = args.channels or (json.loads(manifest.read_text()).get("channels", 3) if manifest.exists() else 3)
@@ -228,7 +235,6 @@ def main(argv: list[str] | None = None) -> int:
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:1024]
     real_rgb = as_rgb(load_data(args.dataset, channels)[pick] if args.grid else data[pick])
     grid = {"image_size": args.grid, "palette": 128} if args.grid else None
-    key = f"{args.dataset}@{args.grid}" if args.grid else args.dataset
     grid_dir = ROOT / "var" / "recipes" / key
     previous = json.loads(OUT.read_text()) if OUT.exists() else {}
     results = previous.get("datasets", {}).get(key, {}).get("arms", {})
@@ -248,15 +254,20 @@ def main(argv: list[str] | None = None) -> int:
                                "swd": "1,024 images per set, 64 neighbourhoods per image, 2 x 128 directions (today: 4 x 128); "
                                       "RGBA composited on white",
                                "datasets": datasets}, console)
-    chart(key, results, ROOT / "docs" / f"recipes-{args.dataset}{f'-grid{args.grid}' if args.grid else ''}.svg")
+    return report(console, key, results, args.minutes, chart_path)
+
+
+def report(console: Console, key: str, results: dict[str, dict], minutes: float, chart_path: Path) -> int:
+    chart(key, results, chart_path)
     common, table = compare(results)
-    out = Table(title=f"{key}: SWD at equal images ({common:,}) and at equal wall-clock ({args.minutes:g} min)")
+    out = Table(title=f"{key}: SWD at equal images ({common:,}) and at equal training time ({minutes:g} CPU min)")
     for col in ("arm", "images", "img/s", "SWD equal images", "SWD equal time", "diversity"):
         out.add_column(col, justify="right" if col != "arm" else "left")
     for name, r in sorted(results.items(), key=lambda kv: kv[1]["final_swd"]):
         out.add_row(name, f"{r['images']:,}", f"{r['images_per_s']}", f"{table[name]['swd_equal_images']:.1f}",
                     f"{table[name]['swd_equal_time']:.1f}", f"{r['diversity']:.1%}")
     console.print(out)
+    console.print(f"chart: {chart_path}")
     return 0
 
 

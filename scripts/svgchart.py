@@ -80,7 +80,8 @@ def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, mar
 
 
 def line_svg(series: dict[str, list[tuple[float, float]]], *, title: str, x_label: str, y_label: str,
-             y_max: float = 1.0, hline: tuple[float, str] | None = None, y_format: str = "{:.0%}") -> str:
+             y_max: float = 1.0, hline: tuple[float, str] | None = None, y_format: str = "{:.0%}",
+             x_format: str = "{:,.0f}") -> str:
     """Lines through (x, y) points; y from 0 to y_max, labelled with ``y_format`` (percentages by default).
     Past six series the colours repeat with dashed lines."""
     x_max = max((p[0] for pts in series.values() for p in pts), default=1) or 1
@@ -94,7 +95,7 @@ def line_svg(series: dict[str, list[tuple[float, float]]], *, title: str, x_labe
 
     out = _frame(title, x_label, y_label)
     for t in _ticks(0, x_max, 5):
-        out.append(f'<text x="{x(t):.1f}" y="{_H - _B + 14}" text-anchor="middle">{t:,.0f}</text>')
+        out.append(f'<text x="{x(t):.1f}" y="{_H - _B + 14}" text-anchor="middle">{x_format.format(t)}</text>')
     for t in _ticks(0, y_max, 4):
         out.append(f'<text x="{_L - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{y_format.format(t)}</text>')
     if hline is not None:

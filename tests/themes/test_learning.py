@@ -10,7 +10,7 @@ SHIPPED = ("galactic-droids", "pixel-heroes", "emoji-folk", "arcane-sigils")
 @pytest.mark.parametrize("slug", SHIPPED)
 def test_every_shipped_theme_tells_how_it_learned(client, slug):
     body = client.get(f"/api/themes/{slug}/learning").json()
-    assert body["replay"] is True  # a re-run of the recipe, and the page says so
+    assert body["replay"] is False  # the frames of the very run that made the shipped generator
     frames = body["frames"]
     assert len(frames) >= 6
     assert frames[0]["images"] == 0  # the untrained generator: noise
