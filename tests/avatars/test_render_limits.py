@@ -7,6 +7,7 @@ hold the slots itself: deterministic, no sleeps racing a clock.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import httpx
 import pytest
@@ -20,7 +21,10 @@ async def _not_found(scope, receive, send):  # what FastAPI would be behind the 
 
 
 def _run(scenario):
-    return asyncio.run(scenario())
+    # A thread of its own: the suite's Playwright (sync API) keeps an event loop running in the
+    # main thread once a browser test has started, and asyncio.run refuses to nest in it.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
 
 
 async def _until(condition):
