@@ -130,6 +130,10 @@ def main() -> int:
     with Progress(console=console) as progress:
         results = {slug: simulate(slug, sell=args.sell, batch=args.batch, radius=args.radius, progress=progress)
                    for slug in slugs}
+    # Each theme keeps the date it was measured: a run for some themes merges into the file.
+    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for r in results.values():
+        r["measured_at"] = measured_at
     merged = {**previous, **results}
     table = Table(title=f"Theme capacity at R = {args.radius} of 256 bits (every accepted sample sold)")
     for col in ("theme", "sold (simulated)", "refused: all / last batch", "p (pair within R)", "capacity"):
@@ -150,7 +154,6 @@ def main() -> int:
     # The admin themes table shows each theme's capacity from its metrics.json (shipped with the package).
     from effigies.training.evaluate import record_capacity
 
-    measured_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for slug, r in results.items():
         record_capacity(PRETRAINED / slug, capacity=r["capacity"], lower_bound=r["capacity_is_lower_bound"],
                         radius=args.radius, measured_at=measured_at)

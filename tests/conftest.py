@@ -277,7 +277,7 @@ def rgba_theme(stack: Stack) -> str:
     slug = f"rgba-{uuid.uuid4().hex[:8]}"
     weights_dir = f"data:models/{slug}/test"
     generator, _ = build_models(DCGANConfig(nc=4, ngf=8, ndf=8), seed=0)
-    export_generator(generator, stack.data_dir / "models" / slug / "test", samples_png=False)
+    export_generator(generator, stack.data_dir / "models" / slug / "test")  # samples.png: its catalogue card
     with session_scope() as session:
         theme = Theme(slug=slug, name="Transparent test", status="published")
         session.add(theme)

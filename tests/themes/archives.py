@@ -38,10 +38,11 @@ def encode(image: Image.Image, format: str = "PNG") -> bytes:
 @lru_cache
 def grid_pngs(count: int = 220, grid: int = 16) -> tuple[bytes, ...]:
     """Pixel art drawn on a ``grid`` x ``grid`` grid, as small native sprites (one pixel per cell):
-    the shipped generator's samples box-filtered down to the grid."""
+    a smooth generator's samples box-filtered down to the grid (Pixel heroes draws 16x16 itself, so
+    its samples would sit on every coarser grid too)."""
     return tuple(
         encode(Image.open(io.BytesIO(data)).resize((grid, grid), Image.Resampling.BOX))
-        for data in generated_pngs(count)
+        for data in generated_pngs(count, slug="galactic-droids")
     )
 
 

@@ -123,7 +123,7 @@ def test_admin_declares_a_pixel_grid_and_sees_images_off_it_named(context, stack
     grid.select_option("16")
 
     off = tmp_path / "off.zip"
-    off.write_bytes(build_zip([*grid_entries(), ("smooth.png", generated_pngs()[0])]))
+    off.write_bytes(build_zip([*grid_entries(), ("smooth.png", generated_pngs(slug="galactic-droids")[0])]))
     page.get_by_label("Archive zip des images *").set_input_files(str(off))
     page.get_by_role("button", name="Vérifier et créer le thème").click()
     refused = page.locator("[data-testid=report-refused]")
