@@ -11,6 +11,13 @@ Policies: ``color`` (brightness, saturation, contrast), ``translation`` (shift
 by up to 1/8 of the side, zero = grey padding) and ``cutout`` (a zeroed square
 of half the side). All randomness comes from the ``torch.Generator`` passed in,
 so a resumed run draws exactly what an uninterrupted one would.
+
+RGBA batches (4 channels, straight alpha, RGB = black under alpha 0, as
+``data.load_image`` stores them): ``color`` changes the three colour channels
+only, and what ``translation`` and ``cutout`` uncover is fully transparent
+(-1 in every channel). Brightening the alpha channel, or folding it into the
+saturation and contrast means, would ask D to tell apart images that differ
+in how see-through their background is, a difference no delivered avatar has.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ def _randint(low: int, high: int, shape: tuple[int, ...], x: torch.Tensor, gen: 
     return torch.randint(low, high, shape, generator=gen, device=dev).to(x.device)
 
 
-def color(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+def _color(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     b = x.shape[0]
     x = x + (_rand((b, 1, 1, 1), x, gen) - 0.5)  # brightness
     mean = x.mean(dim=1, keepdim=True)
@@ -51,6 +58,17 @@ def color(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * (_rand((b, 1, 1, 1), x, gen) + 0.5) + mean  # contrast
     return x
+
+
+def _fill(x: torch.Tensor) -> float:
+    """What uncovered pixels hold: grey (0) for RGB, transparent black (-1) for RGBA."""
+    return -1.0 if x.shape[1] == 4 else 0.0
+
+
+def color(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    if x.shape[1] == 4:
+        return torch.cat([_color(x[:, :3], gen), x[:, 3:]], dim=1)
+    return _color(x, gen)
 
 
 def translation(x: torch.Tensor, gen: torch.Generator | None = None, ratio: float = 0.125) -> torch.Tensor:
@@ -65,7 +83,7 @@ def translation(x: torch.Tensor, gen: torch.Generator | None = None, ratio: floa
     # +1 because of the one-pixel zero border: an index that leaves the image lands on it.
     gh = torch.clamp(gh + th + 1, 0, h + 1)
     gw = torch.clamp(gw + tw + 1, 0, w + 1)
-    padded = F.pad(x, [1, 1, 1, 1])
+    padded = F.pad(x, [1, 1, 1, 1], value=_fill(x))
     return padded.permute(0, 2, 3, 1)[gb, gh, gw].permute(0, 3, 1, 2)
 
 
@@ -82,7 +100,9 @@ def cutout(x: torch.Tensor, gen: torch.Generator | None = None, ratio: float = 0
     gw = torch.clamp(gw + ow - cw // 2, 0, w - 1)
     mask = torch.ones(b, h, w, dtype=x.dtype, device=x.device)
     mask[gb, gh, gw] = 0
-    return x * mask.unsqueeze(1)
+    mask = mask.unsqueeze(1)
+    fill = _fill(x)
+    return x * mask if fill == 0.0 else x * mask + fill * (1 - mask)
 
 
 _FUNCS = {"color": color, "translation": translation, "cutout": cutout}

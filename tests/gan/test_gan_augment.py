@@ -76,6 +76,23 @@ def test_translation_shifts_content():
     assert all(int((s == 1.0).sum()) == 3 * 64 for s in shifted)  # moved, not lost (shift <= 8 px)
 
 
+def test_rgba_augmentation_keeps_alpha_and_uncovers_transparency():
+    # A grey opaque square on a transparent (black, alpha 0) background, as load_image stores it.
+    x = torch.full((8, 4, 64, 64), -1.0)
+    x[:, :3, 16:48, 16:48] = 0.2
+    x[:, 3, 16:48, 16:48] = 1.0
+    coloured = diff_augment(x, ("color",), torch.Generator().manual_seed(0))
+    assert torch.equal(coloured[:, 3], x[:, 3])  # brightness/saturation/contrast never touch alpha
+    assert not torch.equal(coloured[:, :3], x[:, :3])
+    for policy in (("translation",), ("cutout",)):
+        y = diff_augment(x, policy, torch.Generator().manual_seed(1))
+        alpha = y[:, 3]
+        # what was uncovered or cut out is transparent black, never half-transparent grey
+        assert set(alpha.unique().tolist()) <= {-1.0, 1.0}
+        assert torch.all(y[:, :3][(alpha == -1.0).unsqueeze(1).expand(-1, 3, -1, -1)] == -1.0)
+        assert int((alpha == 1.0).sum()) < int((x[:, 3] == 1.0).sum()) or policy == ("translation",)
+
+
 def test_policy_parsing_and_auto():
     assert parse_policy("color, cutout") == ("color", "cutout")
     assert parse_policy("none") == () and parse_policy("") == ()
