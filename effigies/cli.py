@@ -86,11 +86,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        if args.stage == "upscaler":
+            return _train_upscaler(args, recipe)
         if args.theme:
             args.data = args.data or recipe.data_dir()
             args.out = args.out or recipe.run_dir()
         args.images = args.images or recipe.total_images
         extra = recipe.train_kwargs()
+    elif args.stage == "upscaler":
+        return _train_upscaler(args, None)
     if args.data is None or args.out is None:
         print("error: give --theme SLUG, or both --data and --out", file=sys.stderr)
         return 2
@@ -104,6 +108,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, export_to=args.export_to, num_threads=args.threads, **extra,
     )
+
+
+def _train_upscaler(args: argparse.Namespace, recipe) -> int:
+    """The theme's 64 -> 256 px upscaler (effigies.gan.upscale), its own resumable step."""
+    from effigies.training.upscaler_cli import upscaler_command
+
+    if recipe is not None and not recipe.upscaler_steps:
+        print(f"error: {recipe.slug} is pixel art: its avatars are enlarged by whole blocks, no upscaler", file=sys.stderr)
+        return 2
+    low = args.data or (recipe.data_dir() if recipe else None)
+    high = args.large or (recipe.large_data_dir() if recipe else None)
+    out = args.out or (recipe.upscaler_run_dir() if recipe else None)
+    if low is None or high is None or out is None:
+        print("error: give --theme SLUG, or --data, --large and --out", file=sys.stderr)
+        return 2
+    steps = args.upscaler_steps or (recipe.upscaler_steps if recipe else 3000)
+    return upscaler_command(low, high, out, steps=steps, num_threads=args.threads, export_to=args.export_to)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -238,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ema-images", type=int, help="EMA half-life of G's weights in images (0 = off)")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     train.add_argument("--sample-every-s", type=float, help="seconds between sample grids (the timeline's frames)")
+    train.add_argument("--stage", choices=("gan", "upscaler"), default="gan",
+                       help="gan: the generator (default); upscaler: the theme's 64 -> 256 px upscaler")
+    train.add_argument("--large", type=Path, help="upscaler: folder of 256 px renders of the --data images (same names)")
+    train.add_argument("--upscaler-steps", type=int, help="upscaler: optimiser steps (default: the recipe's)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser(

@@ -5,7 +5,8 @@
     .venv/bin/python scripts/contact_sheets.py emoji-folk --generator docs/before/emoji-folk --out /tmp/x.png
 
 Latents 0-15 of seed 0 (the first 16 of the README grid, not picked), each drawn as the shop
-delivers it at 256 px (nearest neighbour for pixel art, Lanczos otherwise), left half of the
+delivers it at 256 px: its master (effigies.avatars.master: nearest neighbour for pixel art,
+the theme's upscaler where its folder has one, Lanczos otherwise), left half of the
 sheet on Discord's dark grey (#313338), right half on white: a transparent avatar shows its
 alpha on both, an opaque one shows its own square.
 """
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from effigies.avatars.master import make_master  # noqa: E402
 from effigies.gan.checkpoint import load_generator  # noqa: E402
 from effigies.gan.sample import latents, sample  # noqa: E402
 from effigies.generation.preview import font  # noqa: E402
@@ -32,8 +34,7 @@ DARK, LIGHT = (49, 51, 56), (255, 255, 255)
 def sheet(generator_dir: Path, title: str, *, pixel_art: bool) -> Image.Image:
     generator, config = load_generator(generator_dir)
     images = [Image.fromarray(a) for a in sample(generator, latents(16, config.nz, seed=0))]
-    resample = Image.Resampling.NEAREST if pixel_art else Image.Resampling.LANCZOS
-    big = [im.convert("RGBA").resize((SIZE, SIZE), resample) for im in images]
+    big = [make_master(im, pixel_art=pixel_art, weights_dir=generator_dir).convert("RGBA") for im in images]
     half_w = PER_ROW * SIZE + (PER_ROW + 1) * GAP
     rows = 16 // PER_ROW // 2  # each half shows 8 samples: the first 8 on dark, the next 8 on light
     height = 48 + rows * SIZE + (rows + 1) * GAP

@@ -9,7 +9,10 @@ and writes effigies/themes/pretrained/SLUG/: generator.safetensors + .json and
 samples.png (newest checkpoint, EMA generator when the run has one),
 ATTRIBUTION.txt (how it was trained + the dataset's LICENSE.txt),
 training_fingerprints.safetensors (originality check), the run's "how it learns" timeline
-and metrics.json (`effigies eval`). `make theme-SLUG` runs dataset -> train -> this.
+and metrics.json (`effigies eval`), and, for non-pixel themes, upscaler.safetensors + .json
+from var/training/SLUG-upscaler (`effigies train --theme SLUG --stage upscaler`).
+`--only upscaler` ships the upscaler alone, beside the generator already there.
+`make theme-SLUG` runs dataset -> train -> this.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from effigies.gan.upscale import export_upscaler  # noqa: E402
 from effigies.themes.service import BUILTIN_THEMES, PRETRAINED_DIR  # noqa: E402
 from effigies.training.cli import export_command  # noqa: E402
 from effigies.training.eval_cli import eval_command  # noqa: E402
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("slug", help="a shipped theme with a recipe (effigies/training/recipes.py)")
     parser.add_argument("--samples", type=int, default=10_000, help="fresh samples for the metrics (default 10,000)")
     parser.add_argument("--swd-images", type=int, default=4096)
+    parser.add_argument("--only", choices=("upscaler",), help="ship only this part")
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -77,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]no dataset at {data_dir}[/red]: run `effigies dataset build {args.slug}` first")
         return 2
     out = PRETRAINED_DIR / args.slug
+    if recipe.upscaler_steps:
+        up_dir = ROOT / recipe.upscaler_run_dir()
+        if not (up_dir / "checkpoints").is_dir():
+            console.print(f"[red]no upscaler run at {up_dir}[/red]: run `effigies train --theme {args.slug} --stage upscaler`")
+            return 2
+        console.print(f"written {export_upscaler(up_dir, out)}")
+    if args.only == "upscaler":
+        return 0
     code = export_command(run_dir, out, console=console)
     if code:
         return code

@@ -29,6 +29,8 @@ class Recipe:
     model: dict[str, Any]  # DCGANConfig fields (nc, image_size, ngf, ndf, d_norm, mbstd, mirror, palette)
     options: dict[str, Any] = field(default_factory=dict)  # TrainOptions fields
     why: str = ""
+    # Steps of its 64 -> 256 px upscaler (effigies.gan.upscale); 0 = pixel art, enlarged by blocks.
+    upscaler_steps: int = 0
 
     @property
     def width(self) -> int:
@@ -47,6 +49,13 @@ class Recipe:
 
     def run_dir(self, root: Path = Path("var")) -> Path:
         return root / "training" / self.slug
+
+    def large_data_dir(self, root: Path = Path("var")) -> Path:
+        """256 px renders of (a share of) the training images, same file names."""
+        return root / "datasets" / f"{self.slug}-256"
+
+    def upscaler_run_dir(self, root: Path = Path("var")) -> Path:
+        return root / "training" / f"{self.slug}-upscaler"
 
 
 # The base every 64 px theme trains with: the paper's DCGAN (BatchNorm D, non-saturating BCE)
@@ -70,6 +79,8 @@ BASE = {
 # `effigies train --theme SLUG` retrains that; the datasets now keep alpha, which nc = 3
 # composites on white (for emoji and sigils, not quite the old pastel and dark-outer images).
 SHIPPED_RGB = {"ngf": 32, "ndf": 32}
+# Their 64 -> 256 px upscalers (effigies/gan/upscale.py): batch 32 of 32 px crops.
+UPSCALER_STEPS = 3000
 OLD_OPTIONS = {k: v for k, v in BASE.items() if k != "diffaugment"}
 
 RECIPES = {
@@ -78,6 +89,7 @@ RECIPES = {
         Recipe(
             slug="galactic-droids",
             total_images=300_000,
+            upscaler_steps=UPSCALER_STEPS,
             model=dict(SHIPPED_RGB),
             options={**OLD_OPTIONS, "diffaugment": AUGMENT},
             why="10,000 DiceBear bottts. Study (detailed set): today's D and loss 543.0 SWD after 2 CPU-min vs "
@@ -100,6 +112,7 @@ RECIPES = {
         Recipe(
             slug="arcane-sigils",
             total_images=300_000,
+            upscaler_steps=UPSCALER_STEPS,
             model=dict(SHIPPED_RGB),
             options=dict(OLD_OPTIONS),  # DiffAugment "auto": off at 12,150 images, as it shipped
             why="12,150 game-icons silhouettes recoloured as glowing sigils. Not in the study. The RGBA retrain "
@@ -109,6 +122,7 @@ RECIPES = {
         Recipe(
             slug="emoji-folk",
             total_images=300_000,
+            upscaler_steps=UPSCALER_STEPS,
             model=dict(SHIPPED_RGB),
             options={**OLD_OPTIONS, "diffaugment": AUGMENT},
             why="508 face emojis x 8 variants. Study (flat-colour set): today's D and loss 423.8 SWD after 2 "
