@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from effigies.avatars.models import Avatar
 from effigies.config import get_settings
 from effigies.generation.models import Candidate, GenerationJob
-from effigies.themes import built_datasets, uploads
+from effigies.themes import built_datasets, large_images, uploads
 from effigies.themes.models import ModelVersion, Theme
 from effigies.themes.service import ThemesError, get_theme, is_slug, resolve_weights_dir
 from effigies.uniqueness import service as uniqueness_service
@@ -104,6 +104,10 @@ def _write_dataset(slug: str, report: uploads.Report, origin: str | None) -> Pat
             path = staging / f"{index:05d}.png"
             path.write_bytes(image.png)
             paths.append(path)
+            if image.large is not None:
+                # The same name as its 64 px image: the upscaler's pairs are matched by name.
+                (staging / large_images.LARGE_DIR).mkdir(exist_ok=True)
+                (staging / large_images.LARGE_DIR / path.name).write_bytes(image.large)
         # The sale filter refuses near-copies of training images; a generator trained on this
         # set may ship without them, so they stay with the set (registered at publish).
         write_training_fingerprints(
@@ -127,7 +131,7 @@ def create_theme(
     """A draft theme and its training set, from a zip (`archive`) or a built set (`dataset`, its
     folder's name), or ThemesError (422 with the report) and nothing stored. Both go through the
     same checks (effigies.themes.uploads.check_entries) and end up the same: re-encoded images
-    in datasets_dir()/<slug>.
+    in datasets_dir()/<slug>, the 256 px versions of large ones in its large_images.LARGE_DIR.
 
     Commits itself: the theme row and the dataset folder must appear together, so the folder
     is removed again if the commit fails."""

@@ -112,6 +112,7 @@ async def create_theme(request: Request, session: SessionDep):
         theme=await run_in_threadpool(_one, session, theme.slug),
         images=len(report.images),
         transparent=report.transparent,
+        large_images=report.large_images,
         skipped=[UploadProblemOut(**p.as_dict()) for p in report.skipped],
     )
 

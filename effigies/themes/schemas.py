@@ -151,6 +151,9 @@ class ThemeCreatedOut(BaseModel):
     images: int
     # Most images have transparency: the set was stored as RGBA and the generator will draw alpha.
     transparent: bool = False
+    # Kept at 256 px too (at least 256 px on their short side, not pixel art): with enough of them
+    # a training run also trains the theme's 64 -> 256 px upscaler (effigies.training.upscaling).
+    large_images: int = 0
     skipped: list[UploadProblemOut]
 
 

@@ -29,7 +29,7 @@ def with_alpha(image: Image.Image) -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
-def _center_square(image: Image.Image) -> Image.Image:
+def center_square(image: Image.Image) -> Image.Image:
     w, h = image.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
@@ -39,7 +39,7 @@ def _center_square(image: Image.Image) -> Image.Image:
 def squared(image: Image.Image, *, pixel_art: bool, grid: int | None) -> Image.Image | grids.OffGrid:
     """Centre-cropped and brought to 64 px: the cells of ``grid`` enlarged without smoothing
     (or OffGrid), else resized."""
-    square = _center_square(image)
+    square = center_square(image)
     if grid:
         cells = grids.snap(np.asarray(square), grid)
         return cells if isinstance(cells, grids.OffGrid) else Image.fromarray(cells, square.mode)

@@ -18,6 +18,9 @@ A pixel-grid theme (pixel_grid = 8, 16 or 32) takes only images drawn exactly on
 (effigies.themes.pixel_grid): each is stored as its cells enlarged to 64 px without smoothing;
 JPEG is refused for such themes (its compression blurs cells), any other image off the grid
 is refused by name.
+
+Images at least 256 px on their short side also keep a 256 px version (effigies.themes.large_images),
+from which the theme's upscaler learns; at most Limits.max_large_images of them, spread over the upload.
 """
 from __future__ import annotations
 
@@ -34,9 +37,9 @@ from typing import BinaryIO, Callable, ContextManager
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from effigies.themes import large_images, upload_duplicates, upload_images
 from effigies.themes import pixel_grid as grids
-from effigies.themes import upload_images
-from effigies.uniqueness.fingerprint import distances, fingerprint
+from effigies.uniqueness.fingerprint import fingerprint
 
 # Pillow's decoders we accept; the rarer ones (PSD, TGA, EPS, ...) are attack surface nobody needs here.
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
@@ -82,6 +85,10 @@ class Limits:
     duplicate_radius: int = 20
     duplicate_thumb_diff: float = 3.0
     max_name_length: int = 255
+    # 256 px versions kept for the upscaler, in memory until the set is complete: up to ~256 KB
+    # each, ~128 MiB at worst (flat art: tens). Its ~31k weights see 48k crops in 1,500 steps
+    # (effigies.training.presets), ~90 of each of 512 images: more would each be seen less.
+    max_large_images: int = 512
 
 
 LIMITS = Limits()
@@ -106,6 +113,7 @@ class ProcessedImage:
     png: bytes
     fingerprint: bytes  # of the white composite (effigies.uniqueness.fingerprint): the same in either mode
     transparent: bool = False  # some pixel of the 64 px image is not fully opaque
+    large: bytes | None = None  # its 256 px version, same mode (effigies.themes.large_images)
 
 
 @dataclass(frozen=True)
@@ -131,12 +139,20 @@ class Report:
     transparent: bool = False  # the set is stored (and trained) as RGBA; decided once it is complete
 
     @property
+    def large_images(self) -> int:
+        return sum(i.large is not None for i in self.images)
+
+    @property
     def ok(self) -> bool:
         return self.fatal is None and not self.refused and len(self.images) >= self.min_images
 
 
 class _BudgetSpent(Exception):
     pass
+
+
+# The 64 px image, and the decoded one when a 256 px version can be cut from it (else None).
+Decoded = tuple[Image.Image, Image.Image | None]
 
 
 def _display(name: str) -> str:
@@ -187,7 +203,7 @@ def _check_directory(archive: BinaryIO, limits: Limits) -> Problem | None:
     return None
 
 
-def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool, grid: int | None) -> Image.Image | Problem:
+def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool, grid: int | None) -> Decoded | Problem:
     if data.startswith(ARCHIVE_MAGIC):
         return Problem(name, "nested_archive", "Archives inside the archive are not accepted.")
     # A native grid-8 sprite is 8x8: for a grid theme, its own grid is big enough.
@@ -208,8 +224,9 @@ def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool, grid: in
             probe.verify()
         with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
             if image.format == "JPEG":
-                size = upload_images.IMAGE_SIZE
-                image.draft("RGB", (size, size))  # decode at 1/2..1/8 scale: faster, same result
+                large = large_images.eligible((w, h), pixel_art=pixel_art, grid=grid)
+                size = large_images.LARGE_SIZE if large else upload_images.IMAGE_SIZE
+                image.draft("RGB", (size, size))  # decode at 1/2..1/8 scale (never below size): faster
             image.load()
             decoded = upload_images.with_alpha(image)
     except Image.DecompressionBombError:
@@ -220,37 +237,20 @@ def _decode(data: bytes, name: str, limits: Limits, *, pixel_art: bool, grid: in
         # Pillow reports damaged files as any of these (truncated data, bad CRC, bad header).
         return Problem(name, "corrupt", f"The image could not be decoded: {str(exc)[:120]}")
     result = upload_images.squared(decoded, pixel_art=pixel_art, grid=grid)
-    return Problem(name, "off_grid", result.message(grid)) if isinstance(result, grids.OffGrid) else result
+    if isinstance(result, grids.OffGrid):
+        return Problem(name, "off_grid", result.message(grid))
+    return result, decoded if large_images.eligible(decoded.size, pixel_art=pixel_art, grid=grid) else None
 
 
 def _drop_duplicates(report: Report, thumbs: list[np.ndarray], limits: Limits) -> None:
     """Keep the first of each group of near-identical images (name order), list the others."""
-    if not report.images:
-        return
-    n = len(report.images)
-    prints = np.frombuffer(b"".join(i.fingerprint for i in report.images), dtype=np.uint8).reshape(n, -1)
-    # The kept ones packed at the front of preallocated arrays: each comparison reads a slice,
-    # not a fresh copy (10,000 images: ~50 M pairs, 4.4 s on the shared 2-core machine).
-    kept_prints, kept_thumbs = np.empty_like(prints), np.empty((n, thumbs[0].size), dtype=np.int16)
-    kept_names: list[str] = []
-    images: list[ProcessedImage] = []
-    for i, image in enumerate(report.images):
-        k = len(images)
-        duplicate_of = None
-        if k:
-            near = np.flatnonzero(distances(prints[i], kept_prints[:k])[0] <= limits.duplicate_radius)
-            if near.size:
-                diffs = np.abs(kept_thumbs[near] - thumbs[i]).mean(axis=1)
-                closest = int(np.argmin(diffs))
-                if diffs[closest] <= limits.duplicate_thumb_diff:
-                    duplicate_of = kept_names[near[closest]]
-        if duplicate_of is None:
-            kept_prints[k], kept_thumbs[k] = prints[i], thumbs[i]
-            kept_names.append(image.source)
-            images.append(image)
-        else:
-            report.skipped.append(Problem(image.source, "duplicate", f"Nearly identical to {duplicate_of}.", duplicate_of))
-    report.images = images
+    found = upload_duplicates.copies([i.fingerprint for i in report.images], thumbs,
+                                     radius=limits.duplicate_radius, thumb_diff=limits.duplicate_thumb_diff)
+    for image, of in zip(report.images, found):
+        if of is not None:
+            original = report.images[of].source
+            report.skipped.append(Problem(image.source, "duplicate", f"Nearly identical to {original}.", original))
+    report.images = [image for image, of in zip(report.images, found) if of is None]
 
 
 def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Entry:
@@ -336,6 +336,7 @@ def check_entries(
     set's mode (RGB or RGBA) is settled. Fills and returns `report`."""
     thumbs: list[np.ndarray] = []
     spent = [0]
+    spread = large_images.Spread(limits.max_large_images)
     for entry in sorted(entries, key=lambda e: e.name):
         problem = _check_entry(entry, limits)
         if problem is not None:
@@ -366,9 +367,11 @@ def check_entries(
         if isinstance(decoded, Problem):
             report.refused.append(decoded)
             continue
+        decoded, full = decoded
+        large = large_images.keep(spread, report.images, full)  # before the append: it is the next one
         report.images.append(ProcessedImage(
             source=name, png=upload_images.png_bytes(decoded), fingerprint=fingerprint(decoded),
-            transparent=decoded.mode == "RGBA",
+            transparent=decoded.mode == "RGBA", large=large,
         ))
         thumbs.append(upload_images.thumb(decoded))
     _drop_duplicates(report, thumbs, limits)
@@ -385,4 +388,5 @@ def _settle_mode(report: Report) -> None:
     for index, image in enumerate(report.images):
         if image.transparent != report.transparent:
             png = upload_images.in_mode(image.png, rgba=report.transparent)
-            report.images[index] = dataclasses.replace(image, png=png)
+            large = None if image.large is None else upload_images.in_mode(image.large, rgba=report.transparent)
+            report.images[index] = dataclasses.replace(image, png=png, large=large)

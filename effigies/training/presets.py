@@ -9,6 +9,9 @@ The network follows the theme's set: a theme declared pixel art on an N-cell gri
 generator that draws N x N (one pixel per cell, enlarged without smoothing at delivery) and snaps
 its colours to a palette learned from the set; a set stored as RGBA (most uploaded images had
 transparency, effigies.themes.uploads) gets a generator that draws alpha.
+
+A set whose upload kept enough 256 px versions (effigies.themes.large_images) also trains the
+theme's 64 -> 256 px upscaler once its generator is exported (effigies.training.upscaling).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from effigies.config import Settings
+from effigies.themes.large_images import LARGE_DIR
 from effigies.training.recipes import AUGMENT
 from effigies.training.cli import (
     DEFAULT_EMA_IMAGES,
@@ -47,6 +51,17 @@ LOSS_POINTS = 200
 PALETTE_COLOURS = 64
 # Files looked at to tell an RGBA set from an RGB one (headers only, nothing decoded).
 MODE_SAMPLE = 64
+# The upscaler of an admin's theme (effigies.gan.upscale). Half the shipped themes' 3,000 steps
+# (effigies.training.recipes): an upload keeps at most 512 pairs (effigies.themes.uploads.Limits),
+# not 4,096, and 1,500 steps of 32 crops already show each of them ~90 times. Measured on the
+# 2-core machine under load (one thread, nice 19): 0.14 s a step, ~3.5 min, against hours of GAN.
+UPSCALER_STEPS = 1500
+UPSCALER_BATCH_SIZE = 32
+UPSCALER_CROP = 32
+# Fewer pairs than this and no upscaler is trained: a network fitted to a few dozen images
+# learns their particular edges, not the theme's, and could sharpen the wrong things into every
+# master sold; Lanczos, which invents nothing, stays the theme's enlargement.
+MIN_UPSCALER_PAIRS = 64
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,13 @@ def _image_paths(data_dir: Path) -> list[Path]:
 def count_images(data_dir: Path) -> int:
     """Images the trainer would load from ``data_dir`` (0 when the folder is missing)."""
     return len(_image_paths(data_dir))
+
+
+def count_large_images(data_dir: Path) -> int:
+    """Training images of ``data_dir`` with a 256 px version of the same name in its LARGE_DIR:
+    the upscaler's pairs (effigies.gan.upscale.load_pairs matches them so)."""
+    names = {p.name for p in _image_paths(data_dir)}
+    return sum(p.name in names for p in _image_paths(data_dir / LARGE_DIR))
 
 
 def dataset_channels(data_dir: Path) -> int:
@@ -121,12 +143,14 @@ def presets(settings: Settings) -> dict[str, Preset]:
 
 def training_options(
     preset: Preset, *, n_images: int, settings: Settings, seed: int | None = None,
-    pixel_grid: int | None = None, channels: int = 3,
+    pixel_grid: int | None = None, channels: int = 3, large_images: int = 0, pixel_art: bool = False,
 ) -> dict[str, Any]:
     """Everything the worker needs besides paths, fixed when the run is created so a resume trains
     exactly the same run (TrainOptions fields, plus the network's ``width``, ``image_size``,
-    ``palette`` and ``nc``, and what the admin page shows)."""
+    ``palette`` and ``nc``, the upscaler's ``upscaler_*``, and what the admin page shows)."""
     total = int(preset.total_images)
+    # Pixel art never gets one: its masters are its cells enlarged by blocks (effigies.avatars.master).
+    upscaler = not pixel_art and not pixel_grid and large_images >= MIN_UPSCALER_PAIRS
     total_steps = max(1, -(-total // min(BATCH_SIZE, max(1, n_images))))
     return {
         "total_images": total,
@@ -151,4 +175,8 @@ def training_options(
         "log_every": max(1, min(10, total_steps // LOSS_POINTS)),
         "seed": secrets.randbits(31) if seed is None else int(seed),
         "n_images": int(n_images),
+        "upscaler_pairs": int(large_images),
+        "upscaler_steps": UPSCALER_STEPS if upscaler else 0,  # 0: no upscaler, masters by Lanczos
+        "upscaler_batch_size": UPSCALER_BATCH_SIZE,
+        "upscaler_crop": UPSCALER_CROP,
     }

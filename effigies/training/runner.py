@@ -1,9 +1,10 @@
-"""A train worker running one training run: lease, heartbeat, train (resuming), export, evaluate, finish.
+"""A train worker running one training run: lease, heartbeat, train (resuming), export, train the
+theme's upscaler when its set has one to learn from (effigies.training.upscaling), evaluate, finish.
 
 The training thread only calls :func:`effigies.gan.train.train` and records its progress in
 memory; a heartbeat thread renews the lease every few seconds, storing that progress with the
 same UPDATE and learning whether the admin asked to cancel. It also covers the slow parts around
-the loop (loading the images, exporting, evaluating), so a busy worker never looks dead.
+the loop (loading the images, exporting, the upscaler, evaluating), so a busy worker never looks dead.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from effigies.config import get_settings
 from effigies.db import session_scope
 from effigies.themes.models import Theme
 from effigies.themes.service import resolve_weights_dir
-from effigies.training import service
+from effigies.training import service, upscaling
 from effigies.training.presets import LOSS_POINTS
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,12 @@ def _run(*, run_id: uuid.UUID, owner: str, attempt: int, slug: str, options: dic
     # The training images' fingerprints travel with the generator, as the shipped themes' do:
     # publishing the version registers them, so the sale filter refuses near-copies of them.
     evaluate.hash_dataset(data, export_dir)
+    if options.get("upscaler_steps"):  # runs created before upscalers hold none: Lanczos masters
+        # Into the weights folder before the version exists: it is never published without it.
+        stopped = not upscaling.train_and_export(run_folder=folder, data=data, export_dir=export_dir, options=options,
+                                                 tracker=tracker, abort_fn=heartbeat.should_abort)
+        if stopped or heartbeat.should_abort():
+            return _stopped(run_id=run_id, owner=owner, tracker=tracker, heartbeat=heartbeat)
     exported = time.monotonic()
     tracker.set(phase="evaluating")
     metrics = _evaluate(export_dir, data, seed=options["seed"])
@@ -247,7 +254,8 @@ def _run(*, run_id: uuid.UUID, owner: str, attempt: int, slug: str, options: dic
     if number is None:
         log.warning("training run %s: lease lost before the end; no model version made by %s", run_id, owner)
         return "lost"
-    log.info("training run %s: done, model version %d of %s (%s); training %.0f s, export %.0f s, evaluation %.0f s",
+    log.info("training run %s: done, model version %d of %s (%s); training %.0f s, export (and upscaler) %.0f s, "
+             "evaluation %.0f s",
              run_id, number, slug, export_dir, trained - started, exported - trained, time.monotonic() - exported)
     return "done"
 
@@ -336,6 +344,8 @@ def _evaluate(export_dir: Path, data: Path, *, seed: int) -> dict[str, Any]:
 def readable_error(exc: BaseException) -> str:
     """What the admin page shows: the cause in words where we know it, the exception otherwise."""
     text = str(exc)
+    if isinstance(exc, upscaling.UpscalerFailed):
+        return text
     if isinstance(exc, FileNotFoundError) and "dataset" in text:
         return "The theme's dataset folder is missing: upload its images again, then start a new run."
     if isinstance(exc, ValueError) and "no PNG/JPEG images" in text:

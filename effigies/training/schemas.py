@@ -29,7 +29,8 @@ class PresetOut(BaseModel):
 class TrainingProgressOut(BaseModel):
     """What the admin page draws; every field may be missing until the worker reports it."""
 
-    phase: str | None = None  # queued, loading, training, exporting, evaluating, done, stopped
+    # queued, loading, training, exporting, upscaling (the theme's upscaler), evaluating, done, stopped
+    phase: str | None = None
     step: int | None = None
     total_steps: int | None = None
     images: int | None = None
@@ -50,6 +51,10 @@ class TrainingProgressOut(BaseModel):
     # [images seen, SWD x 1e3] whenever it was measured (lower is better).
     swd: list[list[float]] = []
     sample_images: int | None = None
+    # The 64 -> 256 px upscaler, when the run trains one (options.upscaler_steps > 0): its step and L1 loss.
+    upscaler_step: int | None = None
+    upscaler_steps: int | None = None
+    upscaler_loss: float | None = None
 
 
 class TrainingRunOut(BaseModel):

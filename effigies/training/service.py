@@ -74,6 +74,7 @@ def start_run(
     options = presets_mod.training_options(
         all_presets[preset], n_images=n_images, settings=settings, pixel_grid=theme.pixel_grid,
         channels=presets_mod.dataset_channels(dataset_dir(slug)),
+        large_images=presets_mod.count_large_images(dataset_dir(slug)), pixel_art=theme.pixel_art,
     )
     options.update(overrides or {})
     run = TrainingRun(

@@ -172,3 +172,36 @@ def stored_nothing(stack, slug: str) -> None:
     datasets = stack.data_dir / "datasets"
     assert not (datasets / slug).exists()
     assert not list(datasets.glob(f".upload-{slug}-*")) if datasets.exists() else True
+
+
+@lru_cache
+def shape_pngs(count: int = 220, *, large: int = 80, seed: int = 7) -> tuple[bytes, ...]:
+    """Coloured shapes on plain backgrounds, drawn with hard edges: the first ``large`` images at
+    256-320 px (non-square too, so the centre crop matters), the others at 64-200 px."""
+    import numpy as np
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    colour = lambda: tuple(int(c) for c in rng.integers(0, 256, 3))  # noqa: E731
+    out = []
+    for i in range(count):
+        side = int(rng.integers(256, 321)) if i < large else int(rng.integers(64, 201))
+        size = (side + int(rng.integers(0, 40)), side) if i % 3 == 0 else (side, side)
+        image = Image.new("RGB", size, colour())
+        draw = ImageDraw.Draw(image)
+        for _ in range(int(rng.integers(2, 5))):
+            x0, y0 = (int(v) for v in rng.integers(0, side // 2, 2))
+            x1, y1 = x0 + int(rng.integers(side // 6, side // 2)), y0 + int(rng.integers(side // 6, side // 2))
+            shape = int(rng.integers(0, 3))
+            if shape == 0:
+                draw.ellipse((x0, y0, x1, y1), fill=colour(), outline=colour(), width=max(1, side // 40))
+            elif shape == 1:
+                draw.rectangle((x0, y0, x1, y1), fill=colour())
+            else:
+                draw.polygon([(x0, y1), ((x0 + x1) // 2, y0), (x1, y1)], fill=colour())
+        out.append(encode(image))
+    return tuple(out)
+
+
+def shape_entries(count: int = 220, *, large: int = 80) -> list[tuple[str, bytes]]:
+    return [(f"shapes/shape-{i:03d}.png", data) for i, data in enumerate(shape_pngs(count, large=large))]

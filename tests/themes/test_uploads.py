@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from effigies.themes import pixel_grid, uploads
+from effigies.themes import large_images, pixel_grid, uploads
 from tests.themes.archives import (
     build_zip,
     encode,
@@ -15,6 +15,7 @@ from tests.themes.archives import (
     grid_pngs,
     huge_png,
     png,
+    shape_pngs,
     symlink_entry,
     transparent_pngs,
     understate_size,
@@ -294,3 +295,91 @@ def test_a_few_transparent_images_among_opaque_ones_land_on_white_as_before():
     assert alone.transparent
     assert next(i for i in alone.images if i.source == "cut.png").fingerprint == \
         next(i for i in report.images if i.source == "cut.png").fingerprint
+
+
+# --------------------------------------------------------------------------- 256 px versions (the upscaler's pairs)
+def _large(report, source: str) -> Image.Image | None:
+    data = next(i for i in report.images if i.source == source).large
+    return None if data is None else Image.open(io.BytesIO(data))
+
+
+def _wide_cutout() -> Image.Image:
+    """400x300, transparent bands left and right of a 300 px centre square (colour hidden under
+    alpha 0 there), a disc inside with a soft edge."""
+    rgba = np.zeros((300, 400, 4), dtype=np.uint8)
+    rgba[..., :3] = (250, 0, 250)  # under alpha 0: must not survive
+    yy, xx = np.mgrid[:300, :400]
+    rgba[..., 3] = (np.clip(140.0 - np.hypot(yy - 149.5, xx - 199.5), 0, 1) * 255).round()
+    rgba[..., 0], rgba[..., 1] = (xx % 256).astype(np.uint8), 120
+    return Image.fromarray(rgba, "RGBA")
+
+
+def test_images_of_256_px_or_more_also_keep_a_256_px_version_of_the_same_centre_square():
+    yy, xx = np.mgrid[:300, :420]
+    big = Image.fromarray(np.dstack([xx * 255 // 419, yy * 255 // 299, ((xx // 37 + yy // 37) % 2) * 200]).astype(np.uint8))
+    exact = Image.open(io.BytesIO(shape_pngs()[0])).crop((0, 0, 256, 256))
+    small = Image.open(io.BytesIO(shape_pngs()[100]))
+    assert min(small.size) < 256
+    report = _report([*_distinct(3), ("big.png", encode(big)), ("exact.png", encode(exact)), ("small.png", encode(small))])
+    assert report.ok and report.large_images == 2
+    assert _large(report, "small.png") is None and _large(report, "img-0.png") is None
+    square = big.crop((60, 0, 360, 300))
+    large = _large(report, "big.png")
+    assert large.size == (256, 256) and large.mode == "RGB"
+    assert np.array_equal(np.asarray(large), np.asarray(square.resize((256, 256), Image.Resampling.LANCZOS)))
+    # Its 64 px training image is what it always was, from the same square.
+    assert np.array_equal(_pixels(report, "big.png"), np.asarray(square.resize((64, 64), Image.Resampling.LANCZOS)))
+    assert np.array_equal(np.asarray(_large(report, "exact.png")), np.asarray(exact))  # 256 px: kept as it is
+
+
+def test_a_large_version_follows_the_alpha_rule_and_the_mode_of_its_set():
+    cutout = encode(_wide_cutout())
+    rgba_set = _report([*[(f"cut-{i}.png", d) for i, d in enumerate(transparent_pngs()[:3])], ("big.png", cutout)])
+    assert rgba_set.transparent
+    large = np.asarray(_large(rgba_set, "big.png"))
+    assert large.shape == (256, 256, 4) and large[0, 0, 3] == 0 and large[128, 128, 3] == 255
+    # The magenta hidden under alpha 0 is gone (Pillow's premultiplied Lanczos leaves at most a
+    # rounding 1 there, in the 64 px image too).
+    assert large[large[..., 3] == 0][:, :3].max() <= 1
+    assert ((large[..., 3] > 0) & (large[..., 3] < 255)).any()  # the soft edge kept
+    rgb_set = _report([*_distinct(3), ("big.png", cutout)])
+    assert not rgb_set.transparent
+    assert _large(rgb_set, "big.png").mode == "RGB" and _large(rgb_set, "big.png").getpixel((0, 0)) == (255, 255, 255)
+    opaque_in_rgba = _report([*[(f"cut-{i}.png", d) for i, d in enumerate(transparent_pngs()[:3])],
+                              ("photo.png", encode(Image.new("RGB", (300, 300), (9, 99, 199))))])
+    assert np.asarray(_large(opaque_in_rgba, "photo.png"))[5, 5].tolist() == [9, 99, 199, 255]
+
+
+def test_a_large_jpeg_is_decoded_no_smaller_than_its_256_px_version():
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8))
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=85)
+    report = _report([*_distinct(3), ("photo.jpg", buffer.getvalue())])
+    assert _large(report, "photo.jpg").size == (256, 256)
+    assert Image.open(io.BytesIO(next(i for i in report.images if i.source == "photo.jpg").png)).size == (64, 64)
+
+
+def test_pixel_art_and_grid_themes_keep_no_large_version():
+    big = encode(Image.new("RGB", (512, 512), (10, 20, 30)))
+    assert _report([*_distinct(3), ("big.png", big)], pixel_art=True).large_images == 0
+    grid = _report([*_sprites(3), ("big.png", big)], pixel_art=True, pixel_grid=16)
+    assert grid.ok and grid.large_images == 0
+
+
+def test_at_most_max_large_images_are_kept_spread_over_the_upload():
+    limits = uploads.Limits(min_images=3, max_large_images=8)
+    images = [(f"shape-{i:03d}.png", encode(Image.open(io.BytesIO(d)).resize((256, 256))))
+              for i, d in enumerate(generated_pngs()[:30])]
+    report = _report(images, limits=limits)
+    kept = [i.source for i in report.images if i.large is not None]
+    assert report.ok and len(report.images) == 30 and 4 <= len(kept) <= 8
+    assert kept[0] == "shape-000.png" and kept[-1] >= "shape-024.png"  # the whole upload, not its first few
+
+
+def test_a_spread_keeps_every_stride_th_item_and_doubles_the_stride_when_full():
+    spread = large_images.Spread(4)
+    decisions = [spread.offer(key) for key in range(100, 113)]
+    assert [taken for taken, _ in decisions] == [True] * 5 + [False, True, False, True, False, False, False, True]
+    assert decisions[4][1] == [101, 103] and decisions[8][1] == [102, 106]  # positions 1, 3, then 2, 6
+    assert [key for _, key in spread.kept] == [100, 104, 108, 112]
+    assert large_images.Spread(0).offer(1) == (False, [])

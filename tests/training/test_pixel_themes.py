@@ -48,6 +48,17 @@ def _generator(slug: str):
     return load_generator(resolve_weights_dir(version.weights_dir))
 
 
+def _no_upscaler(stack, slug: str, body: dict) -> None:
+    """Small images only (16 and 64 px): no 256 px versions kept, no upscaler trained or exported,
+    so the theme's masters are nearest-neighbour (pixel art) or Lanczos (effigies.avatars.master)."""
+    from effigies.themes.service import resolve_weights_dir
+
+    (version,) = theme_versions(slug)
+    assert not (stack.data_dir / "datasets" / slug / "large").exists()
+    assert body["options"]["upscaler_steps"] == 0 and body["progress"]["upscaler_step"] is None
+    assert not (resolve_weights_dir(version.weights_dir) / "upscaler.safetensors").exists()
+
+
 def _colours(pixels: np.ndarray) -> set[tuple[int, ...]]:
     return set(map(tuple, pixels.reshape(-1, pixels.shape[-1]).tolist()))
 
@@ -61,6 +72,7 @@ def test_a_pixel_grid_theme_trains_a_generator_that_draws_its_cells_in_its_palet
     assert created["theme"]["pixel_grid"] == 16
     body = _train(admin, slug)
     assert (body["options"]["image_size"], body["options"]["palette"], body["options"]["nc"]) == (16, PALETTE_COLOURS, 3)
+    _no_upscaler(stack, slug, body)
 
     generator, config = _generator(slug)
     assert (config.image_size, config.palette, config.nc) == (16, PALETTE_COLOURS, 3)
@@ -89,6 +101,7 @@ def test_a_transparent_upload_keeps_alpha_and_trains_a_generator_that_draws_it(s
 
     body = _train(admin, slug)
     assert (body["options"]["nc"], body["options"]["image_size"], body["options"]["palette"]) == (4, 64, 0)
+    _no_upscaler(stack, slug, body)
     generator, config = _generator(slug)
     assert config.nc == 4
     assert sample(generator, latents(4, config.nz, seed=1)).shape == (4, 64, 64, 4)

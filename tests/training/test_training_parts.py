@@ -84,3 +84,31 @@ def test_errors_are_told_in_words():
     assert "no usable images" in readable_error(ValueError("no PNG/JPEG images in x"))
     assert "ran out of memory" in readable_error(RuntimeError("CUDA out of memory. Tried to allocate"))
     assert "KeyError" in readable_error(KeyError("width"))
+
+
+def test_a_run_trains_an_upscaler_only_with_enough_pairs_and_never_for_pixel_art():
+    settings = Settings(EE_TRAINING_QUICK_IMAGES=512)
+    quick = presets.presets(settings)["quick"]
+    enough = presets.MIN_UPSCALER_PAIRS
+
+    def steps(**kwargs):
+        return presets.training_options(quick, n_images=300, settings=settings, seed=1, **kwargs)["upscaler_steps"]
+
+    assert steps(large_images=enough) == presets.UPSCALER_STEPS == 1500
+    assert steps(large_images=enough - 1) == steps() == 0  # too few to learn from: Lanczos
+    assert steps(large_images=300, pixel_art=True) == steps(large_images=300, pixel_grid=16) == 0
+    options = presets.training_options(quick, n_images=300, settings=settings, seed=1, large_images=80)
+    assert (options["upscaler_pairs"], options["upscaler_batch_size"], options["upscaler_crop"]) == (80, 32, 32)
+
+
+def test_count_large_images_counts_the_pairs_the_upscaler_loads(tmp_path):
+    from effigies.themes.large_images import LARGE_DIR
+
+    assert presets.count_large_images(tmp_path / "missing") == 0
+    (tmp_path / LARGE_DIR).mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(b"x")
+    for name in ("a.png", "b.png", "orphan.png", ".b.png"):
+        (tmp_path / LARGE_DIR / name).write_bytes(b"x")
+    assert presets.count_large_images(tmp_path) == 2
+    assert presets.count_images(tmp_path) == 3  # the sub-folder is not part of the 64 px set

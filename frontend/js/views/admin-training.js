@@ -54,6 +54,12 @@ function runPanel(run, onCancel) {
     rows.push([t('training.resumed'),
       t('training.resumed_value', { n: run.attempts, images: number(p.resumed_from_images || 0) })]);
   }
+  if (p.upscaler_steps) {
+    rows.push([t('training.upscaler'), t('training.upscaler_value', {
+      step: number(p.upscaler_step || 0), steps: number(p.upscaler_steps),
+      loss: known(p.upscaler_loss) ? p.upscaler_loss.toFixed(4) : '—',
+    })]);
+  }
   if (run.metrics && known(run.metrics.diversity)) {
     rows.push([t('training.diversity'), `${(100 * run.metrics.diversity).toFixed(1)} %`]);
   }
