@@ -21,6 +21,7 @@ run: install
 	$(VENV)/bin/effigies up
 
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-fast: install

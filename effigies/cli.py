@@ -48,13 +48,13 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from effigies.config import get_settings
     from effigies.worker import celery_app
 
-    argv = ["worker", "-Q", args.queues, "-P", args.pool, "-c", str(args.concurrency), "--loglevel", "INFO",
+    concurrency = get_settings().worker_concurrency if args.concurrency is None else args.concurrency
+    argv = ["worker", "-Q", args.queues, "-P", args.pool, "-c", str(concurrency), "--loglevel", "INFO",
             "-n", f"{args.queues}@%h-{os.getpid()}"]
     if args.beat:
-        from effigies.config import get_settings
-
         # One scheduler per deployment: `effigies up` runs it inside its single worker.
         schedule = get_settings().data_dir / "celerybeat-schedule"
         schedule.parent.mkdir(parents=True, exist_ok=True)
@@ -175,9 +175,11 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
 
 def cmd_admin_create(args: argparse.Namespace) -> int:
     from effigies.accounts import service as accounts_service
+    from effigies.config import get_settings
     from effigies.db import session_scope
 
-    password = os.environ.get("EE_ADMIN_PASSWORD") or getpass.getpass("Password (10+ characters): ")
+    given = get_settings().admin_password
+    password = (given.get_secret_value() if given else "") or getpass.getpass("Password (10+ characters): ")
     if len(password) < 10:
         print("error: the password needs at least 10 characters", file=sys.stderr)
         return 2
@@ -234,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default="generate",
                         help="comma-separated; a queue named train* is a training queue: no prefetching")
-    worker.add_argument("--concurrency", type=int, default=int(os.environ.get("EE_WORKER_CONCURRENCY", "8")),
-                        help="jobs in flight at once (threads with --pool threads)")
+    worker.add_argument("--concurrency", type=int,
+                        help="jobs in flight at once (threads with --pool threads; default: EE_WORKER_CONCURRENCY, 8)")
     # Threads: the jobs of one process share its warm generators and micro-batch their latents
     # (effigies.generation.sampler); torch releases the GIL in the forward pass.
     worker.add_argument("--pool", choices=("threads", "prefork", "solo"), default="threads")

@@ -1,4 +1,16 @@
-"""The one settings object. Every knob is an environment variable (see README)."""
+"""The one settings object. Every knob is an environment variable (see README).
+
+The rule: configuration is read here, and nowhere else. A module that needs a value asks
+`get_settings()` (or is handed a `Settings`); no module reads a configuration value from
+os.environ, and none repeats a default (REDIS_URL's neither: `Settings.redis_url` is already
+resolved). A new variable gets a field below, with its default and a comment, and a line in
+README's "Environment variables". Not settings reads, so allowed: copying os.environ to build a
+child process's environment (effigies.embedded.up and .postgres, effigies.ops.pgtools), and
+effigies.embedded.services deciding from the environment mapping it is given which servers a
+child needs (DATABASE_URL / REDIS_URL / STRIPE_* present or not; the test suite passes its own).
+effigies.gan reads nothing: it imports nothing from effigies and takes every value as an
+argument. tests/test_architecture.py keeps os.environ out of every other module.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -10,6 +22,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Refused outside local mode: a production secret must come from the environment.
 DEV_SECRET_KEY = "local-dev-secret-change-me"
+# Where every Redis client connects (the Celery broker included) when REDIS_URL is unset or
+# empty; refused as a fallback outside local mode (REDIS_URL must then be set).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class Settings(BaseSettings):
@@ -25,7 +40,8 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", alias="EE_PUBLIC_URL")
 
     database_url: str | None = Field(None, alias="DATABASE_URL")
-    redis_url: str | None = Field(None, alias="REDIS_URL")
+    # Resolved: REDIS_URL, else DEFAULT_REDIS_URL (see _refuse_default_secrets).
+    redis_url: str = Field(DEFAULT_REDIS_URL, alias="REDIS_URL")
     secret_key: SecretStr = Field(SecretStr(DEV_SECRET_KEY), alias="EE_SECRET_KEY")
 
     stripe_secret_key: SecretStr | None = Field(None, alias="STRIPE_SECRET_KEY")
@@ -114,6 +130,25 @@ class Settings(BaseSettings):
     # Bearer token a Prometheus server sends to read GET /metrics; unset, only an admin's session
     # may read it (effigies.monitoring.router).
     metrics_token: SecretStr | None = Field(None, alias="EE_METRICS_TOKEN")
+    # Jobs in flight per `effigies worker` process (threads sharing its warm generators);
+    # --concurrency overrides it.
+    worker_concurrency: int = Field(8, alias="EE_WORKER_CONCURRENCY")
+    # torch threads per worker process (effigies.worker); unset: every CPU for a threads-pool
+    # worker, 1 for each prefork child. Values under 1 count as 1.
+    torch_threads: int | None = Field(None, alias="EE_TORCH_THREADS")
+    # Test hook of effigies.embedded.up: the module `effigies up` runs with `python -m` for
+    # db upgrade, the workers and the API.
+    up_cli_module: str = Field("effigies.cli", alias="EE_UP_CLI_MODULE")
+
+    def is_given(self, name: str) -> bool:
+        """Whether field `name` got a non-empty value from the environment (or the caller),
+        rather than its default: `effigies up` fills in for its children only what is not."""
+        if name not in self.model_fields_set:
+            return False
+        value = getattr(self, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value is not None and value != ""
 
     @property
     def is_local(self) -> bool:
@@ -133,6 +168,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":
+        if not self.redis_url:
+            # REDIS_URL= (empty): unset, so the default, and still missing outside local mode.
+            self.redis_url = DEFAULT_REDIS_URL
+            self.model_fields_set.discard("redis_url")
         if self.generation_test_delay_s and self.env != "test":
             raise ValueError("EE_GENERATION_TEST_DELAY_S is a test hook: only allowed with EE_ENV=test")
         if self.training_lease_s < 3 * self.training_heartbeat_s:
@@ -148,7 +187,7 @@ class Settings(BaseSettings):
             name
             for name, value in (
                 ("DATABASE_URL", self.database_url),
-                ("REDIS_URL", self.redis_url),
+                ("REDIS_URL", self.is_given("redis_url")),
                 ("STRIPE_SECRET_KEY", self.stripe_secret_key),
                 ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
                 ("STRIPE_PUBLISHABLE_KEY", self.stripe_publishable_key),

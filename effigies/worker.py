@@ -9,7 +9,7 @@ from effigies.config import get_settings
 
 
 def _broker_url() -> str:
-    return get_settings().redis_url or "redis://127.0.0.1:6379/0"
+    return get_settings().redis_url
 
 
 # worker_metrics: generation outcomes and worker presence for /metrics and the admin stats.
@@ -77,9 +77,11 @@ apply_settings()
 
 
 def _torch_threads(default: int) -> None:
+    """EE_TORCH_THREADS when set, else `default`."""
     import torch
 
-    torch.set_num_threads(max(1, int(os.environ.get("EE_TORCH_THREADS", str(default)))))
+    threads = get_settings().torch_threads
+    torch.set_num_threads(max(1, default if threads is None else threads))
 
 
 @signals.worker_init.connect

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from effigies.config import Settings
+from effigies.config import DEFAULT_REDIS_URL, Settings
 
 PRODUCTION = {
     "EE_ENV": "production",
@@ -50,3 +50,39 @@ def test_uniqueness_radius_is_bounded_where_lookups_stay_cheap(monkeypatch):
         monkeypatch.setenv("EE_UNIQUENESS_RADIUS", refused)
         with pytest.raises(ValidationError, match="EE_UNIQUENESS_RADIUS"):
             Settings()
+
+
+def test_redis_url_is_resolved_once_for_every_client(monkeypatch):
+    # The API, the throttle, the metrics, job events and the Celery broker all take this value.
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert Settings().redis_url == DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("REDIS_URL", "")  # as compose files pass an unset variable
+    assert Settings().redis_url == DEFAULT_REDIS_URL and not Settings().is_given("redis_url")
+    monkeypatch.setenv("REDIS_URL", "redis://redis:6379/3")
+    assert Settings().redis_url == "redis://redis:6379/3" and Settings().is_given("redis_url")
+
+
+def test_production_still_needs_redis_url_set(monkeypatch):
+    for key, value in {**PRODUCTION, "EE_SECRET_KEY": "x" * 40}.items():
+        monkeypatch.setenv(key, value)
+    for unset in ("", None):
+        if unset is None:
+            monkeypatch.delenv("REDIS_URL")
+        else:
+            monkeypatch.setenv("REDIS_URL", unset)
+        with pytest.raises(ValidationError, match="REDIS_URL"):
+            Settings()
+
+
+def test_process_knobs_keep_their_variables_and_defaults(monkeypatch):
+    for key in ("EE_WORKER_CONCURRENCY", "EE_TORCH_THREADS", "EE_UP_CLI_MODULE", "EE_ADMIN_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    settings = Settings()
+    assert (settings.worker_concurrency, settings.torch_threads, settings.up_cli_module) == (8, None, "effigies.cli")
+    assert settings.admin_password is None
+    monkeypatch.setenv("EE_WORKER_CONCURRENCY", "3")
+    monkeypatch.setenv("EE_TORCH_THREADS", "2")
+    monkeypatch.setenv("EE_ADMIN_PASSWORD", "long-enough-pw")
+    settings = Settings()
+    assert (settings.worker_concurrency, settings.torch_threads) == (3, 2)
+    assert settings.admin_password.get_secret_value() == "long-enough-pw"

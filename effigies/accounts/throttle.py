@@ -59,9 +59,7 @@ return 0
 @lru_cache
 def _redis() -> redis.Redis:
     # Short timeouts, as for the API's other Redis client: while Redis is down, 503 quickly.
-    return redis.Redis.from_url(
-        get_settings().redis_url or "redis://127.0.0.1:6379/0", socket_timeout=2, socket_connect_timeout=2
-    )
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
 @lru_cache

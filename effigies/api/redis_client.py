@@ -11,7 +11,7 @@ from effigies.config import get_settings
 def get_redis() -> redis.Redis:
     # Short timeouts: while Redis is down the API must answer 503 quickly, never hang.
     return redis.Redis.from_url(
-        get_settings().redis_url or "redis://127.0.0.1:6379/0",
+        get_settings().redis_url,
         socket_timeout=2,
         socket_connect_timeout=2,
     )

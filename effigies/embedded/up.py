@@ -84,7 +84,7 @@ class Up:
     def __init__(self) -> None:
         self.stop_signal: int | None = None
         self.children: list[Child] = []
-        self.cli_module = os.environ.get("EE_UP_CLI_MODULE", "effigies.cli")
+        self.cli_module = "effigies.cli"  # EE_UP_CLI_MODULE, once run() has read the settings
 
     # -------------------------------------------------------------- signals
 
@@ -117,6 +117,7 @@ class Up:
             settings = Settings()
         except ValidationError as exc:
             raise UpError(f"invalid settings:\n{exc}") from exc
+        self.cli_module = settings.up_cli_module
         data_dir = settings.data_dir.expanduser().resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         run_dir = data_dir / "run"
@@ -140,12 +141,12 @@ class Up:
             env.setdefault("PYTHONUNBUFFERED", "1")
             host, port = settings.host, settings.port
             base_url = f"http://{_client_host(host)}:{port}"
-            if not os.environ.get("EE_PUBLIC_URL"):
-                env["EE_PUBLIC_URL"] = base_url
+            # The children's environment: what ours gave, completed (the settings say what it gave).
+            env["EE_PUBLIC_URL"] = settings.public_url if settings.is_given("public_url") else base_url
             if not port_is_free(host or "0.0.0.0", port):
                 raise UpError(f"port {port} on {host} is in use by {who_listens(port)}; "
                               f"stop it or set EE_PORT to another port")
-            if settings.is_local and not os.environ.get("EE_SECRET_KEY"):
+            if settings.is_local and not settings.is_given("secret_key"):
                 env["EE_SECRET_KEY"] = load_local_secrets(data_dir)["EE_SECRET_KEY"]
 
             try:
@@ -154,7 +155,7 @@ class Up:
                                             should_stop=self._should_stop)
             except EmbeddedConfigError as exc:
                 raise UpError(str(exc)) from exc
-            if services.plan.stripe and os.environ.get("STRIPE_API_BASE"):
+            if services.plan.stripe and settings.stripe_api_base:
                 _say("no STRIPE_* keys set: ignoring STRIPE_API_BASE and starting the embedded localstripe")
             env.update(services.start())
             t_services = time.monotonic()

@@ -243,6 +243,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; shipped files are read by other users' processes
     os.replace(tmp, path)
 
 

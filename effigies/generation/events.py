@@ -20,7 +20,6 @@ from effigies.config import get_settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 _PREFIX = "ee:generation:"
 # Sent to every waiting stream when the subscription breaks: a message may have been lost
 # meanwhile, so each re-reads its job from the database.
@@ -32,7 +31,7 @@ def channel(job_id: uuid.UUID | str) -> str:
 
 
 def _redis_url() -> str:
-    return get_settings().redis_url or DEFAULT_REDIS_URL
+    return get_settings().redis_url
 
 
 @lru_cache

@@ -85,9 +85,7 @@ def label_text(labels: Labels) -> str:
 @lru_cache
 def redis_client() -> redis.Redis:
     """Our own client: a stats page or a scrape must not wait on a slow Redis for long."""
-    return redis.Redis.from_url(
-        get_settings().redis_url or "redis://127.0.0.1:6379/0", socket_timeout=1, socket_connect_timeout=1
-    )
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=1, socket_connect_timeout=1)
 
 
 class Recorder:
