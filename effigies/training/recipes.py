@@ -71,13 +71,19 @@ BASE = {
     "ema_images": 10_000,
 }
 
-# Galactic droids, Emoji folk and Arcane sigils still ship the generators trained before the
-# study (width 32, RGB on the datasets of that time); their RGBA retrains with BASE (nc = 4,
-# 186-194k images on one shared thread, session of 2026-12-01) were measured worse and were not
-# shipped: SWD 69.7 vs 33.0 (droids), 72.5 vs 64.1 (emoji), 74.0 vs 91.7 (sigils: lower, but
-# speckled on a close look and C2ST 1.000 vs 0.983). Their recipes say what shipped, so
-# `effigies train --theme SLUG` retrains that; the datasets now keep alpha, which nc = 3
-# composites on white (for emoji and sigils, not quite the old pastel and dark-outer images).
+# Emoji folk draws RGBA (nc = 4): its sources have a transparent background, and so do its
+# avatars. The first RGBA retrains (session of 2026-12-01, 186-194k images) were grainy:
+# DiffAugment's colour transform also brightened and contrasted the alpha channel, and what
+# translation and cutout uncovered was half-transparent grey. Emoji folk and Arcane sigils were
+# retrained on 2026-12-02 with alpha-aware augmentation (effigies/gan/augment.py) to 600,064
+# images; Emoji folk ships it. Arcane sigils' RGBA run scored SWD 38.6 (vs 91.7) but C2ST
+# 1.000 (vs 0.983), density 0.27 / coverage 0.42 (vs 0.44 / 0.52), and on a close look its
+# symbols are filled with a worm-like texture where the old ones glow smoothly: not shipped.
+# Galactic droids' RGBA retrain on the same terms was stopped at 128,768 images to give the two
+# others the CPU. These two still ship the generators trained before the study (width 32, RGB on
+# the datasets of that time).
+RGBA = {"ngf": 32, "ndf": 32, "nc": 4}
+TOTAL_RGBA = 600_000
 SHIPPED_RGB = {"ngf": 32, "ndf": 32}
 # Their 64 -> 256 px upscalers (effigies/gan/upscale.py): batch 32 of 32 px crops.
 UPSCALER_STEPS = 3000
@@ -117,18 +123,20 @@ RECIPES = {
             options=dict(OLD_OPTIONS),  # DiffAugment "auto": off at 12,150 images, as it shipped
             why="12,150 game-icons silhouettes recoloured as glowing sigils. Not in the study. The RGBA retrain "
             "(disc badges transparent, DiffAugment on, 185,600 images) scored SWD 74.0 vs 91.7 but its "
-            "symbols were speckled and C2ST rose to 1.000: not shipped.",
+            "symbols were speckled and C2ST rose to 1.000: not shipped. Again with alpha-aware DiffAugment to "
+            "600,064 images: SWD 38.6, but C2ST 1.000, lower density and coverage, worm-textured symbols: not shipped.",
         ),
         Recipe(
             slug="emoji-folk",
-            total_images=300_000,
+            total_images=TOTAL_RGBA,
             upscaler_steps=UPSCALER_STEPS,
-            model=dict(SHIPPED_RGB),
-            options={**OLD_OPTIONS, "diffaugment": AUGMENT},
+            model=dict(RGBA),
+            options=dict(BASE),
             why="508 face emojis x 8 variants. Study (flat-colour set): today's D and loss 423.8 SWD after 2 "
             "CPU-min vs 475.4 for spectral norm + hinge, 491.2 with minibatch stddev, 620.8 with TTUR; "
             "mirror 468.8 but 0.3 % diversity; without DiffAugment 764.5 vs 668.6 at 8,192 images. The "
-            "RGBA retrain (193,920 images) scored SWD 72.5 vs 64.1: not shipped.",
+            "RGBA retrain (193,920 images) scored SWD 72.5 vs 64.1; with alpha-aware DiffAugment and 600,064 images "
+            "SWD 45.3, density 0.61 (vs 0.35), transparent: shipped.",
         ),
     )
 }
