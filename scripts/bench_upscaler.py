@@ -136,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     if not slugs:
         raise SystemExit("error: no shipped theme has an upscaler yet")
     torch.set_num_threads(1)
+    results = {slug: bench(slug, args.samples) for slug in slugs}
+    # Read just before writing: runs for other themes may have finished meanwhile.
     data = json.loads(OUT_JSON.read_text()) if OUT_JSON.is_file() else {"themes": {}}
-    for slug in slugs:
-        data["themes"][slug] = bench(slug, args.samples)
+    data["themes"].update(results)
     data["machine"] = f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} thread".strip()
     OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
     OUT_JSON.write_text(json.dumps(data, indent=2) + "\n")
