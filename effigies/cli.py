@@ -74,8 +74,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from effigies.training.cli import train_command
+    from effigies.training.cli import dry_run_command, train_command
 
+    if args.dry_run and args.stage == "upscaler":
+        print("error: --dry-run tries the GAN stage only (not --stage upscaler)", file=sys.stderr)
+        return 2
     extra = {}
     name = args.recipe or args.theme
     if name:
@@ -95,8 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = recipe.train_kwargs()
     elif args.stage == "upscaler":
         return _train_upscaler(args, None)
-    if args.data is None or args.out is None:
-        print("error: give --theme SLUG, or both --data and --out", file=sys.stderr)
+    if args.data is None or (args.out is None and not args.dry_run):
+        print(f"error: give --theme SLUG, or {'--data' if args.dry_run else 'both --data and --out'}", file=sys.stderr)
         return 2
     if args.diffaugment is not None:
         extra["diffaugment"] = args.diffaugment
@@ -104,6 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra["ema_images"] = args.ema_images
     if args.sample_every_s is not None:
         extra["sample_every_s"] = args.sample_every_s
+    if args.dry_run:  # the recipe's network and options, a few steps, no run folder
+        return dry_run_command(args.data, seed=args.seed, num_threads=args.threads, **extra)
     return train_command(
         args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, export_to=args.export_to, num_threads=args.threads, **extra,
@@ -265,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gan: the generator (default); upscaler: the theme's 64 -> 256 px upscaler")
     train.add_argument("--large", type=Path, help="upscaler: folder of 256 px renders of the --data images (same names)")
     train.add_argument("--upscaler-steps", type=int, help="upscaler: optimiser steps (default: the recipe's)")
+    train.add_argument("--dry-run", action="store_true",
+                       help="try it: 2 steps of batch 8 on the first 16 images of the data, in a temporary folder "
+                       "(deleted after; --out, --images, --epochs, --batch-size and --export-to are ignored)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser(

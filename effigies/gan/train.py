@@ -12,6 +12,11 @@ Run folder layout (``options.out_dir``)::
 Starting again with the same ``out_dir`` continues from the newest checkpoint.
 Nothing here ever uses pickle / ``torch.load``: tensors live in safetensors
 files, everything else in JSON.
+
+The loop: :func:`start` (build, then resume from the newest checkpoint: effigies/gan/trainstate.py),
+then per step :func:`optimise` (one D and one G update, effigies/gan/step.py, then the EMA),
+:func:`log_step` (stats.jsonl + progress) and :func:`save_on_schedule` (sample grid, checkpoint),
+and :func:`finish` (final checkpoint and grid, summary).
 """
 
 from __future__ import annotations
@@ -19,51 +24,59 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 import torch
 
-from .checkpoint import (
-    CHECKPOINT_DIR,
-    latest_checkpoint,
-    load_training_checkpoint,
-    prune_checkpoints,
-    save_training_checkpoint,
-)
-from .augment import parse_policy
-from .config import DCGANConfig, TrainOptions
-from .data import BatchSampler, learn_palette, load_image_folder, normalize
-from .ema import GeneratorEMA
-from .model import build_models
+from .checkpoint import CHECKPOINT_DIR, latest_checkpoint
+from .config import TrainOptions
+from .data import normalize
+from .rundir import SAMPLES_DIR, STATS_FILE, grid_generator, load_fixed_noise
 from .sample import sample as sample_images
 from .sample import save_grid
-from .rundir import (
-    OPTIONS_FILE,
-    SAMPLES_DIR,
-    STATS_FILE,
-    atomic_write_text,
-    grid_generator,
-    truncate_stats,
-    load_fixed_noise,
+from .step import StepResult, train_step
+from .trainstate import (  # noqa: F401  (AUTO_AUGMENT_BELOW, resolve_augment: public here too)
+    AUTO_AUGMENT_BELOW,
+    RunSetup,
+    TrainState,
+    build_state,
+    open_latest_checkpoint,
+    resolve_augment,
+    resume,
+    save_checkpoint,
+    setup_run,
+    write_options,
 )
-from .runtime import match_optimizer_layout, resolve_device, resolve_precision
-from .step import LeCamState, train_step
 
 ProgressFn = Callable[[dict[str, Any]], None]
 AbortFn = Callable[[], bool]
 
-# DiffAugment pays off when D can memorise the data; above this many images
-# "auto" leaves it off (the paper recipe, measured fine on 10,000 bottts).
-AUTO_AUGMENT_BELOW = 5_000
 
+@dataclass
+class Progress:
+    """What this start reports, and when: callback, grid latents, clocks, the latest numbers.
 
-def resolve_augment(policy: str, n_images: int) -> tuple[str, ...]:
-    if policy == "auto":
-        return parse_policy("color,translation,cutout") if n_images < AUTO_AUGMENT_BELOW else ()
-    return parse_policy(policy)
+    Nothing here is checkpointed except the elapsed time.
+    """
+
+    emit: ProgressFn
+    fixed_noise: torch.Tensor  # the latents of every sample grid
+    t_start: float
+    info: dict[str, Any]  # the latest progress numbers, sent with every event
+    last_ckpt_step: int  # -1: this start has no checkpoint yet
+    last_ckpt_t: float = 0.0
+    last_sample_t: float = 0.0
+    window_t: float = 0.0  # start of the images/s measurement window
+    window_images: int = 0
+    images_per_s: float = 0.0
+    aborted: bool = False
+    stats: IO[str] | None = field(default=None, repr=False)
+
+    def elapsed(self, state: TrainState, now: float | None = None) -> float:
+        return state.elapsed_before + ((time.perf_counter() if now is None else now) - self.t_start)
 
 
 def train(
@@ -81,325 +94,221 @@ def train(
     ``abort_fn()`` is polled every step; when it returns True a checkpoint is
     written and the function returns with ``summary["aborted"] = True``.
     """
+    setup, state = start(options)
+    progress = start_progress(setup, state, progress_fn)
+    progress.emit({**progress.info, "event": "start"})
+    if state.step == 0:
+        write_samples(setup, state, progress)  # what the initialised generator produces
+    progress.stats = open(setup.run_dir / STATS_FILE, "a", encoding="utf-8")
+    try:
+        state.netG.train()
+        state.netD.train()
+        while state.step < setup.total_steps:
+            if abort_fn is not None and abort_fn():
+                progress.aborted = True
+                break
+            result, sigma, b = optimise(setup, state)
+            progress.window_images += b
+            now = time.perf_counter()
+            if state.step % max(1, options.log_every) == 0 or state.step == setup.total_steps:
+                log_step(setup, state, progress, result, sigma=sigma, now=now)
+            if state.step < setup.total_steps:
+                save_on_schedule(setup, state, progress, now=now)
+    finally:
+        progress.stats.close()
+    return finish(setup, state, progress)
+
+
+def start(options: TrainOptions) -> tuple[RunSetup, TrainState]:
+    """The run folder, the data and the state: fresh, or the newest checkpoint's."""
     run_dir = Path(options.out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
     (run_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
+    ckpt = open_latest_checkpoint(run_dir)
+    setup = setup_run(options, ckpt)
+    state = build_state(setup, fresh=ckpt is None)
+    if ckpt is not None:
+        resume(state, setup, ckpt)
+    write_options(setup, state)
+    return setup, state
 
-    if options.num_threads:
-        torch.set_num_threads(int(options.num_threads))
-    device = resolve_device(options.device)
-    precision = resolve_precision(options.precision, device)
-    channels_last = options.channels_last if options.channels_last is not None else device.type == "cpu"
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
 
+def start_progress(setup: RunSetup, state: TrainState, progress_fn: ProgressFn | None) -> Progress:
+    """This start's clocks and first progress numbers (and the run's fixed noise, made once)."""
     def emit(info: dict[str, Any]) -> None:
         if progress_fn is not None:
             progress_fn(info)
 
-    # ---- data (uint8, in memory) ----
-    ckpt_path = latest_checkpoint(run_dir)
-    config = options.model
-    if ckpt_path is not None:
-        ckpt = load_training_checkpoint(ckpt_path)
-        # The architecture is fixed for the lifetime of a run.
-        config = DCGANConfig.from_dict(ckpt["meta"]["config"])
-    else:
-        ckpt = None
-    data = load_image_folder(options.data_dir, config.image_size, channels=config.nc)
-    n_images = int(data.shape[0])
-    if device.type == "cuda":
-        data = data.to(device)
-    if options.total_images is not None:
-        total_images = int(options.total_images)
-    else:
-        total_images = int(round((options.epochs if options.epochs is not None else 1.0) * n_images))
-    batch_size = min(int(options.batch_size), n_images)
-    augment = resolve_augment(options.diffaugment, n_images)
-    total_steps = max(1, math.ceil(total_images / batch_size))
-
-    # ---- resume or start ----
-    netG, netD = build_models(config, seed=options.seed)
-    if config.palette and ckpt is None:
-        netG.palette.copy_(learn_palette(data.cpu(), config.palette, seed=options.seed))
-    netG.to(device=device, memory_format=memory_format)
-    netD.to(device=device, memory_format=memory_format)
-    lr_g, lr_d = options.lr_g or options.lr, options.lr_d or options.lr
-    optG = torch.optim.Adam(netG.parameters(), lr=lr_g, betas=(options.beta1, options.beta2))
-    optD = torch.optim.Adam(netD.parameters(), lr=lr_d, betas=(options.beta1, options.beta2))
-    lecam_state = LeCamState(decay=options.lecam_decay)
-    ema = GeneratorEMA(netG, half_life_images=options.ema_images, rampup=options.ema_rampup) if options.ema_images else None
-    sampler = BatchSampler(n_images, batch_size, seed=options.seed)
-    noise_gen = torch.Generator(device=device).manual_seed(options.seed + 7919)
-
-    step = 0
-    elapsed_before = 0.0
-    if ckpt is not None:
-        meta = ckpt["meta"]
-        netG.load_state_dict(ckpt["G"])
-        netD.load_state_dict(ckpt["D"])
-        optG.load_state_dict(ckpt["optG"])
-        optD.load_state_dict(ckpt["optD"])
-        if ema is not None:
-            # A run started without EMA gets one from the live weights at this point.
-            ema.load_state_dict(ckpt["G_ema"] if ckpt["G_ema"] else ckpt["G"])
-        for opt, lr in ((optG, lr_g), (optD, lr_d)):  # keep the lr/betas of *this* start (allows tuning)
-            for group in opt.param_groups:
-                group["lr"] = lr
-                group["betas"] = (options.beta1, options.beta2)
-        lecam_state.real, lecam_state.fake = (float(v) for v in meta.get("lecam_ema", (0.0, 0.0)))
-        match_optimizer_layout(optG)
-        match_optimizer_layout(optD)
-        sampler.load_state(ckpt["sampler"], meta["sampler"])
-        if torch.device(meta.get("noise_device", "cpu")).type == device.type:
-            noise_gen.set_state(ckpt["rng"]["noise"])
-        else:  # resumed on another kind of device: RNG states are not portable
-            noise_gen.manual_seed(options.seed + 7919 + int(meta["step"]))
-        step = int(meta["step"])
-        elapsed_before = float(meta.get("elapsed_s", 0.0))
-        truncate_stats(run_dir / STATS_FILE, step)
-
-    options_record = options.to_dict()
-    options_record.update(
-        {
-            "resolved": {
-                "device": str(device),
-                "precision": precision,
-                "channels_last": channels_last,
-                "diffaugment": ",".join(augment) or "off",
-                "ema_images": options.ema_images or "off",
-                "batch_size": batch_size,
-                "n_images": n_images,
-                "total_images": total_images,
-                "total_steps": total_steps,
-                "torch": torch.__version__,
-                "resumed_from_step": step,
-                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-        }
-    )
-    options_record["model"] = config.to_dict()
-    atomic_write_text(run_dir / OPTIONS_FILE, json.dumps(options_record, indent=2) + "\n")
-
-    fixed_noise = load_fixed_noise(run_dir, config.nz, options.n_samples, options.seed)
-    dataset_name = options.dataset_name or Path(options.data_dir).resolve().name
-
-    autocast = (
-        (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16))
-        if precision == "bf16"
-        else nullcontext
-    )
-    real_label = float(options.real_label)
-
-    def checkpoint(reason: str) -> Path:
-        path = save_training_checkpoint(
-            run_dir,
-            step=step,
-            images_seen=step * batch_size,
-            config=config,
-            netG=netG,
-            netD=netD,
-            optG=optG,
-            optD=optD,
-            sampler=sampler,
-            noise_gen=noise_gen,
-            netG_ema=ema.model if ema is not None else None,
-            extra={
-                "elapsed_s": elapsed_before + (time.perf_counter() - t_start),
-                "total_images": total_images,
-                "dataset_name": dataset_name,
-                "reason": reason,
-                "precision": precision,
-                "real_label": real_label,
-                "instance_noise": options.instance_noise,
-                "diffaugment": ",".join(augment),
-                "ema_images": options.ema_images,
-                "loss": options.loss,
-                "lr_g": lr_g,
-                "lr_d": lr_d,
-                "r1_gamma": options.r1_gamma,
-                "lecam": options.lecam,
-                "lecam_ema": [lecam_state.real, lecam_state.fake],
-            },
-        )
-        prune_checkpoints(run_dir, keep=3)
-        emit({**last_info, "event": "checkpoint", "step": step, "images": step * batch_size, "path": str(path)})
-        return path
-
-    def write_samples() -> Path:
-        g = grid_generator(ema.model if ema is not None else netG, device, seed=options.seed)
-        imgs = sample_images(g, fixed_noise)
-        path = run_dir / SAMPLES_DIR / f"step_{step:06d}.png"
-        save_grid(imgs, path, nrow=int(round(math.sqrt(len(imgs)))) or 8)
-        emit({**last_info, "event": "sample", "step": step, "images": step * batch_size, "path": str(path)})
-        return path
-
+    fixed_noise = load_fixed_noise(setup.run_dir, setup.config.nz, setup.options.n_samples, setup.options.seed)
     t_start = time.perf_counter()
-    last_ckpt_t = last_sample_t = t_start
-    window_t, window_images = t_start, 0
-    images_per_s = 0.0
-    last_info: dict[str, Any] = {
-        "step": step,
-        "total_steps": total_steps,
-        "images": step * batch_size,
-        "total": total_images,
+    info = {
+        "step": state.step,
+        "total_steps": setup.total_steps,
+        "images": state.step * setup.batch_size,
+        "total": setup.total_images,
         "loss_d": None,
         "loss_g": None,
         "d_x": None,
         "d_g_z": None,
         "images_per_s": 0.0,
-        "elapsed_s": elapsed_before,
+        "elapsed_s": state.elapsed_before,
         "eta_s": None,
-        "device": str(device),
-        "precision": precision,
-        "resumed": ckpt is not None,
+        "device": str(setup.device),
+        "precision": setup.precision,
+        "resumed": state.resumed,
     }
-    emit({**last_info, "event": "start"})
-    if step == 0:
-        write_samples()  # what the initialised generator produces
+    return Progress(
+        emit=emit, fixed_noise=fixed_noise, t_start=t_start, info=info,
+        last_ckpt_step=state.step if state.resumed else -1,
+        last_ckpt_t=t_start, last_sample_t=t_start, window_t=t_start,
+    )
 
-    aborted = False
-    last_ckpt_step = step if ckpt is not None else -1
-    stats_f = open(run_dir / STATS_FILE, "a", encoding="utf-8")
-    try:
-        netG.train()
-        netD.train()
-        while step < total_steps:
-            if abort_fn is not None and abort_fn():
-                aborted = True
-                break
-            idx = sampler.next()
-            real = normalize(data[idx.to(data.device)]).to(device, non_blocking=True)
-            real = real.contiguous(memory_format=memory_format)
-            b = real.shape[0]
-            noise = torch.randn(b, config.nz, 1, 1, device=device, generator=noise_gen)
-            sigma = 0.0
-            if options.instance_noise > 0:
-                span = options.instance_noise_images or total_images
-                sigma = options.instance_noise * max(0.0, 1.0 - step * batch_size / span)
-            result = train_step(
-                netG=netG,
-                netD=netD,
-                optG=optG,
-                optD=optD,
-                real=real,
-                noise=noise,
-                rng=noise_gen,
-                real_label=real_label,
-                instance_noise=sigma,
-                augment=augment,
-                autocast=autocast,
-                memory_format=memory_format,
-                loss=options.loss,
-                # Lazy R1 (StyleGAN2): every r1_every steps, weighted by the interval.
-                r1_gamma=options.r1_gamma * options.r1_every if options.r1_gamma and step % options.r1_every == 0 else 0.0,
-                lecam=options.lecam,
-                lecam_state=lecam_state,
-            )
-            if ema is not None:
-                ema.update(netG, images_seen=(step + 1) * batch_size, batch_size=b)
-            err_d_real, err_d_fake, err_g = result.err_d_real, result.err_d_fake, result.err_g
-            out_real, out_fake, out_g = result.out_real, result.out_fake, result.out_g
 
-            step += 1
-            window_images += b
-            now = time.perf_counter()
-            if step % max(1, options.log_every) == 0 or step == total_steps:
-                loss_d = float(err_d_real.item() + err_d_fake.item())
-                loss_g = float(err_g.item())
-                d_x = float(torch.sigmoid(out_real.detach()).mean().item())
-                d_g_z = float(torch.sigmoid(out_fake.detach()).mean().item())
-                d_g_z2 = float(torch.sigmoid(out_g.detach()).mean().item())
-                dt = now - window_t
-                if dt > 0:
-                    images_per_s = window_images / dt
-                window_t, window_images = now, 0
-                elapsed = elapsed_before + (now - t_start)
-                eta = (total_steps - step) * batch_size / images_per_s if images_per_s > 0 else None
-                last_info = {
-                    **last_info,
-                    "step": step,
-                    "images": step * batch_size,
-                    "loss_d": loss_d,
-                    "loss_g": loss_g,
-                    "d_x": d_x,
-                    "d_g_z": d_g_z,
-                    "d_g_z2": d_g_z2,
-                    "images_per_s": images_per_s,
-                    "elapsed_s": elapsed,
-                    "eta_s": eta,
-                }
-                stats_f.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "images": step * batch_size,
-                            "epoch": round(step * batch_size / n_images, 4),
-                            "loss_d": round(loss_d, 5),
-                            "loss_g": round(loss_g, 5),
-                            "d_x": round(d_x, 5),
-                            "d_g_z": round(d_g_z, 5),
-                            "d_g_z2": round(d_g_z2, 5),
-                            "images_per_s": round(images_per_s, 2),
-                            "instance_noise": round(sigma, 4),
-                            "time": round(elapsed, 2),
-                            "wall": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        }
-                    )
-                    + "\n"
-                )
-                stats_f.flush()
-                emit({**last_info, "event": "step"})
+def instance_noise_sigma(setup: RunSetup, step: int) -> float:
+    """Std of the instance noise at ``step``: linear fade to 0 over instance_noise_images."""
+    options = setup.options
+    if options.instance_noise <= 0:
+        return 0.0
+    span = options.instance_noise_images or setup.total_images
+    return options.instance_noise * max(0.0, 1.0 - step * setup.batch_size / span)
 
-            if step < total_steps:
-                if (options.sample_every and step % options.sample_every == 0) or (
-                    options.sample_every_s is not None and now - last_sample_t >= options.sample_every_s
-                ):
-                    write_samples()
-                    last_sample_t = time.perf_counter()
-                if (options.checkpoint_every and step % options.checkpoint_every == 0) or (
-                    options.checkpoint_every_s is not None and now - last_ckpt_t >= options.checkpoint_every_s
-                ):
-                    checkpoint("periodic")
-                    last_ckpt_step = step
-                    last_ckpt_t = time.perf_counter()
-    finally:
-        stats_f.close()
 
-    final_ckpt = None
-    if step != last_ckpt_step:
-        final_ckpt = checkpoint("abort" if aborted else "end")
-    else:
-        final_ckpt = latest_checkpoint(run_dir)
-    if not aborted:
-        write_samples()
-    elapsed_total = elapsed_before + (time.perf_counter() - t_start)
-    summary = {
-        "run_dir": str(run_dir),
+def optimise(setup: RunSetup, state: TrainState) -> tuple[StepResult, float, int]:
+    """One D update, one G update and the EMA update on the next batch.
+
+    Returns D's and G's losses and outputs, the instance noise used and the batch size.
+    """
+    options, step = setup.options, state.step
+    idx = state.sampler.next()
+    real = normalize(setup.data[idx.to(setup.data.device)]).to(setup.device, non_blocking=True)
+    real = real.contiguous(memory_format=setup.memory_format)
+    b = real.shape[0]
+    noise = torch.randn(b, setup.config.nz, 1, 1, device=setup.device, generator=state.noise_gen)
+    sigma = instance_noise_sigma(setup, step)
+    result = train_step(
+        netG=state.netG, netD=state.netD, optG=state.optG, optD=state.optD,
+        real=real, noise=noise, rng=state.noise_gen,
+        real_label=float(options.real_label), instance_noise=sigma, augment=setup.augment,
+        autocast=setup.autocast, memory_format=setup.memory_format, loss=options.loss,
+        # Lazy R1 (StyleGAN2): every r1_every steps, weighted by the interval.
+        r1_gamma=options.r1_gamma * options.r1_every if options.r1_gamma and step % options.r1_every == 0 else 0.0,
+        lecam=options.lecam, lecam_state=state.lecam,
+    )
+    if state.ema is not None:
+        state.ema.update(state.netG, images_seen=(step + 1) * setup.batch_size, batch_size=b)
+    state.step += 1
+    return result, sigma, b
+
+
+def log_step(setup: RunSetup, state: TrainState, progress: Progress, result: StepResult, *, sigma: float, now: float) -> None:
+    """Losses, D's outputs and speed: one stats.jsonl line and a "step" event."""
+    step, batch_size = state.step, setup.batch_size
+    loss_d = float(result.err_d_real.item() + result.err_d_fake.item())
+    loss_g = float(result.err_g.item())
+    d_x = float(torch.sigmoid(result.out_real.detach()).mean().item())
+    d_g_z = float(torch.sigmoid(result.out_fake.detach()).mean().item())
+    d_g_z2 = float(torch.sigmoid(result.out_g.detach()).mean().item())
+    dt = now - progress.window_t
+    if dt > 0:
+        progress.images_per_s = progress.window_images / dt
+    progress.window_t, progress.window_images = now, 0
+    images_per_s = progress.images_per_s
+    elapsed = progress.elapsed(state, now)
+    eta = (setup.total_steps - step) * batch_size / images_per_s if images_per_s > 0 else None
+    progress.info = {
+        **progress.info, "step": step, "images": step * batch_size, "loss_d": loss_d, "loss_g": loss_g,
+        "d_x": d_x, "d_g_z": d_g_z, "d_g_z2": d_g_z2, "images_per_s": images_per_s, "elapsed_s": elapsed, "eta_s": eta,
+    }
+    line = {
         "step": step,
-        "total_steps": total_steps,
-        "images_seen": step * batch_size,
-        "total_images": total_images,
-        "finished": step >= total_steps,
-        "aborted": aborted,
-        "resumed": ckpt is not None,
-        "checkpoint": str(final_ckpt) if final_ckpt else None,
-        "elapsed_s": elapsed_total,
-        "images_per_s": last_info.get("images_per_s", 0.0),
-        "loss_d": last_info.get("loss_d"),
-        "loss_g": last_info.get("loss_g"),
-        "device": str(device),
-        "precision": precision,
-        "channels_last": channels_last,
-        "diffaugment": ",".join(augment),
-        "ema_images": options.ema_images,
-        "config": config.to_dict(),
-        "dataset_name": dataset_name,
-        "n_images": n_images,
+        "images": step * batch_size,
+        "epoch": round(step * batch_size / setup.n_images, 4),
+        "loss_d": round(loss_d, 5),
+        "loss_g": round(loss_g, 5),
+        "d_x": round(d_x, 5),
+        "d_g_z": round(d_g_z, 5),
+        "d_g_z2": round(d_g_z2, 5),
+        "images_per_s": round(images_per_s, 2),
+        "instance_noise": round(sigma, 4),
+        "time": round(elapsed, 2),
+        "wall": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    emit({**last_info, "event": "done", "summary": summary})
+    progress.stats.write(json.dumps(line) + "\n")
+    progress.stats.flush()
+    progress.emit({**progress.info, "event": "step"})
+
+
+def save_on_schedule(setup: RunSetup, state: TrainState, progress: Progress, *, now: float) -> None:
+    """A sample grid and/or a checkpoint when their step or seconds interval is due."""
+    options, step = setup.options, state.step
+    if (options.sample_every and step % options.sample_every == 0) or (
+        options.sample_every_s is not None and now - progress.last_sample_t >= options.sample_every_s
+    ):
+        write_samples(setup, state, progress)
+        progress.last_sample_t = time.perf_counter()
+    if (options.checkpoint_every and step % options.checkpoint_every == 0) or (
+        options.checkpoint_every_s is not None and now - progress.last_ckpt_t >= options.checkpoint_every_s
+    ):
+        checkpoint(setup, state, progress, "periodic")
+        progress.last_ckpt_t = time.perf_counter()
+
+
+def checkpoint(setup: RunSetup, state: TrainState, progress: Progress, reason: str) -> Path:
+    """Save the state now ("periodic", "abort" or "end") and report it."""
+    path = save_checkpoint(setup, state, elapsed_s=progress.elapsed(state), reason=reason)
+    progress.last_ckpt_step = state.step
+    images = state.step * setup.batch_size
+    progress.emit({**progress.info, "event": "checkpoint", "step": state.step, "images": images, "path": str(path)})
+    return path
+
+
+def write_samples(setup: RunSetup, state: TrainState, progress: Progress) -> Path:
+    """samples/step_XXXXXX.png: the fixed noise through G (its EMA copy when there is one)."""
+    g = grid_generator(state.sampling_generator, setup.device, seed=setup.options.seed)
+    imgs = sample_images(g, progress.fixed_noise)
+    path = setup.run_dir / SAMPLES_DIR / f"step_{state.step:06d}.png"
+    save_grid(imgs, path, nrow=int(round(math.sqrt(len(imgs)))) or 8)
+    images = state.step * setup.batch_size
+    progress.emit({**progress.info, "event": "sample", "step": state.step, "images": images, "path": str(path)})
+    return path
+
+
+def finish(setup: RunSetup, state: TrainState, progress: Progress) -> dict[str, Any]:
+    """The last checkpoint (unless this step has one) and grid; returns the run summary."""
+    if state.step != progress.last_ckpt_step:
+        final_ckpt = checkpoint(setup, state, progress, "abort" if progress.aborted else "end")
+    else:
+        final_ckpt = latest_checkpoint(setup.run_dir)
+    if not progress.aborted:
+        write_samples(setup, state, progress)
+    summary = summarise(setup, state, progress, final_ckpt)
+    progress.emit({**progress.info, "event": "done", "summary": summary})
     return summary
+
+
+def summarise(setup: RunSetup, state: TrainState, progress: Progress, final_ckpt: Path | None) -> dict[str, Any]:
+    options = setup.options
+    return {
+        "run_dir": str(setup.run_dir),
+        "step": state.step,
+        "total_steps": setup.total_steps,
+        "images_seen": state.step * setup.batch_size,
+        "total_images": setup.total_images,
+        "finished": state.step >= setup.total_steps,
+        "aborted": progress.aborted,
+        "resumed": state.resumed,
+        "checkpoint": str(final_ckpt) if final_ckpt else None,
+        "elapsed_s": progress.elapsed(state),
+        "images_per_s": progress.info.get("images_per_s", 0.0),
+        "loss_d": progress.info.get("loss_d"),
+        "loss_g": progress.info.get("loss_g"),
+        "device": str(setup.device),
+        "precision": setup.precision,
+        "channels_last": setup.channels_last,
+        "diffaugment": ",".join(setup.augment),
+        "ema_images": options.ema_images,
+        "config": setup.config.to_dict(),
+        "dataset_name": setup.dataset_name,
+        "n_images": setup.n_images,
+    }

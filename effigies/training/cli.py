@@ -6,7 +6,8 @@ Also runnable on its own (e.g. for a long background run)::
     python -m effigies.training.cli export RUN_DIR OUT_DIR
 
 Ctrl-C (or SIGTERM) stops cleanly after writing a checkpoint; running the same
-command again resumes from it.
+command again resumes from it. ``effigies train --dry-run`` (dry_run_command) trains a
+couple of steps on a few images in a temporary folder, to check data and settings.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from effigies.gan.config import TrainOptions
 
 # Cheap stabiliser used for the shipped themes: one-sided label smoothing
 # (real label 0.9, Salimans et al. 2016). Pass real_label=1.0 for the exact paper recipe.
@@ -36,6 +40,55 @@ DEFAULT_EMA_IMAGES = 10_000
 
 def _fmt(v: Any, spec: str = ".3f") -> str:
     return "-" if v is None else format(v, spec)
+
+
+def training_options(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    total_images: int | None = None,
+    epochs: float | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    real_label: float = DEFAULT_REAL_LABEL,
+    instance_noise: float = DEFAULT_INSTANCE_NOISE,
+    instance_noise_images: int | None = DEFAULT_INSTANCE_NOISE_IMAGES,
+    diffaugment: str = "auto",
+    ema_images: int = DEFAULT_EMA_IMAGES,
+    width: int = 64,
+    model: dict[str, Any] | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    num_threads: int | None = None,
+    sample_every_s: float | None = 120.0,
+    checkpoint_every_s: float | None = 300.0,
+    **options: Any,
+) -> TrainOptions:
+    """The TrainOptions of ``effigies train`` (see train_command); TypeError/ValueError on bad input."""
+    from effigies.gan.config import DCGANConfig, TrainOptions
+
+    return TrainOptions(
+        data_dir=str(data_dir),
+        out_dir=str(out_dir),
+        model=DCGANConfig(**(model if model is not None else {"ngf": width, "ndf": width})),
+        batch_size=batch_size,
+        total_images=total_images,
+        epochs=epochs,
+        seed=seed,
+        real_label=real_label,
+        instance_noise=instance_noise,
+        instance_noise_images=instance_noise_images,
+        diffaugment=diffaugment,
+        ema_images=ema_images,
+        device=device,
+        precision=precision,
+        num_threads=num_threads,
+        sample_every=0,
+        sample_every_s=sample_every_s,
+        checkpoint_every=0,
+        checkpoint_every_s=checkpoint_every_s,
+        **options,
+    )
 
 
 def train_command(
@@ -70,7 +123,6 @@ def train_command(
     0 = finished (and exported to ``export_to`` if given), 130 = interrupted
     (checkpoint saved, run the same command again to resume), 2 = bad input.
     """
-    from effigies.gan.config import DCGANConfig, TrainOptions
     from effigies.gan.train import train
 
     console = console or Console()
@@ -81,27 +133,12 @@ def train_command(
         console.print(f"[red]dataset folder not found:[/red] {data_dir}")
         return 2
     try:
-        options = TrainOptions(
-            data_dir=str(data_dir),
-            out_dir=str(out_dir),
-            model=DCGANConfig(**(model if model is not None else {"ngf": width, "ndf": width})),
-            batch_size=batch_size,
-            total_images=total_images,
-            epochs=epochs,
-            seed=seed,
-            real_label=real_label,
-            instance_noise=instance_noise,
-            instance_noise_images=instance_noise_images,
-            diffaugment=diffaugment,
-            ema_images=ema_images,
-            device=device,
-            precision=precision,
-            num_threads=num_threads,
-            sample_every=0,
-            sample_every_s=sample_every_s,
-            checkpoint_every=0,
-            checkpoint_every_s=checkpoint_every_s,
-            **options,
+        options = training_options(
+            data_dir, out_dir, total_images=total_images, epochs=epochs, batch_size=batch_size, seed=seed,
+            real_label=real_label, instance_noise=instance_noise, instance_noise_images=instance_noise_images,
+            diffaugment=diffaugment, ema_images=ema_images, width=width, model=model, device=device,
+            precision=precision, num_threads=num_threads, sample_every_s=sample_every_s,
+            checkpoint_every_s=checkpoint_every_s, **options,
         )
     except (TypeError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
@@ -198,6 +235,80 @@ def train_command(
     if export_to is not None:
         return export_command(out_dir, export_to, console=console)
     return 0
+
+
+# `effigies train --dry-run`: enough to run every part of a step (D, G, EMA, logging) and the
+# end of a run (checkpoint, sample grid), cheap enough for a smoke test on a busy CPU.
+DRY_RUN_STEPS = 2
+DRY_RUN_BATCH = 8
+
+
+def dry_run_command(
+    data_dir: str | Path,
+    *,
+    steps: int = DRY_RUN_STEPS,
+    batch_size: int = DRY_RUN_BATCH,
+    console: Console | None = None,
+    **options: Any,
+) -> int:
+    """Train ``steps`` steps on the first ``steps`` x ``batch_size`` images of ``data_dir``, all in
+    a temporary folder that is deleted afterwards, and say what happened.
+
+    ``options`` are training_options' keyword arguments (e.g. a recipe's ``train_kwargs()``).
+    0 = it trained, 2 = bad input (message on stderr: folder missing or without images).
+    """
+    import shutil
+    import tempfile
+
+    from effigies.gan.data import list_images
+    from effigies.gan.train import train
+
+    console = console or Console()
+    if not console.is_terminal:
+        console.soft_wrap = True
+    errors = Console(stderr=True, soft_wrap=True)
+    data_dir = Path(data_dir)
+    images = list_images(data_dir)[: steps * batch_size] if data_dir.is_dir() else None
+    if not images:
+        errors.print(f"error: {'no PNG/JPEG images in' if images is not None else 'dataset folder not found:'} {data_dir}",
+                     markup=False, highlight=False)
+        return 2
+    batch = min(batch_size, len(images))
+    with tempfile.TemporaryDirectory(prefix="effigies-dry-run-") as tmp:
+        few = Path(tmp) / data_dir.resolve().name  # same folder name: the same dataset_name
+        few.mkdir()
+        for path in images:
+            shutil.copyfile(path, few / path.name)
+        overrides = {"total_images": steps * batch, "epochs": None, "batch_size": batch, "log_every": 1,
+                     "sample_every_s": None, "checkpoint_every_s": None}
+        try:
+            train_options = training_options(few, Path(tmp) / "run", **{**options, **overrides})
+        except (TypeError, ValueError) as exc:
+            errors.print(f"error: {exc}", markup=False, highlight=False)
+            return 2
+        summary = train(train_options, progress_fn=lambda info: _print_dry_run_event(console, info))
+    config = summary["config"]
+    console.print(
+        f"dry run OK: {summary['step']} steps of batch {batch} on {len(images)} images of {data_dir} "
+        f"({config['image_size']} px, {config['nc']} channels, ngf {config['ngf']} ndf {config['ndf']}; "
+        f"{summary['device']} {summary['precision']}; DiffAugment {summary['diffaugment'] or 'off'}; "
+        f"EMA {summary['ema_images'] or 'off'}) in {summary['elapsed_s']:.1f} s; "
+        "its run folder was temporary and is deleted: nothing written",
+        markup=False, highlight=False,
+    )
+    return 0
+
+
+def _print_dry_run_event(console: Console, info: dict[str, Any]) -> None:
+    ev = info["event"]
+    if ev == "step":
+        console.print(
+            f"step {info['step']}/{info['total_steps']}: loss_d {_fmt(info['loss_d'])} loss_g {_fmt(info['loss_g'])} "
+            f"D(x) {_fmt(info['d_x'], '.2f')} D(G(z)) {_fmt(info['d_g_z'], '.2f')}",
+            markup=False, highlight=False,
+        )
+    elif ev in ("checkpoint", "sample"):
+        console.print(f"{ev} at step {info['step']} (temporary)", markup=False, highlight=False)
 
 
 def export_command(run_dir: str | Path, out_dir: str | Path, *, console: Console | None = None) -> int:
