@@ -62,7 +62,7 @@ def get_engine() -> Engine:
 
 
 @lru_cache
-def _session_factory() -> sessionmaker[Session]:
+def session_factory() -> sessionmaker[Session]:
     # Every table must be known before the first query, or foreign keys to a domain that this
     # process never imported (a worker, a script) fail to resolve.
     import effigies.models  # noqa: F401
@@ -73,7 +73,7 @@ def _session_factory() -> sessionmaker[Session]:
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
-    session = _session_factory()()
+    session = session_factory()()
     try:
         yield session
         session.commit()
@@ -89,4 +89,4 @@ def reset_engine() -> None:
     if get_engine.cache_info().currsize:
         get_engine().dispose(close=False)
     get_engine.cache_clear()
-    _session_factory.cache_clear()
+    session_factory.cache_clear()

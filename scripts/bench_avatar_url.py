@@ -216,7 +216,7 @@ def render_costs(ids: list[str]) -> list[dict]:
     from sqlalchemy import select
 
     from effigies.avatars import variants
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.avatars.models import Avatar
     from effigies.config import get_settings
     from effigies.db import session_scope

@@ -6,7 +6,7 @@
 
 Per theme: ``--samples`` fresh generator samples (latents 0.. of seed 1, not the README's
 seed 0), each made into its 256 px master (a) by Lanczos from the 64 px image, as every size
-above 64 was before, and (b) by the theme's upscaler (effigies.avatars.master, the code the
+above 64 was before, and (b) by the theme's upscaler (effigies.generation.master, the code the
 shop runs). Both sets are compared with the crisp 256 px renders of the training art
 (var/datasets/<slug>-256) by the multi-scale SWD of effigies.gan.metrics extended to
 256/128/64/32/16 (512 directions per level), all composited on white (the fingerprint's composite). CPU per avatar is
@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from effigies.avatars.master import MASTER_SIZE, UPSCALER_FILE, make_master  # noqa: E402
+from effigies.generation.master import MASTER_SIZE, UPSCALER_FILE, make_master  # noqa: E402
 from effigies.gan.alpha import composite  # noqa: E402
 from effigies.gan.checkpoint import load_generator  # noqa: E402
 from effigies.gan.data import list_images  # noqa: E402

@@ -5,7 +5,7 @@
     .venv/bin/python scripts/contact_sheets.py emoji-folk --generator docs/before/emoji-folk --out /tmp/x.png
 
 Latents 0-15 of seed 0 (the first 16 of the README grid, not picked), each drawn as the shop
-delivers it at 256 px: its master (effigies.avatars.master: nearest neighbour for pixel art,
+delivers it at 256 px: its master (effigies.generation.master: nearest neighbour for pixel art,
 the theme's upscaler where its folder has one, Lanczos otherwise), left half of the
 sheet on Discord's dark grey (#313338), right half on white: a transparent avatar shows its
 alpha on both, an opaque one shows its own square.
@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from effigies.avatars.master import make_master  # noqa: E402
+from effigies.generation.master import make_master  # noqa: E402
 from effigies.gan.checkpoint import load_generator  # noqa: E402
 from effigies.gan.sample import latents, sample  # noqa: E402
 from effigies.generation.preview import font  # noqa: E402

@@ -40,7 +40,7 @@ def _legend(names: list[str]) -> list[str]:
 
 
 def histogram_svg(series: dict[str, list[int]], *, title: str, x_label: str, marker: tuple[float, str] | None = None,
-                  bin_width: int = 1, y_max: float | None = None) -> str:
+                  bin_width: int = 1, y_max: float | None = None, y_format: str = "{:.0%}") -> str:
     """Step histograms, each normalised to its own total, on one shared x axis (count i = value i).
 
     `bin_width` merges neighbouring values; bars above `y_max` are clipped at the top."""

@@ -37,22 +37,15 @@ def _logged_out() -> Response:
 @router.post("/auth/signup", status_code=201, response_model=UserOut, responses=errors(409, 429))
 def signup(body: SignupIn, request: Request, response: Response, session: SessionDep):
     hit("signup", client_ip(request), limit=get_settings().signup_rate_per_ip, window_s=SIGNUP_WINDOW_S)
-    user = service.signup(session=session, email=body.email, password=body.password, display_name=body.display_name)
-    token = service.open_session(session=session, user=user)
-    session.commit()
+    user, token = service.register(session=session, email=body.email, password=body.password, display_name=body.display_name)
     set_session_cookies(response, token)
     return user
 
 
 @router.post("/auth/login", response_model=UserOut, responses=errors(401, 429))
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep):
-    user = service.authenticate(session=session, email=body.email, password=body.password, ip=client_ip(request))
-    # Whatever session this browser held (perhaps one planted by someone else) ends here.
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        service.close_session(session=session, token=old)
-    token = service.open_session(session=session, user=user)
-    session.commit()
+    user, token = service.log_in(session=session, email=body.email, password=body.password, ip=client_ip(request),
+                                 replacing=request.cookies.get(SESSION_COOKIE))
     set_session_cookies(response, token)
     return user
 
@@ -61,8 +54,7 @@ def login(body: LoginIn, request: Request, response: Response, session: SessionD
 def logout(request: Request, session: SessionDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        service.close_session(session=session, token=token)
-        session.commit()
+        service.log_out(session=session, token=token)
     return _logged_out()
 
 
@@ -73,9 +65,7 @@ def me(user: CurrentUser):
 
 @router.patch("/me", response_model=UserOut)
 def patch_me(body: MePatch, user: CurrentUser, session: SessionDep):
-    service.update_profile(session=session, user=user, locale=body.locale, display_name=body.display_name)
-    session.commit()
-    return user
+    return service.update_profile(session=session, user=user, locale=body.locale, display_name=body.display_name)
 
 
 @router.post("/me/password", status_code=204, responses=errors(400, 429))
@@ -84,7 +74,6 @@ def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser,
         session=session, user=user, current_password=body.current_password, new_password=body.new_password,
         ip=client_ip(request),
     )
-    session.commit()
     response = Response(status_code=204)
     set_session_cookies(response, token)
     return response
@@ -93,5 +82,4 @@ def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser,
 @router.post("/me/delete", status_code=204, responses=errors(400, 429))
 def delete_me(body: AccountDeleteIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
     service.delete_account(session=session, user=user, password=body.password, ip=client_ip(request))
-    session.commit()
     return _logged_out()

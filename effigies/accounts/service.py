@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+import uuid
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from effigies.accounts import throttle
 from effigies.accounts.models import AuthSession, User
-from effigies.avatars.models import Avatar
+from effigies.avatars import service as avatars_service
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.errors import DomainError
@@ -96,7 +97,9 @@ def change_password(*, session: Session, user: User, current_password: str, new_
     _confirm_password(user=user, password=current_password, ip=ip)
     user.password_hash = hash_password(new_password)
     session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
-    return open_session(session=session, user=user)
+    token = open_session(session=session, user=user)
+    session.commit()
+    return token
 
 
 def delete_account(*, session: Session, user: User, password: str, ip: str) -> None:
@@ -105,7 +108,7 @@ def delete_account(*, session: Session, user: User, password: str, ip: str) -> N
     (their registry entries point at the avatar, not the person) and become ownerless, which is
     how certificates and the verify page tell that the owner left."""
     _confirm_password(user=user, password=password, ip=ip)
-    session.execute(update(Avatar).where(Avatar.owner_id == user.id).values(owner_id=None))
+    avatars_service.disown_all(session=session, user_id=user.id)
     # Unique and not an address anyone can sign up with (.invalid is reserved), so the real
     # address is free for a new account.
     user.email = f"deleted-{user.id}@deleted.invalid"
@@ -114,6 +117,31 @@ def delete_account(*, session: Session, user: User, password: str, ip: str) -> N
     user.role = "user"
     user.deleted_at = utcnow()
     session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+    session.commit()
+
+
+def register(*, session: Session, email: str, password: str, display_name: str) -> tuple[User, str]:
+    """Sign up and log in, committed: the new user and their session token."""
+    user = signup(session=session, email=email, password=password, display_name=display_name)
+    token = open_session(session=session, user=user)
+    session.commit()
+    return user, token
+
+
+def log_in(*, session: Session, email: str, password: str, ip: str, replacing: str | None = None) -> tuple[User, str]:
+    """Check the password and open a session, committed. Whatever session this browser held
+    (`replacing`, perhaps one planted by someone else) ends here."""
+    user = authenticate(session=session, email=email, password=password, ip=ip)
+    if replacing:
+        close_session(session=session, token=replacing)
+    token = open_session(session=session, user=user)
+    session.commit()
+    return user, token
+
+
+def log_out(*, session: Session, token: str) -> None:
+    close_session(session=session, token=token)
+    session.commit()
 
 
 def _token_hash(token: str) -> str:
@@ -141,6 +169,10 @@ def open_session(*, session: Session, user: User) -> str:
     return token
 
 
+def get_user(*, session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
 def user_for_token(*, session: Session, token: str) -> User | None:
     row = session.get(AuthSession, _token_hash(token))
     now = utcnow()
@@ -162,6 +194,7 @@ def update_profile(*, session: Session, user: User, locale: str | None = None, d
         user.locale = locale
     if display_name is not None:
         user.display_name = display_name.strip() or user.display_name
+    session.commit()
     return user
 
 

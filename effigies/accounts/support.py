@@ -1,4 +1,5 @@
-"""Finding people for support: by a piece of their e-mail address or by their exact id."""
+"""Finding people for support: by a piece of their e-mail address or by their exact id (the
+support desk, effigies.support, adds their balance and avatars)."""
 from __future__ import annotations
 
 import re
@@ -6,12 +7,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
 from effigies.accounts.models import User
-from effigies.avatars.models import Avatar
-from effigies.billing.models import LedgerAccount
 from effigies.errors import DomainError
 
 MAX_LIMIT = 50
@@ -26,20 +25,18 @@ class SupportError(DomainError):
 
 
 @dataclass(frozen=True)
-class UserSummary:
+class Account:
     id: uuid.UUID
     email: str
     display_name: str
     role: str
     created_at: datetime
     deleted_at: datetime | None
-    balance_cents: int
-    avatar_count: int
 
 
 @dataclass(frozen=True)
 class SearchPage:
-    items: list[UserSummary]
+    items: list[Account]
     has_more: bool
 
 
@@ -56,20 +53,16 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _summaries(*, session: Session, where, order_by=(), limit: int | None = None, offset: int = 0) -> list[UserSummary]:
-    # Correlated counts: evaluated for the page's rows only, not for every match.
-    avatars = select(func.count(Avatar.id)).where(Avatar.owner_id == User.id).correlate(User).scalar_subquery()
+def _accounts(*, session: Session, where, order_by=(), limit: int | None = None, offset: int = 0) -> list[Account]:
     stmt = (
-        select(User.id, User.email, User.display_name, User.role, User.created_at, User.deleted_at,
-               func.coalesce(LedgerAccount.balance_cents, 0).label("balance_cents"), avatars.label("avatar_count"))
-        .outerjoin(LedgerAccount, LedgerAccount.user_id == User.id)
+        select(User.id, User.email, User.display_name, User.role, User.created_at, User.deleted_at)
         .where(where)
         .order_by(*order_by, User.email, User.id)
         .offset(offset)
     )
     if limit is not None:
         stmt = stmt.limit(limit)
-    return [UserSummary(**row._mapping) for row in session.execute(stmt)]
+    return [Account(**row._mapping) for row in session.execute(stmt)]
 
 
 def search_users(*, session: Session, q: str, limit: int = 20, offset: int = 0) -> SearchPage:
@@ -88,12 +81,19 @@ def search_users(*, session: Session, q: str, limit: int = 20, offset: int = 0) 
     if user_id is not None:
         matches.append(User.id == user_id)
         order.insert(0, case((User.id == user_id, 0), else_=1))
-    rows = _summaries(session=session, where=or_(*matches), order_by=order, limit=limit + 1, offset=offset)
+    rows = _accounts(session=session, where=or_(*matches), order_by=order, limit=limit + 1, offset=offset)
     return SearchPage(items=rows[:limit], has_more=len(rows) > limit)
 
 
-def user_summary(*, session: Session, user_id: uuid.UUID) -> UserSummary:
-    rows = _summaries(session=session, where=User.id == user_id)
+def account(*, session: Session, user_id: uuid.UUID) -> Account:
+    rows = _accounts(session=session, where=User.id == user_id)
     if not rows:
         raise SupportError("user_not_found", "No such user.", status=404)
     return rows[0]
+
+
+def emails(*, session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The address of each of these users (deleted accounts: their placeholder address)."""
+    if not user_ids:
+        return {}
+    return dict(session.execute(select(User.id, User.email).where(User.id.in_(user_ids))).all())

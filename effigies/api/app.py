@@ -7,14 +7,12 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from effigies.accounts.admin_router import router as accounts_admin_router
 from effigies.accounts.router import router as accounts_router
 from effigies.api import errors, openapi, system
 from effigies.api.deps import require_admin
 from effigies.api.security import SecurityMiddleware
 from effigies.avatars.public import PublicAvatars
 from effigies.avatars.router import router as avatars_router
-from effigies.billing.router import admin_router as billing_admin_router
 from effigies.billing.router import router as billing_router
 from effigies.certificates.router import router as certificates_router
 from effigies.config import get_settings
@@ -22,6 +20,7 @@ from effigies.generation.router import router as generation_router
 from effigies.monitoring.http import HttpMetrics
 from effigies.monitoring.router import admin_router as monitoring_admin_router
 from effigies.monitoring.router import router as monitoring_router
+from effigies.support.router import router as support_router
 from effigies.themes.admin_router import router as themes_admin_router
 from effigies.themes.router import router as themes_router
 from effigies.training.router import router as training_admin_router
@@ -50,8 +49,7 @@ def create_app() -> FastAPI:
 
     # Deny by default: every admin route sits behind this one dependency.
     admin = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)])
-    admin.include_router(accounts_admin_router)
-    admin.include_router(billing_admin_router)
+    admin.include_router(support_router)
     admin.include_router(themes_admin_router)
     admin.include_router(training_admin_router)
     admin.include_router(monitoring_admin_router)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from effigies.accounts import service as accounts_service
 from effigies.accounts.models import User
-from effigies.db import _session_factory
+from effigies.db import session_factory
 from effigies.errors import DomainError
 
 SESSION_COOKIE = "ee_session"
@@ -18,7 +18,7 @@ CSRF_COOKIE = "csrftoken"
 
 def get_session() -> Iterator[Session]:
     """Handlers commit explicitly; anything not committed is rolled back here."""
-    session = _session_factory()()
+    session = session_factory()()
     try:
         yield session
     finally:

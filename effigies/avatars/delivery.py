@@ -1,6 +1,6 @@
 """The public avatar images on disk: each avatar's master, the variants worth keeping, the rest drawn.
 
-    images/avatars/<public_id>/master.png     the 256 px master (effigies.avatars.master)
+    images/avatars/<public_id>/master.png     the 256 px master (effigies.generation.master)
     images/avatars/<public_id>/<size>.<ext>   variants at DISK_SIZES
 
 The master is made on the first request for any variant of the avatar, not in the purchase: the
@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from effigies.avatars import variants
-from effigies.avatars.master import make_master
+from effigies.generation.master import make_master
 from effigies.avatars.models import Avatar
 from effigies.avatars.service import PUBLIC_ID, AvatarsError
 from effigies.config import get_settings

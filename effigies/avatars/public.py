@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from effigies.avatars import delivery, variants
 from effigies.avatars.service import PUBLIC_ID
-from effigies.db import DatabaseNotConfigured, _session_factory
+from effigies.db import DatabaseNotConfigured, session_factory
 from effigies.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def _prepare(public_id: str, size: int, ext: str) -> bytes | None:
     here the first time: a database lookup, so an unknown id is a 404 without taking a slot)."""
     cached = delivery.cached_variant(public_id=public_id, size=size, ext=ext)
     if cached is None and not delivery.has_master(public_id):
-        session = _session_factory()()
+        session = session_factory()()
         try:
             delivery.master_image(session=session, public_id=public_id)
         finally:
@@ -118,7 +118,7 @@ def _prepare(public_id: str, size: int, ext: str) -> bytes | None:
 
 
 def _draw(public_id: str, size: int, ext: str) -> bytes:
-    session = _session_factory()()
+    session = session_factory()()
     try:
         return delivery.render_variant(session=session, public_id=public_id, size=size, ext=ext)
     finally:

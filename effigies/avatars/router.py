@@ -10,6 +10,7 @@ from effigies.api.deps import CurrentUser, SessionDep
 from effigies.api.openapi import errors
 from effigies.avatars import service
 from effigies.avatars.schemas import AvatarOut, PurchaseOut
+from effigies.billing import checkout
 
 router = APIRouter(tags=["avatars"])
 
@@ -27,8 +28,7 @@ def purchase(
         str | None, Header(max_length=255, json_schema_extra={"pattern": r"^[\x21-\x7e]{1,255}$"})
     ] = None,
 ):
-    result = service.purchase(session=session, user_id=user.id, candidate_id=candidate_id, idempotency_key=idempotency_key)
-    session.commit()
+    result = checkout.purchase(session=session, user_id=user.id, candidate_id=candidate_id, idempotency_key=idempotency_key)
     # A replay answers with the status and body the first request got, read back from the database.
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status, headers=headers)

@@ -1,23 +1,20 @@
-"""Purchase (money and ownership in one transaction). The public images: effigies.avatars.delivery."""
+"""Avatars: handing one over (the money side is effigies.billing.checkout, same transaction), who owns
+what, sales. The public images: effigies.avatars.delivery."""
 from __future__ import annotations
 
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from effigies.avatars.models import Avatar
-from effigies.avatars.schemas import AvatarRef, PurchaseOut
-from effigies.billing import idempotency
-from effigies.billing.ledger import Posting, post, system_account, wallet
 from effigies.config import get_settings
 from effigies.db import utcnow
 from effigies.errors import DomainError
-from effigies.generation.models import Candidate
+from effigies.generation import service as generation_service
 from effigies.themes.models import Theme
 from effigies.uniqueness import service as uniqueness_service
 
@@ -35,44 +32,28 @@ def public_url(public_id: str, size: int | None = None, ext: str = "png") -> str
 
 
 @dataclass(frozen=True)
-class PurchaseResult:
-    """The answer to a purchase request; `replayed` when an Idempotency-Key returned a stored one."""
+class HandOver:
+    """An avatar now (or already) the buyer's; `charge` is False when it was theirs already (a
+    double click, a retry): the caller charges only a new one, in the same transaction."""
 
-    status: int
-    body: dict[str, Any]
-    replayed: bool = False
-
-
-def purchase(
-    *, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID, idempotency_key: str | None = None
-) -> PurchaseResult:
-    """Buy a candidate in the caller's one transaction. With a key, the response is stored in that
-    same transaction, so a retry (even one racing the first) gets it again and is never charged."""
-    if idempotency_key is not None:
-        replay = idempotency.claim(
-            session=session, user_id=user_id, key=idempotency_key, request=f"purchase:{candidate_id}"
-        )
-        if replay is not None:
-            return PurchaseResult(replay.status, replay.body, replayed=True)
-    avatar = _hand_over(session=session, user_id=user_id, candidate_id=candidate_id)
-    body = PurchaseOut(avatar=AvatarRef(public_id=avatar.public_id, url=public_url(avatar.public_id))).model_dump(mode="json")
-    if idempotency_key is not None:
-        idempotency.record(session=session, user_id=user_id, key=idempotency_key, status=201, body=body)
-    return PurchaseResult(201, body)
+    avatar: Avatar
+    theme_name: str
+    charge: bool
 
 
-def _hand_over(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -> Avatar:
-    """Lock, check, claim, debit, hand over."""
+def hand_over(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) -> HandOver:
+    """Lock the offer, check it, claim its fingerprint, make the avatar: the ownership half of a
+    purchase (effigies.billing.checkout adds the money, in the same transaction)."""
     settings = get_settings()
-    candidate = session.get(Candidate, candidate_id, with_for_update=True, populate_existing=True)
-    if candidate is None or candidate.user_id != user_id:
+    candidate = generation_service.lock_offer(session=session, candidate_id=candidate_id, user_id=user_id)
+    if candidate is None:
         raise AvatarsError(
             "candidate_not_found", "This proposal does not exist, or is not yours: generate new ones.", status=404
         )
+    theme = session.get(Theme, candidate.theme_id)
     if candidate.status == "sold":
         # The same person asking twice (double click, retry) gets the same avatar, charged once.
-        return session.scalar(select(Avatar).where(Avatar.candidate_id == candidate.id))
-    theme = session.get(Theme, candidate.theme_id)
+        return HandOver(session.scalar(select(Avatar).where(Avatar.candidate_id == candidate.id)), theme.name, False)
     if candidate.status == "expired" or candidate.expires_at <= utcnow() or theme.status == "retired":
         raise AvatarsError("candidate_expired", "This proposal has expired: generate new ones.", status=410)
 
@@ -86,21 +67,8 @@ def _hand_over(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID)
             status=409,
         ) from None
 
-    account = wallet(session=session, user_id=user_id)
-    avatar_id = uuid.uuid4()
-    post(
-        session=session,
-        kind="purchase",
-        reference=f"purchase:{candidate.id}",
-        description=f"Avatar « {theme.name} »",
-        postings=[
-            Posting(account.id, -settings.price_cents),
-            Posting(system_account(session=session, kind="revenue").id, settings.price_cents),
-        ],
-        details={"avatar_id": str(avatar_id)},
-    )
     avatar = Avatar(
-        id=avatar_id,
+        id=uuid.uuid4(),
         public_id=secrets.token_urlsafe(12),
         owner_id=user_id,
         candidate_id=candidate.id,
@@ -115,8 +83,8 @@ def _hand_over(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID)
     uniqueness_service.register(
         session=session, value=candidate.fingerprint, kind="sold", theme_id=candidate.theme_id, avatar_id=avatar.id
     )
-    candidate.status = "sold"
-    return avatar
+    generation_service.mark_sold(session=session, candidate_id=candidate.id)
+    return HandOver(avatar, theme.name, True)
 
 
 def list_owned(*, session: Session, user_id: uuid.UUID) -> list[tuple[Avatar, Theme]]:
@@ -124,3 +92,50 @@ def list_owned(*, session: Session, user_id: uuid.UUID) -> list[tuple[Avatar, Th
         select(Avatar, Theme).join(Theme, Avatar.theme_id == Theme.id).where(Avatar.owner_id == user_id).order_by(Avatar.created_at.desc())
     ).all()
     return [(a, t) for a, t in rows]
+
+
+def sales_by_theme(*, session: Session, theme_ids: list[uuid.UUID] | None = None) -> dict[uuid.UUID, tuple[int, int]]:
+    """(avatars sold, revenue in cents) per theme id, of the given themes or of all.
+
+    One grouped count; at hundreds of millions of sales this becomes a counter kept with each
+    purchase (docs/scaling.md), but today it reads a few thousand rows."""
+    query = select(Avatar.theme_id, func.count(), func.coalesce(func.sum(Avatar.price_cents), 0)).group_by(Avatar.theme_id)
+    if theme_ids is not None:
+        query = query.where(Avatar.theme_id.in_(theme_ids))
+    return {theme_id: (int(count), int(revenue)) for theme_id, count, revenue in session.execute(query)}
+
+
+def disown_all(*, session: Session, user_id: uuid.UUID) -> None:
+    """The person is leaving (effigies.accounts.service.delete_account, same transaction): their
+    avatars stay sold, ownerless, which is how certificates and the verify page tell it."""
+    session.execute(update(Avatar).where(Avatar.owner_id == user_id).values(owner_id=None))
+
+
+def owned_counts(*, session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many avatars each of these users owns (absent: none)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(Avatar.owner_id, func.count()).where(Avatar.owner_id.in_(user_ids)).group_by(Avatar.owner_id)
+    )
+    return dict(rows.all())
+
+
+@dataclass(frozen=True)
+class Described:
+    public_id: str
+    theme_slug: str
+    theme_name: str
+    theme_name_fr: str | None
+
+
+def describe(*, session: Session, avatar_ids: set[uuid.UUID]) -> dict[uuid.UUID, Described]:
+    """What a wallet line names of each avatar bought: its public id and its theme."""
+    if not avatar_ids:
+        return {}
+    rows = session.execute(
+        select(Avatar.id, Avatar.public_id, Theme.slug, Theme.name, Theme.name_fr)
+        .join(Theme, Avatar.theme_id == Theme.id)
+        .where(Avatar.id.in_(avatar_ids))
+    )
+    return {r.id: Described(r.public_id, r.slug, r.name, r.name_fr) for r in rows}

@@ -1,7 +1,7 @@
 """Public variants of an avatar: any size from 16 to 1024 px, as PNG, WebP or JPEG, from its master.
 
 Pure imaging (Pillow only): no database, no files. Every variant is a resize of the 256 px master
-(effigies.avatars.master), never of the 64 px original, so sizes agree with each other and with
+(effigies.generation.master), never of the 64 px original, so sizes agree with each other and with
 what a future trained upscaler makes of the original.
 
 Filters:
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from effigies.avatars.master import MASTER_SIZE, SOURCE_SIZE
+from effigies.generation.master import MASTER_SIZE, SOURCE_SIZE
 from effigies.gan.alpha import COMPOSITE_BACKGROUND
 from effigies.uniqueness.fingerprint import has_alpha
 

@@ -5,7 +5,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from effigies.accounts.admin_schemas import UserSummaryOut
 
 
 class SetupIntentOut(BaseModel):
@@ -93,18 +92,3 @@ class AdjustmentIn(BaseModel):
 class AdjustmentOut(BaseModel):
     transaction_id: uuid.UUID
     balance_cents: int
-
-
-class SupportLedgerLine(LedgerLine):
-    """A wallet line as its owner sees it, plus who made an adjustment (admins only)."""
-
-    admin_id: uuid.UUID | None = None
-    admin_email: str | None = None
-
-
-class SupportWalletOut(BaseModel):
-    user: UserSummaryOut
-    balance_cents: int
-    currency: str = "eur"
-    entries: list[SupportLedgerLine]
-    topups: list[TopUpOut]  # every state: a failed one credited nothing, and says why

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from effigies.billing import stripe_gateway
 from effigies.billing.ledger import BillingError, Posting, format_eur, post, system_account, wallet
-from effigies.billing.models import StripeEvent, TopUp
-from effigies.billing.schemas import WalletOut
+from effigies.billing.models import LedgerAccount, LedgerEntry, LedgerTransaction, StripeEvent, TopUp
+from effigies.billing.schemas import LedgerLine, WalletOut
 from effigies.billing.wallet_lines import wallet_lines
 from effigies.config import get_settings
 from effigies.db import session_scope
@@ -34,11 +34,13 @@ def wallet_view(*, session: Session, user_id: uuid.UUID, limit: int = 50) -> Wal
     topups = session.scalars(
         select(TopUp).where(TopUp.user_id == user_id).order_by(TopUp.created_at.desc()).limit(10)
     ).all()
-    return WalletOut(
+    view = WalletOut(
         balance_cents=account.balance_cents,
         entries=wallet_lines(session=session, account_id=account.id, limit=limit),
         topups=topups,
     )
+    session.commit()  # the wallet row, created on first look
+    return view
 
 
 def create_setup_intent(*, user_id: uuid.UUID) -> str:
@@ -175,6 +177,14 @@ def _credit(*, session: Session, topup: TopUp, intent: dict[str, Any]) -> str:
     return "credited" if posted is not None else "already_credited"
 
 
+def receive_webhook(payload: bytes, signature: str | None) -> str:
+    """A webhook request, in a transaction of its own (no browser session behind it)."""
+    with session_scope() as session:
+        outcome = handle_webhook(session=session, payload=payload, signature=signature)
+    log.info("stripe webhook: %s", outcome)
+    return outcome
+
+
 def handle_webhook(*, session: Session, payload: bytes, signature: str | None) -> str:
     """Verify, deduplicate by event id, apply. Returns what happened, for the logs."""
     try:
@@ -222,3 +232,44 @@ def adjust(*, session: Session, user_id: uuid.UUID, amount_cents: int, reason: s
         details={"reason": reason, "admin_id": str(admin_id)},
     )
     return tx.id, account.balance_cents
+
+
+# Read-only helpers for the support desk (effigies.support), which sits above billing.
+
+
+def balances(*, session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Each user's wallet balance; a user who never opened a wallet is absent (0)."""
+    if not user_ids:
+        return {}
+    rows = session.execute(select(LedgerAccount.user_id, LedgerAccount.balance_cents).where(LedgerAccount.user_id.in_(user_ids)))
+    return dict(rows.all())
+
+
+def history(*, session: Session, user_id: uuid.UUID, lines: int, topups: int) -> tuple[int, list[LedgerLine], list[TopUp]]:
+    """(balance, the last `lines` movements, the last `topups` top-ups in every state) of a
+    user's wallet, read-only: looking creates no wallet."""
+    account = session.scalar(select(LedgerAccount).where(LedgerAccount.user_id == user_id))
+    entries = wallet_lines(session=session, account_id=account.id, limit=lines) if account else []
+    recent = session.scalars(
+        select(TopUp).where(TopUp.user_id == user_id).order_by(TopUp.created_at.desc()).limit(topups)
+    ).all()
+    return (account.balance_cents if account else 0), entries, list(recent)
+
+
+def adjustment_admins(*, session: Session, entry_ids: list[int]) -> dict[int, uuid.UUID]:
+    """Ledger entry id -> the admin who made that adjustment."""
+    if not entry_ids:
+        return {}
+    rows = session.execute(
+        select(LedgerEntry.id, LedgerTransaction.details["admin_id"].astext)
+        .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerEntry.id.in_(entry_ids))
+    ).all()
+    return {entry_id: admin for entry_id, value in rows if (admin := _uuid(value)) is not None}
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None

@@ -8,10 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from effigies.avatars import service as avatars_service
-from effigies.avatars.models import Avatar
 from effigies.billing.models import LedgerEntry, LedgerTransaction
 from effigies.billing.schemas import AvatarBought, LedgerLine
-from effigies.themes.models import Theme
 
 
 def wallet_lines(*, session: Session, account_id: uuid.UUID, limit: int) -> list[LedgerLine]:
@@ -41,22 +39,15 @@ def wallet_lines(*, session: Session, account_id: uuid.UUID, limit: int) -> list
 
 def _avatars(*, session: Session, ids: list[uuid.UUID | None]) -> dict[uuid.UUID, AvatarBought]:
     wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(Avatar.id, Avatar.public_id, Theme.slug, Theme.name, Theme.name_fr)
-        .join(Theme, Avatar.theme_id == Theme.id)
-        .where(Avatar.id.in_(wanted))
-    ).all()
     return {
-        r.id: AvatarBought(
-            public_id=r.public_id,
-            url=avatars_service.public_url(r.public_id),
-            theme_slug=r.slug,
-            theme_name=r.name,
-            theme_name_fr=r.name_fr or r.name,
+        avatar_id: AvatarBought(
+            public_id=a.public_id,
+            url=avatars_service.public_url(a.public_id),
+            theme_slug=a.theme_slug,
+            theme_name=a.theme_name,
+            theme_name_fr=a.theme_name_fr or a.theme_name,
         )
-        for r in rows
+        for avatar_id, a in avatars_service.describe(session=session, avatar_ids=wanted).items()
     }
 
 

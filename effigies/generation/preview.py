@@ -2,7 +2,7 @@
 
 The clean 64x64 image stays private to the server (it becomes the avatar when sold). The preview
 is the avatar's master, the very picture every public size will be drawn from
-(effigies.avatars.master: the theme's upscaler or Lanczos, nearest x4 for pixel art), so what
+(effigies.generation.master: the theme's upscaler or Lanczos, nearest x4 for pixel art), so what
 one judges here is what one gets, then marked (PREVIEW_MARK) and saved as WebP. Written by the
 worker beside the clean file, once, so serving a preview costs the API nothing but a file read.
 A transparent (RGBA) candidate is shown over a checkerboard (see CHECKER).
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from effigies.avatars.master import MASTER_SIZE, make_master
+from effigies.generation.master import MASTER_SIZE, make_master
 from effigies.uniqueness.fingerprint import has_alpha
 
 PREVIEW_SIZE = MASTER_SIZE  # 256 px: the default public size, whole 4x4 blocks for pixel art

@@ -1,13 +1,17 @@
-"""Generation jobs: queued by the API, run by a worker, each yielding unique candidates."""
+"""Generation jobs: queued by the API, run by a worker, each yielding unique candidates.
+
+This package alone writes generation_jobs and candidates: a purchase takes an offer through
+lock_offer / mark_sold, retiring a theme ends its offers through expire_offers."""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
-import shutil
 import threading
 import time
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -17,7 +21,6 @@ from sqlalchemy.orm import Session
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.errors import DomainError
-from effigies.generation import board
 from effigies.generation.events import publish_job_update
 from effigies.generation.models import Candidate, GenerationJob
 from effigies.generation.preview import preview_webp
@@ -27,8 +30,41 @@ from effigies.uniqueness import service as uniqueness_service
 from effigies.uniqueness.fingerprint import fingerprint, hamming
 
 
+log = logging.getLogger(__name__)
+GENERATE_TASK = "effigies.generation.tasks.generate_candidates"
+QUEUE_UNAVAILABLE = "Generation is briefly unavailable. Please try again in a moment."
+
+
 class GenerationError(DomainError):
     pass
+
+
+def enqueue(task_name: str, *args: str, what: str) -> None:
+    """Send a task to the generate workers (routed by name, effigies.worker); a broker that is
+    down becomes a 503 the person can retry."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from effigies.worker import celery_app
+
+    try:
+        celery_app.send_task(task_name, args=list(args), retry=False)
+    except (BrokerError, OSError):
+        log.exception("could not queue %s", what)
+        raise GenerationError("queue_unavailable", QUEUE_UNAVAILABLE, status=503) from None
+
+
+def submit_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -> uuid.UUID:
+    """Create the job, commit it (a worker must find it), queue it. If the queue is down the job
+    is marked failed, committed too, and the person gets a 503: no job stays queued forever."""
+    job_id = create_job(session=session, user_id=user_id, slug=slug, count=count).id
+    session.commit()
+    try:
+        enqueue(GENERATE_TASK, str(job_id), what=f"generation {job_id}")
+    except GenerationError:
+        mark_failed(session=session, job_id=job_id, error="The generation queue is unavailable.")
+        session.commit()
+        raise
+    return job_id
 
 
 def create_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -> GenerationJob:
@@ -96,6 +132,63 @@ def recover_jobs(*, session: Session, requeue_after_s: float, give_up_after_s: f
         )
     ).all()
     return list(stalled), list(failed)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A proposal as a purchase sees it: a copy, so the buyer's domain never holds our rows."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    theme_id: uuid.UUID
+    model_version_id: uuid.UUID
+    fingerprint: bytes
+    image_path: str
+    status: str  # offered | sold | expired
+    expires_at: datetime
+
+    @property
+    def expired(self) -> bool:
+        return self.status == "expired" or (self.status == "offered" and self.expires_at <= utcnow())
+
+
+def lock_offer(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Offer | None:
+    """The person's proposal, row-locked until the caller's transaction ends (two purchases of
+    it run one after the other); None if it does not exist or is someone else's."""
+    c = session.get(Candidate, candidate_id, with_for_update=True, populate_existing=True)
+    if c is None or c.user_id != user_id:
+        return None
+    return Offer(c.id, c.user_id, c.theme_id, c.model_version_id, c.fingerprint, c.image_path, c.status, c.expires_at)
+
+
+def mark_sold(*, session: Session, candidate_id: uuid.UUID) -> None:
+    """In the purchase's transaction, under lock_offer's lock."""
+    session.execute(update(Candidate).where(Candidate.id == candidate_id).values(status="sold")
+                    .execution_options(synchronize_session=False))
+
+
+def expire_offers(*, session: Session, theme_id: uuid.UUID) -> list[str]:
+    """End every pending offer of a theme now (it is being retired); returns their image paths,
+    for the caller to delete once committed (delete_candidate_files), as the sweeper does.
+    A purchase holding an offer's row lock commits first and this skips the sold row; offers a
+    worker commits after this are refused at purchase anyway (the theme is retired). expires_at
+    moves to now so the sweeper's retention clock starts today."""
+    return list(session.execute(
+        update(Candidate)
+        .where(Candidate.theme_id == theme_id, Candidate.status == "offered")
+        .values(status="expired", expires_at=func.least(Candidate.expires_at, func.now()))
+        .returning(Candidate.image_path)
+        .execution_options(synchronize_session=False)
+    ).scalars())
+
+
+def rejected_by_theme(*, session: Session, theme_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Images refused as near-copies of a sold avatar or a training image, per theme (admin overview)."""
+    return dict(session.execute(
+        select(GenerationJob.theme_id, func.coalesce(func.sum(GenerationJob.rejected_near_duplicates), 0))
+        .where(GenerationJob.theme_id.in_(theme_ids))
+        .group_by(GenerationJob.theme_id)
+    ).all())
 
 
 def candidate_for_user(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Candidate:
@@ -288,64 +381,3 @@ def run_job(*, job_id: uuid.UUID) -> str:
         "candidates": [{"id": str(r["id"]), "expires_at": r["expires_at"].isoformat(), "status": "offered"} for r in rows],
     })
     return status
-
-
-# Boards are kept a day: long enough to download both files, short enough not to pile up.
-BOARD_RETENTION = timedelta(days=1)
-
-
-def request_board(*, session: Session, user_id: uuid.UUID, slug: str, count: int, locale: str) -> str:
-    """Check the theme can generate, note the request; the caller queues make_board after."""
-    if count not in board.COUNTS:
-        raise GenerationError("invalid_count", "A board has 16 or 64 samples.", status=422)
-    theme = themes_service.get_visible_theme(session=session, slug=slug)
-    themes_service.ensure_generating(theme=theme)
-    board_id = uuid.uuid4().hex
-    board.request(board.board_dir(board_id), user_id=str(user_id), slug=slug, count=count, locale=locale,
-                  seed=secrets.randbits(62))
-    return board_id
-
-
-def board_status(*, board_id: str, user_id: uuid.UUID) -> tuple[str, dict]:
-    """("pending" | "done", the request) of one's own board; anyone else's is unknown."""
-    try:
-        folder = board.board_dir(board_id)
-    except ValueError:
-        folder = None
-    meta = board.requested(folder) if folder else None
-    if meta is None or meta["user_id"] != str(user_id):
-        raise GenerationError("board_not_found", "No such board.", status=404)
-    return ("done" if (folder / "board.pdf").is_file() else "pending"), meta
-
-
-def make_board(*, board_id: str) -> str:
-    """The worker's side; safe to run twice (same seed, same sheet, files replaced atomically)."""
-    folder = board.board_dir(board_id)
-    meta = board.requested(folder)
-    if meta is None:
-        return "skipped"  # swept before a worker got to it
-    if (folder / "board.pdf").is_file():
-        return "done"
-    with session_scope() as session:
-        theme = themes_service.get_visible_theme(session=session, slug=meta["slug"])
-        themes_service.ensure_generating(theme=theme)
-        version_id = theme.current_model_version_id
-        weights_dir, pixel_art = _version(session, version_id)
-        title = theme.name_fr if meta["locale"] == "fr" and theme.name_fr else theme.name
-    accepted, _ = _fresh_candidates(version_id=str(version_id), weights_dir=weights_dir, count=meta["count"],
-                                    seed=meta["seed"])
-    sheet = board.compose([image for image, _ in accepted], per_row=int(meta["count"] ** 0.5), title=title,
-                          made_on=utcnow().date(), pixel_art=pixel_art)
-    board.save(sheet, folder)
-    return "done"
-
-
-def delete_old_boards() -> int:
-    root = get_settings().images_dir / "boards"
-    cutoff = time.time() - BOARD_RETENTION.total_seconds()
-    deleted = 0
-    for folder in root.glob("*") if root.is_dir() else []:
-        if folder.is_dir() and folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            deleted += 1
-    return deleted

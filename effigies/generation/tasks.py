@@ -5,7 +5,7 @@ import uuid
 
 from effigies.config import get_settings
 from effigies.db import session_scope
-from effigies.generation import service
+from effigies.generation import boards, service
 from effigies.generation.events import publish_job_update
 from effigies.worker import celery_app
 
@@ -30,9 +30,9 @@ def sweep_expired_candidates() -> dict:
     with session_scope() as session:
         expired, deleted, files = service.expire_candidates(session=session)
     service.delete_candidate_files(files)  # committed first: see expire_candidates
-    boards = service.delete_old_boards()
-    if expired or deleted or boards:
-        log.info("candidates: %d expired, %d old rows deleted; %d old boards deleted", expired, deleted, boards)
+    old_boards = boards.delete_old_boards()
+    if expired or deleted or old_boards:
+        log.info("candidates: %d expired, %d old rows deleted; %d old boards deleted", expired, deleted, old_boards)
     return {"expired": expired, "deleted": deleted}
 
 
@@ -56,4 +56,4 @@ def recover_generation_jobs() -> dict:
 
 @celery_app.task(name="effigies.generation.tasks.make_board")
 def make_board(board_id: str) -> str:
-    return service.make_board(board_id=board_id)
+    return boards.make_board(board_id=board_id)

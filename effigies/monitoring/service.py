@@ -6,6 +6,7 @@ statement timeout, Redis answers within 1 s or the figures it holds are reported
 """
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from effigies.avatars.models import Avatar
+from effigies.config import get_settings
 from effigies.db import DatabaseNotConfigured
 from effigies.generation.models import GenerationJob
 from effigies.monitoring import metrics
@@ -208,3 +210,10 @@ def prometheus_text(*, session: Session) -> str:
     gauges += [("ee_up", (("component", "database"),), int(database_ok)),
                ("ee_up", (("component", "redis"),), int(snapshot.redis_ok))]
     return metrics.render(stored, gauges)
+
+
+def metrics_token_matches(given: str) -> bool:
+    """Is this the configured metrics token (what a Prometheus server sends)? None configured:
+    never. compare_digest takes as long whatever the first wrong byte (no timing hint)."""
+    token = get_settings().metrics_token
+    return token is not None and hmac.compare_digest(given.encode(), token.get_secret_value().encode())

@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from effigies.avatars.models import Avatar
 from effigies.config import get_settings
-from effigies.generation.models import Candidate, GenerationJob
 from effigies.themes import built_datasets, large_images, uploads
 from effigies.themes.models import ModelVersion, Theme
 from effigies.themes.service import ThemesError, get_theme, is_slug, resolve_weights_dir
@@ -232,25 +230,11 @@ def _capacity(metrics: dict) -> float | None:
 
 
 def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any]]:
-    """Every theme (or the one called `slug`), whatever its status, with what the admin table shows."""
+    """Every theme (or the one called `slug`), whatever its status, with its versions: the themes' part
+    of the admin table (effigies.curation.service.overview adds sales and refusals)."""
     query = select(Theme).order_by(Theme.created_at, Theme.slug)
     themes = list(session.scalars(query.where(Theme.slug == slug) if slug else query))
     ids = [t.id for t in themes]
-    sales = {
-        row.theme_id: (row.sales, row.revenue)
-        for row in session.execute(
-            select(Avatar.theme_id, func.count().label("sales"), func.coalesce(func.sum(Avatar.price_cents), 0).label("revenue"))
-            .where(Avatar.theme_id.in_(ids))
-            .group_by(Avatar.theme_id)
-        )
-    }
-    rejected = dict(
-        session.execute(
-            select(GenerationJob.theme_id, func.coalesce(func.sum(GenerationJob.rejected_near_duplicates), 0))
-            .where(GenerationJob.theme_id.in_(ids))
-            .group_by(GenerationJob.theme_id)
-        ).all()
-    )
     versions: dict[uuid.UUID, list[dict[str, Any]]] = {}
     metrics: dict[uuid.UUID, dict] = {}
     for v in session.scalars(select(ModelVersion).where(ModelVersion.theme_id.in_(ids)).order_by(ModelVersion.version)):
@@ -265,15 +249,11 @@ def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any
     for theme in themes:
         own = versions.get(theme.id, [])
         current = next((v for v in own if v["id"] == theme.current_model_version_id), None)
-        count, revenue = sales.get(theme.id, (0, 0))
         rows.append({
             "theme": theme,
             "model_version": current,
             "versions": own,
             "training_images": _training_image_count(theme.slug, metrics.get(theme.current_model_version_id)),
-            "sales": count,
-            "revenue_cents": int(revenue),
-            "rejected_near_duplicates": int(rejected.get(theme.id, 0)),
             "capacity": current["capacity"] if current else None,
             "capacity_is_lower_bound": current["capacity_is_lower_bound"] if current else False,
         })
@@ -310,28 +290,18 @@ def publish(*, session: Session, slug: str, model_version_id: uuid.UUID) -> Them
     _register_training_set(session, theme, version)
     theme.current_model_version_id = version.id
     theme.status = "published"
+    session.commit()
     return theme
 
 
-def retire(*, session: Session, slug: str) -> tuple[Theme, list[str]]:
-    """No new images (ensure_generating answers 410) and every pending offer ends now; sold
-    avatars are untouched. Returns the theme and the expired offers' image paths, for the
-    caller to delete once committed (as the sweeper does)."""
+def retire(*, session: Session, slug: str) -> Theme:
+    """No new images (ensure_generating answers 410); in the caller's transaction, which also
+    ends the theme's pending offers (effigies.curation.service.retire)."""
     theme = _locked(session, slug)
     if theme.status != "published":
         raise ThemesError("theme_not_published", "Only a published theme can be retired.", status=409)
     theme.status = "retired"
-    # A purchase holding an offer's row lock commits first and this skips the sold row; offers
-    # a worker commits after this are refused at purchase anyway (the theme is retired).
-    # expires_at moves to now so the sweeper's retention clock starts today.
-    paths = session.execute(
-        update(Candidate)
-        .where(Candidate.theme_id == theme.id, Candidate.status == "offered")
-        .values(status="expired", expires_at=func.least(Candidate.expires_at, func.now()))
-        .returning(Candidate.image_path)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
-    return theme, list(paths)
+    return theme
 
 
 def unretire(*, session: Session, slug: str) -> Theme:
@@ -341,4 +311,5 @@ def unretire(*, session: Session, slug: str) -> Theme:
     if theme.current_model_version_id is None:
         raise ThemesError("theme_not_ready", "This theme has no published generator: publish a version instead.", status=409)
     theme.status = "published"
+    session.commit()
     return theme

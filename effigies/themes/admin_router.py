@@ -12,7 +12,7 @@ from effigies.api.deps import SessionDep
 from effigies.api.errors import error_response
 from effigies.api.openapi import errors
 from effigies.api.security import THEME_UPLOAD_BYTES
-from effigies.generation import service as generation_service
+from effigies.curation import service as curation
 from effigies.themes import admin, built_datasets
 from effigies.themes.schemas import (
     AdminThemeOut,
@@ -56,12 +56,12 @@ def _out(row: dict) -> AdminThemeOut:
 
 
 def _one(session, slug: str) -> AdminThemeOut:
-    return _out(admin.overview(session=session, slug=slug)[0])
+    return _out(curation.overview(session=session, slug=slug)[0])
 
 
 @themes_router.get("", response_model=list[AdminThemeOut])
 def list_themes(session: SessionDep):
-    return [_out(row) for row in admin.overview(session=session)]
+    return [_out(row) for row in curation.overview(session=session)]
 
 
 # The security middleware refuses a larger declared length up front; this counts the bytes
@@ -120,22 +120,18 @@ async def create_theme(request: Request, session: SessionDep):
 @themes_router.post("/{slug}/publish", response_model=AdminThemeOut, responses=errors(409))
 def publish_theme(slug: str, body: PublishIn, session: SessionDep):
     admin.publish(session=session, slug=slug, model_version_id=body.model_version_id)
-    session.commit()
     return _one(session, slug)
 
 
 @themes_router.post("/{slug}/retire", response_model=RetiredOut, responses=errors(409))
 def retire_theme(slug: str, session: SessionDep):
-    _, paths = admin.retire(session=session, slug=slug)
-    session.commit()
-    generation_service.delete_candidate_files(paths)
-    return RetiredOut(theme=_one(session, slug), expired_candidates=len(paths))
+    expired = curation.retire(session=session, slug=slug)
+    return RetiredOut(theme=_one(session, slug), expired_candidates=expired)
 
 
 @themes_router.post("/{slug}/unretire", response_model=AdminThemeOut, responses=errors(409))
 def unretire_theme(slug: str, session: SessionDep):
     admin.unretire(session=session, slug=slug)
-    session.commit()
     return _one(session, slug)
 
 

@@ -1,6 +1,6 @@
 """The 256 px versions of an upload's large images, kept beside its 64 px training set.
 
-A generator draws 64 px and the shop sells a 256 px master of each avatar (effigies.avatars.master).
+A generator draws 64 px and the shop sells a 256 px master of each avatar (effigies.generation.master).
 A theme's own upscaler (effigies.gan.upscale) learns that 4x step from pairs of the same file at
 64 px and at 256 px, so when an admin's image is at least LARGE_SIZE on its short side its
 256 px version is kept too: the same centre square, Lanczos, the same alpha rule and set mode

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from effigies.training.timeline import TIMELINE_DIR, TIMELINE_FILE
 from effigies.themes.models import ModelVersion, Theme
 from effigies.themes.service import ThemesError, resolve_weights_dir
+
+# A model version's learning timeline, in its weights folder (written by effigies.training.timeline).
+TIMELINE_DIR = "timeline"
+TIMELINE_FILE = "timeline.json"
 
 _FRAME = re.compile(r"^frame_\d{6}\.jpg$")
 

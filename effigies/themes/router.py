@@ -6,6 +6,7 @@ from pydantic import ValidationError
 
 from effigies.api.deps import SessionDep
 from effigies.api.openapi import content
+from effigies.avatars import service as avatars_service
 from effigies.themes import learning as learning_service
 from effigies.themes import service
 from effigies.themes.models import Theme
@@ -40,9 +41,9 @@ def theme_out(theme: Theme, metrics: dict | None = None, sold_count: int = 0) ->
 
 @router.get("", response_model=list[ThemeOut])
 def list_themes(session: SessionDep):
-    sold = service.sold_counts(session=session)
+    sold = avatars_service.sales_by_theme(session=session)
     return [
-        theme_out(t, service.current_metrics(session=session, theme=t), sold.get(t.id, 0))
+        theme_out(t, service.current_metrics(session=session, theme=t), sold.get(t.id, (0, 0))[0])
         for t in service.list_themes(session=session)
     ]
 
@@ -50,8 +51,8 @@ def list_themes(session: SessionDep):
 @router.get("/{slug}", response_model=ThemeOut)
 def get_theme(slug: str, session: SessionDep):
     theme = service.get_visible_theme(session=session, slug=slug)
-    sold = service.sold_counts(session=session)
-    return theme_out(theme, service.current_metrics(session=session, theme=theme), sold.get(theme.id, 0))
+    sold = avatars_service.sales_by_theme(session=session)
+    return theme_out(theme, service.current_metrics(session=session, theme=theme), sold.get(theme.id, (0, 0))[0])
 
 
 @router.get("/{slug}/sample.png", response_class=FileResponse, responses=content("image/png"))

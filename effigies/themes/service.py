@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from effigies.avatars.models import Avatar
 from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.themes.models import ModelVersion, Theme
@@ -118,13 +118,43 @@ def list_themes(*, session: Session) -> list[Theme]:
     return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(Theme.name)))
 
 
-def sold_counts(*, session: Session) -> dict:
-    """Avatars sold per theme id: the catalogue's "already found an owner" line.
+# Training's side of a theme (effigies.training.service calls these; only themes writes themes'
+# rows). Each locks the theme row, so that version numbers are handed out one at a time.
 
-    One grouped count; at hundreds of millions of sales this becomes a counter kept with each
-    purchase (docs/scaling.md), but today it reads a few thousand rows."""
-    rows = session.execute(select(Avatar.theme_id, func.count()).group_by(Avatar.theme_id))
-    return dict(rows.all())
+
+def slug_of(*, session: Session, theme_id: uuid.UUID) -> str:
+    return session.get(Theme, theme_id).slug
+
+
+def start_training(*, session: Session, theme_id: uuid.UUID) -> None:
+    """A draft or ready theme shows "training" while a run is active."""
+    theme = session.get(Theme, theme_id, with_for_update=True)
+    if theme.status in ("draft", "ready"):
+        theme.status = "training"
+
+
+def end_training(*, session: Session, theme_id: uuid.UUID) -> None:
+    """A theme that was "training" goes back to ready (or draft, with no generator yet)."""
+    theme = session.get(Theme, theme_id, with_for_update=True)
+    if theme is not None and theme.status == "training":
+        has_version = session.scalar(select(func.count()).select_from(ModelVersion).where(ModelVersion.theme_id == theme.id))
+        theme.status = "ready" if has_version else "draft"
+
+
+def add_version(*, session: Session, theme_id: uuid.UUID, weights_dir: str, config: dict, metrics: dict) -> ModelVersion:
+    """The theme's next model version (not yet published)."""
+    session.get(Theme, theme_id, with_for_update=True)
+    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.theme_id == theme_id)) or 0
+    version = ModelVersion(theme_id=theme_id, version=latest + 1, weights_dir=weights_dir, config=config, metrics=metrics)
+    session.add(version)
+    session.flush()
+    return version
+
+
+def versions(*, session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, ModelVersion]:
+    if not ids:
+        return {}
+    return {v.id: v for v in session.scalars(select(ModelVersion).where(ModelVersion.id.in_(ids)))}
 
 
 def ensure_generating(*, theme: Theme) -> None:

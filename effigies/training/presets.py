@@ -149,7 +149,7 @@ def training_options(
     exactly the same run (TrainOptions fields, plus the network's ``width``, ``image_size``,
     ``palette`` and ``nc``, the upscaler's ``upscaler_*``, and what the admin page shows)."""
     total = int(preset.total_images)
-    # Pixel art never gets one: its masters are its cells enlarged by blocks (effigies.avatars.master).
+    # Pixel art never gets one: its masters are its cells enlarged by blocks (effigies.generation.master).
     upscaler = not pixel_art and not pixel_grid and large_images >= MIN_UPSCALER_PAIRS
     total_steps = max(1, -(-total // min(BATCH_SIZE, max(1, n_images))))
     return {

@@ -1,18 +1,14 @@
 """Admin API of training runs; mounted under /api/admin, whose router requires the admin role."""
 from __future__ import annotations
 
-import logging
 import uuid
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
-from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy import select
 
 from effigies.api.deps import AdminUser, SessionDep
 from effigies.api.openapi import content, errors
 from effigies.config import get_settings
-from effigies.themes.models import ModelVersion
 from effigies.training import presets, service
 from effigies.training.models import TrainingRun
 from effigies.training.schemas import (
@@ -23,11 +19,11 @@ from effigies.training.schemas import (
     TrainingRunOut,
 )
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["training"])
 
 
-def run_out(run: TrainingRun, slug: str, version: ModelVersion | None) -> TrainingRunOut:
+def run_out(run: TrainingRun, slug: str, version) -> TrainingRunOut:
+    """`version`: the themes.models.ModelVersion the run made, or None."""
     progress = run.progress or {}
     return TrainingRunOut(
         id=run.id,
@@ -56,28 +52,15 @@ def list_presets(_: AdminUser):
     return [PresetOut(name=p.name, total_images=p.total_images, why=p.why) for p in presets.presets(get_settings()).values()]
 
 
-@router.post("/themes/{slug}/training-runs", status_code=202, response_model=TrainingRunCreated, responses=errors(409))
+@router.post("/themes/{slug}/training-runs", status_code=202, response_model=TrainingRunCreated, responses=errors(409, 503))
 def start_training(slug: str, body: TrainingRunIn, admin: AdminUser, session: SessionDep):
-    run = service.start_run(session=session, slug=slug, preset=body.preset, user_id=admin.id)
-    session.commit()
-    try:
-        service.enqueue(run.id, run.queue)
-    except (BrokerError, OSError):
-        log.exception("could not queue training run %s", run.id)
-        service.fail_unsent(session=session, run_id=run.id, error="The training queue was unavailable.")
-        session.commit()
-        raise service.TrainingError(
-            "queue_unavailable", "The training queue is briefly unavailable. Please try again in a moment.", status=503
-        ) from None
+    run = service.submit_run(session=session, slug=slug, preset=body.preset, user_id=admin.id)
     return TrainingRunCreated(id=run.id, status=run.status)
 
 
 @router.get("/themes/{slug}/training-runs", response_model=list[TrainingRunOut])
 def list_training_runs(slug: str, _: AdminUser, session: SessionDep):
-    runs = service.list_runs(session=session, slug=slug)
-    ids = [r.model_version_id for r in runs if r.model_version_id]
-    versions = {v.id: v for v in session.scalars(select(ModelVersion).where(ModelVersion.id.in_(ids)))} if ids else {}
-    return [run_out(r, slug, versions.get(r.model_version_id)) for r in runs]
+    return [run_out(run, slug, version) for run, version in service.list_runs(session=session, slug=slug)]
 
 
 @router.get("/training-runs/{run_id}", response_model=TrainingRunOut)
@@ -97,5 +80,4 @@ def training_samples(run_id: uuid.UUID, _: AdminUser, session: SessionDep):
 @router.post("/training-runs/{run_id}/cancel", status_code=202, response_model=TrainingRunOut)
 def cancel_training_run(run_id: uuid.UUID, _: AdminUser, session: SessionDep):
     service.request_cancel(session=session, run_id=run_id)
-    session.commit()
     return run_out(*service.get_run(session=session, run_id=run_id))

@@ -21,7 +21,7 @@ from typing import Any
 
 from effigies.config import get_settings
 from effigies.db import session_scope
-from effigies.themes.models import Theme
+from effigies.themes import service as themes_service
 from effigies.themes.service import resolve_weights_dir
 from effigies.training import service, upscaling
 from effigies.training.presets import LOSS_POINTS
@@ -167,7 +167,7 @@ def execute(run_id: uuid.UUID) -> str:
         if run is None:
             log.info("training run %s: not taken (another worker holds it, or it has ended)", run_id)
             return "skipped"
-        slug = session.get(Theme, run.theme_id).slug
+        slug = themes_service.slug_of(session=session, theme_id=run.theme_id)
         options, attempt, progress = dict(run.options), run.attempts, dict(run.progress or {})
     log.info("training run %s: lease taken by %s (attempt %d)", run_id, owner, attempt)
     tracker = Tracker(service.run_dir(run_id), {**progress, "phase": "loading"})

@@ -8,6 +8,7 @@ the API uses this module too.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +22,13 @@ from effigies.config import get_settings
 from effigies.db import utcnow
 from effigies.errors import DomainError
 from effigies.themes import service as themes_service
-from effigies.themes.models import ModelVersion, Theme
 from effigies.training import presets as presets_mod
 from effigies.training.models import ACTIVE_STATUSES, TrainingRun
 
 DEFAULT_QUEUE = "train"
+
+
+log = logging.getLogger(__name__)
 
 
 class TrainingError(DomainError):
@@ -88,15 +91,37 @@ def start_run(
             session.flush()
     except IntegrityError:  # another admin started one in the same instant
         raise TrainingError("training_in_progress", "This theme is already training.", status=409) from None
-    if theme.status in ("draft", "ready"):
-        theme.status = "training"
+    themes_service.start_training(session=session, theme_id=theme.id)
     return run
 
 
-def enqueue(run_id: uuid.UUID, queue: str) -> None:
-    from effigies.training.tasks import train_run
+TRAIN_TASK = "effigies.training.tasks.train_run"
 
-    train_run.apply_async(args=[str(run_id)], queue=queue, retry=False)
+
+def enqueue(run_id: uuid.UUID, queue: str) -> None:
+    """Send the run to a train worker (by task name: this module need not import the tasks)."""
+    from effigies.worker import celery_app
+
+    celery_app.send_task(TRAIN_TASK, args=[str(run_id)], queue=queue, retry=False)
+
+
+def submit_run(*, session: Session, slug: str, preset: str, user_id: uuid.UUID | None) -> TrainingRun:
+    """start_run, committed (a worker must find it), then sent to the queue. If the queue is down
+    the run is failed, committed too, and the admin gets a 503: the theme can be trained again."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    run = start_run(session=session, slug=slug, preset=preset, user_id=user_id)
+    session.commit()
+    try:
+        enqueue(run.id, run.queue)
+    except (BrokerError, OSError):
+        log.exception("could not queue training run %s", run.id)
+        fail_unsent(session=session, run_id=run.id, error="The training queue was unavailable.")
+        session.commit()
+        raise TrainingError(
+            "queue_unavailable", "The training queue is briefly unavailable. Please try again in a moment.", status=503
+        ) from None
+    return run
 
 
 def _active_run(*, session: Session, theme_id: uuid.UUID) -> TrainingRun | None:
@@ -105,23 +130,24 @@ def _active_run(*, session: Session, theme_id: uuid.UUID) -> TrainingRun | None:
     )
 
 
-def get_run(*, session: Session, run_id: uuid.UUID) -> tuple[TrainingRun, str, ModelVersion | None]:
+def get_run(*, session: Session, run_id: uuid.UUID) -> tuple[TrainingRun, str, Any]:
     """The run, its theme's slug and the model version it made (if any)."""
-    row = session.execute(
-        select(TrainingRun, Theme.slug).join(Theme, Theme.id == TrainingRun.theme_id).where(TrainingRun.id == run_id)
-    ).one_or_none()
-    if row is None:
+    run = session.get(TrainingRun, run_id)
+    if run is None:
         raise TrainingError("training_run_not_found", "No such training run.", status=404)
-    run, slug = row
-    version = session.get(ModelVersion, run.model_version_id) if run.model_version_id else None
-    return run, slug, version
+    version = themes_service.versions(session=session, ids=[run.model_version_id]).get(run.model_version_id) \
+        if run.model_version_id else None
+    return run, themes_service.slug_of(session=session, theme_id=run.theme_id), version
 
 
-def list_runs(*, session: Session, slug: str, limit: int = 50) -> list[TrainingRun]:
+def list_runs(*, session: Session, slug: str, limit: int = 50) -> list[tuple[TrainingRun, Any]]:
+    """The theme's latest runs, newest first, each with the model version it made (if any)."""
     theme = themes_service.get_theme(session=session, slug=slug)
-    return list(session.scalars(
+    runs = list(session.scalars(
         select(TrainingRun).where(TrainingRun.theme_id == theme.id).order_by(TrainingRun.created_at.desc()).limit(limit)
     ))
+    versions = themes_service.versions(session=session, ids=[r.model_version_id for r in runs if r.model_version_id])
+    return [(r, versions.get(r.model_version_id)) for r in runs]
 
 
 def request_cancel(*, session: Session, run_id: uuid.UUID) -> TrainingRun:
@@ -136,6 +162,7 @@ def request_cancel(*, session: Session, run_id: uuid.UUID) -> TrainingRun:
     expired = run.lease_expires_at is None or run.lease_expires_at < session.scalar(select(func.now()))
     if run.status == "queued" or expired:
         _settle(session=session, run=run, status="cancelled")
+    session.commit()
     return run
 
 
@@ -165,10 +192,7 @@ def _settle(*, session: Session, run: TrainingRun, status: str, error: str | Non
     run.finished_at = utcnow()
     run.lease_expires_at = None
     run.progress = {**(run.progress or {}), "phase": status, "eta_s": None}
-    theme = session.get(Theme, run.theme_id, with_for_update=True)
-    if theme is not None and theme.status == "training":
-        has_version = session.scalar(select(func.count()).select_from(ModelVersion).where(ModelVersion.theme_id == theme.id))
-        theme.status = "ready" if has_version else "draft"
+    themes_service.end_training(session=session, theme_id=run.theme_id)
 
 
 # --------------------------------------------------------------------------- worker side: the lease
@@ -217,8 +241,8 @@ def _owned(*, session: Session, run_id: uuid.UUID, owner: str) -> TrainingRun | 
 def finish(
     *, session: Session, run_id: uuid.UUID, owner: str, attempt: int, slug: str, config: dict[str, Any],
     metrics: dict[str, Any], progress: dict[str, Any],
-) -> ModelVersion | None:
-    """The one model version of a run, created in the transaction that marks it done.
+) -> Any:
+    """The one model version (themes.models.ModelVersion, or None) of a run, created in the transaction that marks it done.
 
     The run row is locked and must still be ours without a version: a worker that lost its lease,
     or a second finish, creates nothing. The theme row is locked too, so version numbers of one
@@ -226,14 +250,10 @@ def finish(
     run = _owned(session=session, run_id=run_id, owner=owner)
     if run is None or run.model_version_id is not None:
         return None
-    theme = session.get(Theme, run.theme_id, with_for_update=True)
-    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.theme_id == theme.id)) or 0
-    version = ModelVersion(
-        theme_id=theme.id, version=latest + 1, weights_dir=export_location(slug, run_id, attempt),
+    version = themes_service.add_version(
+        session=session, theme_id=run.theme_id, weights_dir=export_location(slug, run_id, attempt),
         config=config, metrics=metrics,
     )
-    session.add(version)
-    session.flush()
     run.model_version_id = version.id
     run.progress = progress
     _settle(session=session, run=run, status="done")

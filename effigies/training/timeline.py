@@ -15,9 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
-
-TIMELINE_DIR = "timeline"
-TIMELINE_FILE = "timeline.json"
+# Where a model version's folder keeps it: the themes' side reads it (effigies.themes.learning).
+from effigies.themes.learning import TIMELINE_DIR, TIMELINE_FILE
 _STEP = re.compile(r"^step_(\d+)\.png$")
 
 

@@ -1,7 +1,7 @@
 """The upscaler step of a training run: once the generator is exported, the theme's own 64 -> 256 px
 upscaler (effigies.gan.upscale) learns from the upload's pairs (each 64 px training image and its
 256 px version, effigies.themes.large_images) and is exported beside generator.safetensors, where
-effigies.avatars.master finds it. Runs only when the run's options say so
+effigies.generation.master finds it. Runs only when the run's options say so
 (effigies.training.presets: enough pairs, not pixel art).
 
 Resumable like the GAN: its run folder is UPSCALER_RUN inside the training run's folder, so an

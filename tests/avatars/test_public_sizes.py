@@ -62,7 +62,7 @@ def test_every_size_from_16_to_1024_comes_at_exactly_that_size_in_the_format_ask
 
 
 def test_a_transparent_avatar_keeps_alpha_in_png_and_webp_and_its_jpeg_is_flattened_on_white(client, rgba_id):
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.avatars.variants import scale
     from effigies.uniqueness.fingerprint import on_background
 

@@ -29,7 +29,7 @@ def _png(response: httpx.Response) -> Image.Image:
 
 def _master(public_id: str, *, pixel_art: bool, slug: str = "galactic-droids") -> Image.Image:
     """The master the shop must have made: through the theme's shipped upscaler, unless pixel art."""
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.themes.service import PRETRAINED_DIR
 
     return make_master(stored_image(public_id), pixel_art=pixel_art, weights_dir=PRETRAINED_DIR / slug)

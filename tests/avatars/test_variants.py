@@ -1,4 +1,4 @@
-"""The master and its variants as pure imaging (effigies.avatars.master, .variants): no server."""
+"""The master and its variants as pure imaging (effigies.generation.master, .variants): no server."""
 from __future__ import annotations
 
 import io
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from effigies.avatars import master as master_module
-from effigies.avatars.master import MASTER_SIZE, UPSCALER_FILE, make_master
+from effigies.generation import master as master_module
+from effigies.generation.master import MASTER_SIZE, UPSCALER_FILE, make_master
 from effigies.avatars.variants import encode, parse_size, render, scale
 
 

@@ -26,7 +26,7 @@ def test_previews_show_the_256_px_master_lightly_marked_and_the_clean_image_stay
     import numpy as np
     from sqlalchemy import select
 
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.db import session_scope
     from effigies.generation import service
     from effigies.generation.models import Candidate
@@ -67,7 +67,7 @@ def test_an_rgba_theme_keeps_alpha_in_the_clean_file_and_fingerprints_its_white_
     from effigies.gan.sample import composite
     from effigies.generation import service
     from effigies.generation.models import Candidate
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.generation.preview import checkerboard
     from effigies.uniqueness.fingerprint import fingerprint, on_background
 

@@ -50,7 +50,7 @@ def _generator(slug: str):
 
 def _no_upscaler(stack, slug: str, body: dict) -> None:
     """Small images only (16 and 64 px): no 256 px versions kept, no upscaler trained or exported,
-    so the theme's masters are nearest-neighbour (pixel art) or Lanczos (effigies.avatars.master)."""
+    so the theme's masters are nearest-neighbour (pixel art) or Lanczos (effigies.generation.master)."""
     from effigies.themes.service import resolve_weights_dir
 
     (version,) = theme_versions(slug)

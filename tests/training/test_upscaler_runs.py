@@ -29,7 +29,7 @@ def _upload(admin, entries, **fields) -> tuple[str, dict]:
 
 
 def test_an_upload_of_large_images_trains_an_upscaler_that_makes_the_masters(stack, make_user):
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.db import session_scope
     from effigies.gan.checkpoint import load_generator
     from effigies.gan.sample import latents, sample

@@ -41,7 +41,7 @@ def _step(dataset, run, export, tracker, abort_fn=lambda: False) -> bool:
 
 
 def test_a_stopped_step_resumes_from_its_checkpoint_and_a_finished_one_only_exports_again(dataset, tmp_path):
-    from effigies.avatars.master import make_master
+    from effigies.generation.master import make_master
     from effigies.gan.upscale import load_upscaler
 
     run, first_export = tmp_path / "run", tmp_path / "weights-1"

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from effigies.billing.schemas import LedgerLine, TopUpOut
+
 
 class UserSummaryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -25,3 +27,18 @@ class UserSearchOut(BaseModel):
     limit: int
     offset: int
     has_more: bool
+
+
+class SupportLedgerLine(LedgerLine):
+    """A wallet line as its owner sees it, plus who made an adjustment (admins only)."""
+
+    admin_id: uuid.UUID | None = None
+    admin_email: str | None = None
+
+
+class SupportWalletOut(BaseModel):
+    user: UserSummaryOut
+    balance_cents: int
+    currency: str = "eur"
+    entries: list[SupportLedgerLine]
+    topups: list[TopUpOut]  # every state: a failed one credited nothing, and says why
