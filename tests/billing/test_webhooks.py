@@ -11,14 +11,16 @@ from tests.billing.stripe_helpers import (
 
 def _topup_paid_without_webhook(user, stack, amount_cents=200) -> tuple[str, dict]:
     """A real card top-up whose webhook got lost: Stripe says succeeded, our wallet knows nothing yet."""
-    with webhooks_lost(stack):
+    with webhooks_lost(stack) as lost:
         response = user.post(
             "/api/wallet/topups", json={"amount_cents": amount_cents, "payment_method_id": payment_method("4242424242424242")}
         )
         assert response.status_code == 201, response.text
     topup_id = response.json()["id"]
-    assert user.get(f"/api/wallet/topups/{topup_id}").json()["status"] == "pending"
     intent = stripe_client().v1.payment_intents.retrieve(topup_row(topup_id).stripe_payment_intent_id).to_dict()
+    # localstripe sent its success event, to the sink (which refused it): our wallet never heard of it.
+    assert ("payment_intent.succeeded", intent["id"]) in lost.received()
+    assert user.get(f"/api/wallet/topups/{topup_id}").json()["status"] == "pending"
     assert intent["status"] == "succeeded"
     return topup_id, intent
 
@@ -74,8 +76,10 @@ def test_a_failure_event_about_an_intent_that_succeeded_meanwhile_credits_it(mak
 def test_a_failed_payment_marks_the_topup_failed_with_the_reason_shown_to_its_owner(make_user, client, stack):
     user, user_id = make_user()
     topup_id = pending_topup(user_id, 500)
-    with webhooks_lost(stack):
+    with webhooks_lost(stack) as lost:
         intent_id = declined_intent_for(topup_id, user_id, 500)
+    assert ("payment_intent.payment_failed", intent_id) in lost.received()
+    assert topup_row(topup_id).status == "pending"  # the lost failure told us nothing
     intent = stripe_client().v1.payment_intents.retrieve(intent_id).to_dict()
     payload = event(intent, "payment_intent.payment_failed")
     secret = stack.env["STRIPE_WEBHOOK_SECRET"]

@@ -4,27 +4,29 @@ themselves; every job accepted before the outage ends exactly once."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import httpx
 import pytest
 
 from tests.faults.servers import PASSWORD
+from tests.training.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def _timed(call):
-    t = time.monotonic()
-    response = call()
-    return response, time.monotonic() - t
-
-
-def _assert_503(response: httpx.Response, elapsed: float, code: str | None = None) -> None:
+def _assert_503(response: httpx.Response, code: str | None = None) -> None:
+    # "Quickly" is the clients' timeout (Dedicated.client(): 30 s): a request that hung on the
+    # missing Redis would raise httpx.ReadTimeout instead of coming back.
     assert response.status_code == 503, response.text
     error = response.json()["error"]
     assert error["message"] and (code is None or error["code"] == code), response.text
-    assert elapsed < 5, f"took {elapsed:.1f}s while Redis was down"
+
+
+def _worker_saw_redis_go(d, log_start: int) -> bool:
+    """The worker's log since `log_start` (bytes) says its broker connection broke."""
+    with open(d.logs / "worker.log", "rb") as log:
+        log.seek(log_start)
+        return b"Connection to broker lost" in log.read()
 
 
 def test_generation_survives_a_redis_outage(dedicated):
@@ -42,31 +44,31 @@ def test_generation_survives_a_redis_outage(dedicated):
     # are running, the others wait in the queue. Their messages die with Redis.
     accepted = [d.generate(c) for c in (buyer, other) * 3]
     port = d.redis.port
+    log_start = (d.logs / "worker.log").stat().st_size
     d.redis.stop()
     shutil.rmtree(d.redis.dir / "appendonlydir")
     (d.redis.dir / "dump.rdb").unlink(missing_ok=True)
-    outage_started = time.monotonic()
     try:
         # Some were still waiting: their queue messages are gone for good.
         waiting = d.sql("SELECT count(*) FROM generation_jobs WHERE status = 'queued' AND id::text = ANY(%s)", accepted)
         assert waiting[0][0] >= 1, "every job had started before Redis went: nothing was lost"
         jobs_before = d.sql("SELECT count(*) FROM generation_jobs")[0][0]
-        response, elapsed = _timed(lambda: buyer.post("/api/themes/galactic-droids/generations", json={"count": 4}))
-        _assert_503(response, elapsed, "queue_unavailable")
+        _assert_503(buyer.post("/api/themes/galactic-droids/generations", json={"count": 4}), "queue_unavailable")
         assert d.sql("SELECT count(*) FROM generation_jobs")[0][0] == jobs_before, "a refused request left a job"
         with d.client() as anonymous:
-            response, elapsed = _timed(lambda: anonymous.post(
-                "/api/auth/login", json={"email": other_email, "password": PASSWORD}))
-            _assert_503(response, elapsed, "service_unavailable")
+            _assert_503(anonymous.post("/api/auth/login", json={"email": other_email, "password": PASSWORD}),
+                        "service_unavailable")
             assert "ee_session" not in anonymous.cookies
             # What needs no Redis keeps working: the catalogue, public avatars, a job's state.
-            catalogue, elapsed = _timed(lambda: anonymous.get("/api/themes"))
-            assert catalogue.status_code == 200 and elapsed < 5, catalogue.text
+            catalogue = anonymous.get("/api/themes")
+            assert catalogue.status_code == 200, catalogue.text
             assert "galactic-droids" in catalogue.text
             image = anonymous.get(public_path)
             assert image.status_code == 200 and image.headers["content-type"] == "image/png"
         assert buyer.get(f"/api/generations/{accepted[0]}").status_code == 200
-        time.sleep(max(0.0, 4 - (time.monotonic() - outage_started)))
+        # Redis comes back only once the worker has seen it go (not after some seconds): what
+        # follows tests a reconnection, not a blip nobody noticed.
+        wait_for(lambda: _worker_saw_redis_go(d, log_start), 60, "the worker to lose its broker connection")
     finally:
         d.redis.start()
     assert d.redis.port == port

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.avatars.helpers import candidates
 from tests.monitoring.helpers import wait_quiet
-from tests.training.helpers import wait_for
+from tests.training.helpers import draft_theme, wait_for
 
 GENERATIONS_ROUTE = "/api/themes/{slug}/generations"
 
@@ -112,10 +113,32 @@ def _settled(stack) -> dict:
 
 
 def test_gauges_report_queues_workers_registry_and_health(stack):
+    from effigies.db import session_scope
+    from effigies.monitoring.metrics import redis_client
+    from effigies.training import service as training_service
+
     samples = wait_for(lambda: (s := _scrape(stack)) and _value(s, "ee_workers_live") == 2 and s, 60, "both workers")
+    # The queues the live workers empty have no depth a test could predict: each is reported.
     for queue in ("default", "generate", "train"):
-        depth = samples[("ee_queue_depth", (("queue", queue),))]
-        assert isinstance(depth, (int, float)) and depth >= 0 and float(depth).is_integer()
+        assert ("ee_queue_depth", (("queue", queue),)) in samples
+    # A queue no worker listens to has: a training run sent there twice waits as exactly 2 messages.
+    queue = f"metrics-nobody-{uuid.uuid4().hex[:6]}"
+    with session_scope() as session:
+        run_id = training_service.start_run(session=session, slug=draft_theme(stack, images=4), preset="quick",
+                                            user_id=None, queue=queue).id
+    depth = ("ee_queue_depth", (("queue", queue),))
+    try:
+        assert _scrape(stack)[depth] == 0  # an active run's queue is watched, empty so far
+        training_service.enqueue(run_id, queue)
+        assert _scrape(stack)[depth] == 1
+        training_service.enqueue(run_id, queue)
+        assert _scrape(stack)[depth] == 2
+    finally:
+        with session_scope() as session:
+            training_service.request_cancel(session=session, run_id=run_id)
+        redis_client().delete(queue)
+    # Once its run is over, the queue is no longer reported.
+    assert depth not in _scrape(stack)
     assert _value(samples, "ee_registry_entries", kind="training") > 0
     assert ("ee_registry_entries", (("kind", "sold"),)) in samples
     assert _value(samples, "ee_up", component="database") == 1 and _value(samples, "ee_up", component="redis") == 1

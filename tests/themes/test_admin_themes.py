@@ -7,10 +7,10 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from effigies.db import session_scope
-from effigies.generation.models import Candidate
+from effigies.generation.models import Candidate, GenerationJob
 from effigies.themes.models import ModelVersion, Theme
 from tests.conftest import wait_generation
 from tests.themes.archives import (
@@ -236,8 +236,21 @@ def test_publish_retire_and_unretire(admin, make_user, stack):
     # What was sold stays sold and visible.
     assert any(a["public_id"] == avatar["public_id"] for a in buyer.get("/api/me/avatars").json())
     assert buyer.get(f"/a/{avatar['public_id']}.png").status_code == 200
+    # Refusals are summed over the theme's jobs: the buyer's (what its worker recorded, at least one
+    # per image it could not offer) plus a job planted here that failed after 5.
+    with session_scope() as session:
+        refused = session.scalar(select(GenerationJob.rejected_near_duplicates).where(GenerationJob.id == job["id"]))
+        assert refused >= 3 - len(candidates)
+        session.execute(text(
+            "INSERT INTO generation_jobs (id, user_id, theme_id, model_version_id, count, seed, status, error, "
+            "rejected_near_duplicates, candidates_count, finished_at) SELECT gen_random_uuid(), user_id, theme_id, "
+            "model_version_id, 1, 7, 'failed', 'Every image came out too close: try again.', 5, 0, now() "
+            "FROM generation_jobs WHERE id = :id"), {"id": job["id"]})
+        jobs = session.scalar(select(func.count()).select_from(GenerationJob).join(Theme, Theme.id == GenerationJob.theme_id)
+                              .where(Theme.slug == slug))
+    assert jobs == 2
     row = next(t for t in admin.get("/api/admin/themes").json() if t["slug"] == slug)
-    assert row["sales"] == 1 and row["revenue_cents"] == 10 and row["rejected_near_duplicates"] >= 0
+    assert (row["sales"], row["revenue_cents"], row["rejected_near_duplicates"]) == (1, 10, refused + 5)
     assert admin.post(f"/api/admin/themes/{slug}/retire").status_code == 409
 
     back = admin.post(f"/api/admin/themes/{slug}/unretire")

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import numpy as np
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal_column, select
 
 from effigies.uniqueness.fingerprint import BYTES, hamming
 from effigies.uniqueness.training_set import write_training_fingerprints
@@ -68,28 +67,44 @@ def _training_rows(slug: str) -> tuple[int, set[bytes]]:
         return count, set(session.scalars(select(RegistryEntry.fingerprint).where(*where)))
 
 
+def _training_row_ids(slug: str) -> dict[int, tuple[bytes, object, str]]:
+    """{row id: (fingerprint, created_at, xmin: the transaction that wrote this row version)}
+    of the theme's training rows."""
+    from effigies.db import session_scope
+    from effigies.themes.models import Theme
+    from effigies.uniqueness.models import RegistryEntry
+
+    with session_scope() as session:
+        rows = session.execute(
+            select(RegistryEntry.id, RegistryEntry.fingerprint, RegistryEntry.created_at,
+                   literal_column("registry_entries.xmin::text"))
+            .join(Theme, Theme.id == RegistryEntry.theme_id)
+            .where(Theme.slug == slug, RegistryEntry.kind == "training")
+        )
+        return {id_: (fp, created, xmin) for id_, fp, created, xmin in rows}
+
+
 def test_seeding_registers_training_fingerprints_exactly_once(shipped_theme, client):
     from effigies.db import session_scope
     from effigies.themes import service as themes_service
     from effigies.uniqueness import service as uniqueness_service
 
     slug, folder, values = shipped_theme
-    start = time.perf_counter()
     with session_scope() as session:
         themes_service.seed_builtin_themes(session=session)
-    first = time.perf_counter() - start
     count, stored = _training_rows(slug)
     assert count == len(values) == 12_000 and stored == values
-    assert first < 30, f"first seeding took {first:.1f}s"
+    rows = _training_row_ids(slug)
 
-    start = time.perf_counter()
+    # Seeding again (at every start) finds everything there; how fast is for a benchmark, not a test.
     with session_scope() as session:
         themes_service.seed_builtin_themes(session=session)
         theme = themes_service.get_theme(session=session, slug=slug)
         # Called directly too: nothing new, nothing duplicated.
         assert uniqueness_service.register_training_images(session=session, theme_id=theme.id, values=list(values)) == 0
     assert _training_rows(slug)[0] == 12_000
-    assert time.perf_counter() - start < 10
+    # The very same rows: nothing deleted and inserted again, nothing rewritten.
+    assert _training_row_ids(slug) == rows
 
     # A training image's near-copy (R - 1 bits flipped, the first and last among them) is found
     # by the sale filter's lookup, at its true distance; one R + 1 bits away is not.

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import tracemalloc
 
 import numpy as np
@@ -119,7 +118,6 @@ def test_ten_thousand_by_twelve_thousand_fits_in_tens_of_megabytes():
     # Peak memory depends on the chunk, not on the number of queries: 1,500 show it.
     samples = RNG.integers(0, 256, size=(1_500, BYTES), dtype=np.uint8)
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         assert originality(samples, training, radius=R) == 0.0
         assert diversity(samples, radius=R) == 1.0
@@ -127,8 +125,8 @@ def test_ten_thousand_by_twelve_thousand_fits_in_tens_of_megabytes():
     finally:
         tracemalloc.stop()
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
-    # ~2.5 s of 10k x 12k on the 2-core development machine; generous for a busy CI.
-    assert time.perf_counter() - start < 20
+    # How fast (~2.5 s for 10k x 12k on the 2-core development machine) is for a benchmark to
+    # measure, not for a test on a shared machine to time.
 
 
 @pytest.fixture
