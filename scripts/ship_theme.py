@@ -11,7 +11,8 @@ ATTRIBUTION.txt (how it was trained + the dataset's LICENSE.txt),
 training_fingerprints.safetensors (originality check), the run's "how it learns" timeline
 and metrics.json (`effigies eval`), and, for non-pixel themes, upscaler.safetensors + .json
 from var/training/SLUG-upscaler (`effigies train --theme SLUG --stage upscaler`).
-`--only upscaler` ships the upscaler alone, beside the generator already there.
+`--only upscaler` ships the upscaler alone, beside the generator already there; `--keep-upscaler`
+ships a new generator beside the upscaler already there.
 `make theme-SLUG` runs dataset -> train -> this.
 """
 from __future__ import annotations
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10_000, help="fresh samples for the metrics (default 10,000)")
     parser.add_argument("--swd-images", type=int, default=4096)
     parser.add_argument("--only", choices=("upscaler",), help="ship only this part")
+    parser.add_argument("--keep-upscaler", action="store_true",
+                        help="ship the generator beside the upscaler already there (it upscales any 64 px image of the theme)")
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -82,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]no dataset at {data_dir}[/red]: run `effigies dataset build {args.slug}` first")
         return 2
     out = PRETRAINED_DIR / args.slug
-    if recipe.upscaler_steps:
+    if recipe.upscaler_steps and args.keep_upscaler:
+        if not (out / "upscaler.safetensors").is_file():
+            console.print(f"[red]no upscaler in {out}[/red] to keep")
+            return 2
+    elif recipe.upscaler_steps:
         up_dir = ROOT / recipe.upscaler_run_dir()
         if not (up_dir / "checkpoints").is_dir():
             console.print(f"[red]no upscaler run at {up_dir}[/red]: run `effigies train --theme {args.slug} --stage upscaler`")

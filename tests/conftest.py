@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -66,7 +68,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     data_dir = tmp_path_factory.mktemp("ee-data")
     with contextlib.ExitStack() as stack_ctx:
-        services = stack_ctx.enter_context(embedded_services(tmp_path_factory.mktemp("ee-servers")))
+        # Outside pytest's temp tree: another pytest session starting beside this one resets
+        # /tmp/pytest-of-<user> to 0700 (and prunes old runs), which kills an embedded PostgreSQL
+        # running as its own user inside it (tests/faults/servers.py: server_dir).
+        servers_dir = Path(tempfile.mkdtemp(prefix="ee-servers-"))
+        stack_ctx.callback(shutil.rmtree, servers_dir, ignore_errors=True)
+        services = stack_ctx.enter_context(embedded_services(servers_dir))
         env = dict(os.environ)
         env.update(services)
         import psycopg

@@ -71,17 +71,21 @@ BASE = {
     "ema_images": 10_000,
 }
 
-# Emoji folk draws RGBA (nc = 4): its sources have a transparent background, and so do its
-# avatars. The first RGBA retrains (session of 2026-12-01, 186-194k images) were grainy:
-# DiffAugment's colour transform also brightened and contrasted the alpha channel, and what
-# translation and cutout uncovered was half-transparent grey. Emoji folk and Arcane sigils were
-# retrained on 2026-12-02 with alpha-aware augmentation (effigies/gan/augment.py) to 600,064
-# images; Emoji folk ships it. Arcane sigils' RGBA run scored SWD 38.6 (vs 91.7) but C2ST
-# 1.000 (vs 0.983), density 0.27 / coverage 0.42 (vs 0.44 / 0.52), and on a close look its
-# symbols are filled with a worm-like texture where the old ones glow smoothly: not shipped.
-# Galactic droids' RGBA retrain on the same terms was stopped at 128,768 images to give the two
-# others the CPU. These two still ship the generators trained before the study (width 32, RGB on
-# the datasets of that time).
+# Emoji folk and Galactic droids draw RGBA (nc = 4): their sources have a transparent
+# background, and so do their avatars. The first RGBA retrains (session of 2026-12-01, 186-194k
+# images) were grainy: DiffAugment's colour transform also brightened and contrasted the alpha
+# channel, and what translation and cutout uncovered was half-transparent grey. With alpha-aware
+# augmentation (effigies/gan/augment.py) Emoji folk (2026-12-02, night) and Galactic droids
+# (2026-12-02, evening) were retrained to 600,064 images and ship. Arcane sigils' RGBA run scored
+# SWD 38.6 (vs 91.7) but C2ST 1.000 (vs 0.983), density 0.27 / coverage 0.42 (vs 0.44 / 0.52),
+# and on a close look its symbols are filled with a worm-like texture where the old ones glow
+# smoothly: not shipped; it still ships the generator trained before the study (width 32, RGB).
+#
+# The study's second pass (2026-12-02, all 13 arms on the droids, benchmarks/recipes.json) found
+# one clear win after these long runs had started: batch 64 (SWD 155.7 vs 246.7 at batch 128 after
+# 2 CPU-minutes; a step of 64 costs little more than half a step of 128 on a CPU). Spectral norm +
+# hinge tied with today's D and loss within the noise (246.7 vs 283.7 here, the other way round in
+# the first pass). The next long runs try sn-hinge at batch 64.
 RGBA = {"ngf": 32, "ndf": 32, "nc": 4}
 TOTAL_RGBA = 600_000
 SHIPPED_RGB = {"ngf": 32, "ndf": 32}
@@ -94,15 +98,16 @@ RECIPES = {
     for r in (
         Recipe(
             slug="galactic-droids",
-            total_images=300_000,
+            total_images=TOTAL_RGBA,
             upscaler_steps=UPSCALER_STEPS,
-            model=dict(SHIPPED_RGB),
-            options={**OLD_OPTIONS, "diffaugment": AUGMENT},
-            why="10,000 DiceBear bottts. Study (detailed set): today's D and loss 543.0 SWD after 2 CPU-min vs "
-            "595.7 for spectral norm + hinge, 636.3 with minibatch stddev, 720.7 with TTUR; mirror symmetry "
-            "scored 515.4 but left 0.0 % diversity (a mirrored image's perceptual hash shares half its bits "
-            "with every other), so it cannot sell; without DiffAugment 752.6 vs 554.5 at 8,192 images. "
-            "The RGBA retrain with this recipe (185,600 images) drew grainier droids: not shipped.",
+            model=dict(RGBA),
+            options=dict(BASE),
+            why="10,000 DiceBear bottts, transparent. Study, first pass: today's D and loss 543.0 SWD after 2 "
+            "CPU-min vs 595.7 for spectral norm + hinge, 720.7 with TTUR; mirror symmetry left 0.0 % diversity "
+            "(a mirrored image's perceptual hash shares half its bits with every other), so it cannot sell; "
+            "without DiffAugment 740.6 vs 425.5 at equal images. RGBA with alpha-aware DiffAugment, 600,064 "
+            "images: SWD 33.0 -> 26.1 and a real transparent background, but density 0.10 -> 0.06 and "
+            "coverage 0.17 -> 0.12 (random-CNN features); shipped for the transparency and the SWD.",
         ),
         Recipe(
             slug="pixel-heroes",
@@ -113,7 +118,8 @@ RECIPES = {
             "colours are snapped to the set's 128 commonest colours (98.5 % of its pixels); every delivered "
             "size is crisp blocks, and a grid image costs half a 64 px one (314 vs 151 images per CPU-second). "
             "Study on the grid: today's recipe 203.0 SWD vs 206.9 for spectral norm + hinge + TTUR; a first "
-            "run with spectral norm + hinge still drew one face in 64 after 140k images.",
+            "run with spectral norm + hinge still drew one face in 64 after 140k images. The cheap grid buys "
+            "length: 1,500,032 images (vs 379,520 first) took SWD 83.8 -> 44.0, C2ST 0.940 -> 0.889.",
         ),
         Recipe(
             slug="arcane-sigils",

@@ -9,7 +9,8 @@ from tests.conftest import Stack
 
 @pytest.fixture(scope="module")
 def smooth_id(stack: Stack) -> str:
-    return buy(stack, "galactic-droids")
+    # An opaque smooth theme (its own upscaler): Arcane sigils, since Galactic droids is transparent.
+    return buy(stack, "arcane-sigils")
 
 
 @pytest.fixture(scope="module")

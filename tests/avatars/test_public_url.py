@@ -27,7 +27,7 @@ def _png(response: httpx.Response) -> Image.Image:
     return Image.open(io.BytesIO(response.content))
 
 
-def _master(public_id: str, *, pixel_art: bool, slug: str = "galactic-droids") -> Image.Image:
+def _master(public_id: str, *, pixel_art: bool, slug: str = "arcane-sigils") -> Image.Image:
     """The master the shop must have made: through the theme's shipped upscaler, unless pixel art."""
     from effigies.generation.master import make_master
     from effigies.themes.service import PRETRAINED_DIR
@@ -190,7 +190,7 @@ def test_an_avatar_sold_before_masters_gets_one_on_first_request_and_keeps_its_o
     from effigies.avatars import delivery
     from effigies.config import get_settings
 
-    public_id = buy(stack, "galactic-droids")
+    public_id = buy(stack, "arcane-sigils")
     assert avatar_files(public_id) == set()  # the purchase drew nothing
     source = stored_image(public_id)
     stored = get_settings().images_dir

@@ -32,7 +32,7 @@ def test_previews_show_the_256_px_master_lightly_marked_and_the_clean_image_stay
     from effigies.generation.models import Candidate
 
     user, _ = make_user()
-    job = user.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
+    job = user.post("/api/themes/arcane-sigils/generations", json={"count": 1}).json()
     candidate = wait_generation(user, job["id"])["candidates"][0]
     shown = Image.open(io.BytesIO(user.get(candidate["preview_url"]).content)).convert("RGB")
     with session_scope() as session:
@@ -41,7 +41,7 @@ def test_previews_show_the_256_px_master_lightly_marked_and_the_clean_image_stay
     # What will be delivered: the master every public size is drawn from.
     from effigies.themes.service import PRETRAINED_DIR
 
-    master = make_master(clean, pixel_art=False, weights_dir=PRETRAINED_DIR / "galactic-droids")  # its upscaler
+    master = make_master(clean, pixel_art=False, weights_dir=PRETRAINED_DIR / "arcane-sigils")  # its upscaler (an opaque theme: the preview has no checkerboard)
     preview, delivered = np.asarray(shown, dtype=float), np.asarray(master, dtype=float)
     difference = np.abs(preview - delivered).mean(axis=2)
     # Light: fewer pixels touched than by the former text pattern (~9.6% by > 12 levels, mean 2.8

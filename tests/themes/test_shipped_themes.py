@@ -97,13 +97,13 @@ def test_the_pixel_art_generator_draws_crisp_cells_of_its_palette():
 
 
 def test_transparent_themes_ship_transparent_generators():
-    """A theme whose art is transparent (Emoji folk since 2026-12-02) draws alpha: its avatars' corners
+    """A theme whose art is transparent (Emoji folk and Galactic droids since 2026-12-02) draws alpha: its avatars' corners
     are see-through, the figure opaque, and nothing in between is G's near-0 or near-255 noise."""
     from effigies.gan.checkpoint import load_generator
     from effigies.gan.sample import ALPHA_CLEAN, latents, sample
 
     rgba = [s for s in SLUGS if json.loads((PRETRAINED_DIR / s / "generator.json").read_text())["config"].get("nc") == 4]
-    assert "emoji-folk" in rgba
+    assert {"emoji-folk", "galactic-droids"} <= set(rgba)
     for slug in rgba:
         generator, config = load_generator(PRETRAINED_DIR / slug)
         alpha = sample(generator, latents(32, config.nz, seed=0))[..., 3].astype(int)
