@@ -13,7 +13,7 @@ from tests.avatars.test_purchase import _candidates
 from tests.conftest import ROOT
 
 
-def _buy(make_user, slug: str = "galactic-droids"):
+def _buy(make_user, slug: str = "arcane-sigils"):  # an opaque theme; RGBA: the test below
     """(owner client, public_id, downloaded certificate) for a freshly bought avatar of `slug`."""
     owner, _ = make_user(balance_cents=100)
     candidate = _candidates(owner, 1, slug=slug)[0]
@@ -57,7 +57,7 @@ def _tampered(document, kind):
 
 def test_the_certificate_states_the_facts_and_verifies_online_and_offline(bought, client, stack, tmp_path):
     _, public_id, document = bought
-    image = _check_certificate(client, stack, tmp_path, public_id, document, theme="galactic-droids")
+    image = _check_certificate(client, stack, tmp_path, public_id, document, theme="arcane-sigils")
     assert image.startswith(b"\x89PNG") and _png_colour_type(image) == 2  # RGB, as sold before RGBA themes
 
 

@@ -42,7 +42,7 @@ def grid_pngs(count: int = 220, grid: int = 16) -> tuple[bytes, ...]:
     its samples would sit on every coarser grid too)."""
     return tuple(
         encode(Image.open(io.BytesIO(data)).resize((grid, grid), Image.Resampling.BOX))
-        for data in generated_pngs(count, slug="galactic-droids")
+        for data in generated_pngs(count, slug="arcane-sigils")  # an opaque smooth theme
     )
 
 

@@ -108,7 +108,7 @@ def test_images_off_the_declared_grid_are_named_and_nothing_is_stored(admin, sta
 
     slug = _slug()
     sprite = Image.open(io.BytesIO(grid_entries(1)[0][1])).resize((64, 64), Image.Resampling.NEAREST)
-    entries = [*grid_entries(), ("smooth.png", generated_pngs(slug="galactic-droids")[0]), ("sprite.jpg", encode(sprite, "JPEG"))]
+    entries = [*grid_entries(), ("smooth.png", generated_pngs(slug="arcane-sigils")[0]), ("sprite.jpg", encode(sprite, "JPEG"))]
     response = _upload(admin, slug, build_zip(entries), pixel_grid="16")
     assert response.status_code == 422, response.text
     error = response.json()["error"]

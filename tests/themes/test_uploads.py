@@ -227,7 +227,7 @@ def test_images_off_the_grid_are_refused_by_name_with_the_first_bad_cell():
     jpeg = encode(Image.open(io.BytesIO(_enlarged(sprites[6], 64))), "JPEG")
     report = _report([
         *[(f"ok-{i}.png", d) for i, d in enumerate(sprites[:3])],
-        ("smooth.png", generated_pngs(slug="galactic-droids")[7]), ("finer-32.png", finer), ("touched.png", encode(Image.fromarray(touched))),
+        ("smooth.png", generated_pngs(slug="arcane-sigils")[7]), ("finer-32.png", finer), ("touched.png", encode(Image.fromarray(touched))),
         ("sprite.jpg", jpeg),
     ], pixel_grid=16)
     assert not report.ok
