@@ -95,29 +95,13 @@ def train_command(
     data_dir: str | Path,
     out_dir: str | Path,
     *,
-    total_images: int | None = None,
-    epochs: float | None = None,
-    batch_size: int = 128,
-    seed: int = 0,
     export_to: str | Path | None = None,
-    real_label: float = DEFAULT_REAL_LABEL,
-    instance_noise: float = DEFAULT_INSTANCE_NOISE,
-    instance_noise_images: int | None = DEFAULT_INSTANCE_NOISE_IMAGES,
-    diffaugment: str = "auto",
-    ema_images: int = DEFAULT_EMA_IMAGES,
-    width: int = 64,
-    model: dict[str, Any] | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    num_threads: int | None = None,
-    sample_every_s: float = 120.0,
-    checkpoint_every_s: float = 300.0,
     console: Console | None = None,
     **options: Any,
 ) -> int:
     """Train (or resume) a DCGAN run in ``out_dir``; returns a process exit code.
 
-    ``model`` gives DCGANConfig fields (default: the paper's network at ``width``); further
+    ``options`` are training_options' keywords (their defaults live there). ``model`` gives DCGANConfig fields (default: the paper's network at ``width``); further
     keyword arguments are TrainOptions fields (``loss``, ``lr_g``, ``lr_d``, ``r1_gamma``,
     ``lecam``...), as a recipe (effigies/training/recipes.py) lists them.
     0 = finished (and exported to ``export_to`` if given), 130 = interrupted
@@ -133,13 +117,7 @@ def train_command(
         console.print(f"[red]dataset folder not found:[/red] {data_dir}")
         return 2
     try:
-        options = training_options(
-            data_dir, out_dir, total_images=total_images, epochs=epochs, batch_size=batch_size, seed=seed,
-            real_label=real_label, instance_noise=instance_noise, instance_noise_images=instance_noise_images,
-            diffaugment=diffaugment, ema_images=ema_images, width=width, model=model, device=device,
-            precision=precision, num_threads=num_threads, sample_every_s=sample_every_s,
-            checkpoint_every_s=checkpoint_every_s, **options,
-        )
+        options = training_options(data_dir, out_dir, **options)
     except (TypeError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
