@@ -101,16 +101,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data is None or (args.out is None and not args.dry_run):
         print(f"error: give --theme SLUG, or {'--data' if args.dry_run else 'both --data and --out'}", file=sys.stderr)
         return 2
+    if args.batch_size is not None:
+        extra["batch_size"] = args.batch_size
     if args.diffaugment is not None:
         extra["diffaugment"] = args.diffaugment
     if args.ema_images is not None:
         extra["ema_images"] = args.ema_images
     if args.sample_every_s is not None:
         extra["sample_every_s"] = args.sample_every_s
-    if args.dry_run:  # the recipe's network and options, a few steps, no run folder
+    if args.dry_run:  # the recipe's network and options, a few steps of a small batch, no run folder
+        extra.pop("batch_size", None)
         return dry_run_command(args.data, seed=args.seed, num_threads=args.threads, **extra)
     return train_command(
-        args.data, args.out, total_images=args.images, epochs=args.epochs, batch_size=args.batch_size,
+        args.data, args.out, total_images=args.images, epochs=args.epochs,
         seed=args.seed, export_to=args.export_to, num_threads=args.threads, **extra,
     )
 
@@ -259,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run folder (checkpoints, samples, stats); resumed when it exists")
     train.add_argument("--images", type=int, help="stop after this many training images")
     train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--batch-size", type=int, default=None, help="images per step (default: the recipe's, else 128)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--export-to", type=Path, help="export the generator here when done")
     train.add_argument("--diffaugment", help='"color,translation,cutout", "none" or "auto" (on below 5,000 images)')
