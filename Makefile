@@ -20,12 +20,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(VENV)/bin/effigies up
 
+# Three test sessions side by side (pytest-xdist), each with its own database, Redis database,
+# workers and API server; a test module stays in one session (its module fixtures are built once).
+TEST_WORKERS ?= 3
+
 test: install
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
-	$(PY) -m pytest -q -m "not browser and not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not browser and not slow"
 
 # Training sets (Node.js >= 18 + npm needed only here): `make dataset` builds all four into
 # var/datasets/<name>; `make dataset-pixel-heroes` (or `make dataset NAMES=emoji-folk`) builds one.

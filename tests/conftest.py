@@ -55,6 +55,16 @@ def _with_database(server_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
+def redis_database() -> str:
+    """This session's Redis database number: EE_TEST_REDIS_DB (default 11) + the xdist worker's index."""
+    first = int(os.environ.get("EE_TEST_REDIS_DB", "11"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    number = first + int(worker.removeprefix("gw") or 0)
+    if not 0 <= number <= 15:
+        raise pytest.UsageError(f"Redis database {number} (EE_TEST_REDIS_DB={first}, worker {worker}) is not one of 0-15")
+    return str(number)
+
+
 @dataclass
 class Stack:
     env: dict[str, str]
@@ -105,8 +115,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             }
         )
         # A Redis database of our own, emptied, so queued work of other runs never reaches us.
-        # EE_TEST_REDIS_DB lets two test runs share one Redis server side by side.
-        redis_db = os.environ.get("EE_TEST_REDIS_DB", "11")
+        # EE_TEST_REDIS_DB lets two test runs share one Redis server side by side; each
+        # pytest-xdist worker (gw0, gw1...) takes the next one up.
+        redis_db = redis_database()
         base = env["REDIS_URL"].rsplit("/", 1)[0] if env["REDIS_URL"].count("/") >= 3 else env["REDIS_URL"]
         env["REDIS_URL"] = f"{base}/{redis_db}"
         import redis
