@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     # Set only for localstripe; empty means Stripe's own API and js.stripe.com.
     stripe_api_base: str | None = Field(None, alias="STRIPE_API_BASE")
 
+    # Outgoing mail (effigies.mail): smtp://[user:password@]host[:port] (STARTTLS when the server
+    # offers it; ?starttls=required refuses to send in clear) or smtps:// (TLS from the start).
+    # Unset in local mode: `effigies up` starts a sink that keeps every message under
+    # <data dir>/mail and sets this, and EE_MAIL_OUTBOX_DIR, the folder its outbox page lists.
+    smtp_url: SecretStr | None = Field(None, alias="EE_SMTP_URL")
+    mail_from: str = Field("Effigies Edification <no-reply@effigies.local>", alias="EE_MAIL_FROM")
+    mail_outbox_dir: Path | None = Field(None, alias="EE_MAIL_OUTBOX_DIR")
+    # E-mails asking to verify an address or reset a password, per address and per client
+    # address per hour (fixed window): a person who lost the first one can ask again, nobody can
+    # turn the shop into a mail cannon.
+    mail_rate_per_address: int = Field(3, ge=1, alias="EE_MAIL_RATE_PER_ADDRESS")
+    mail_rate_per_ip: int = Field(20, ge=1, alias="EE_MAIL_RATE_PER_IP")
+
     admin_email: str | None = Field(None, alias="EE_ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(None, alias="EE_ADMIN_PASSWORD")
 
@@ -177,6 +190,10 @@ class Settings(BaseSettings):
         if self.training_lease_s < 3 * self.training_heartbeat_s:
             # A worker stops itself when it could not renew for lease - 2 heartbeats (effigies.training.runner).
             raise ValueError("EE_TRAINING_LEASE_S must be at least 3 x EE_TRAINING_HEARTBEAT_S")
+        if self.smtp_url is not None and not self.smtp_url.get_secret_value():
+            self.smtp_url = None  # EE_SMTP_URL= (empty): unset
+        if self.mail_outbox_dir is not None and not self.is_local:
+            raise ValueError("EE_MAIL_OUTBOX_DIR shows the local mail sink's messages: only allowed in local mode")
         if self.metrics_token is not None and not self.metrics_token.get_secret_value():
             self.metrics_token = None  # EE_METRICS_TOKEN= (empty, as compose files pass it): unset
         if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
@@ -191,6 +208,7 @@ class Settings(BaseSettings):
                 ("STRIPE_SECRET_KEY", self.stripe_secret_key),
                 ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
                 ("STRIPE_PUBLISHABLE_KEY", self.stripe_publishable_key),
+                ("EE_SMTP_URL", self.smtp_url),
             )
             if not value
         ]

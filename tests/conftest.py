@@ -18,9 +18,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from effigies.embedded.smtp import EmbeddedSmtp
 
 ROOT = Path(__file__).resolve().parents[1]
 # Browser fixtures for every package's page tests (browser, context, e2e_server, screenshots).
@@ -70,11 +74,15 @@ class Stack:
     env: dict[str, str]
     url: str
     data_dir: Path
+    # The suite's own SMTP sink (never a relay EE_SMTP_URL may name): tests read what the app
+    # sent from its folder, and stop and restart it to see the app without mail.
+    smtp: "EmbeddedSmtp"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from effigies.embedded import embedded_services
+    from effigies.embedded.smtp import EmbeddedSmtp
 
     data_dir = tmp_path_factory.mktemp("ee-data")
     with contextlib.ExitStack() as stack_ctx:
@@ -83,9 +91,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # running as its own user inside it (tests/faults/servers.py: server_dir).
         servers_dir = Path(tempfile.mkdtemp(prefix="ee-servers-"))
         stack_ctx.callback(shutil.rmtree, servers_dir, ignore_errors=True)
-        services = stack_ctx.enter_context(embedded_services(servers_dir))
+        smtp = EmbeddedSmtp(servers_dir, port=None, log=lambda _: None)
+        mail = {"EE_SMTP_URL": smtp.start(), "EE_MAIL_OUTBOX_DIR": str(smtp.mail_dir)}
+        stack_ctx.callback(smtp.stop)
+        services = stack_ctx.enter_context(embedded_services(servers_dir, environ={**os.environ, **mail}))
         env = dict(os.environ)
         env.update(services)
+        env.update(mail)
         import psycopg
 
         server_url = env["DATABASE_URL"]
@@ -112,6 +124,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "EE_TRAINING_HEARTBEAT_S": "1",
                 # What a Prometheus server would send to GET /metrics (tests/monitoring).
                 "EE_METRICS_TOKEN": "test-metrics-token-0123456789",
+                # Every test's client is 127.0.0.1: the per-client mail budget would be shared by
+                # the whole session; the per-address one (3 an hour) is what tests exercise.
+                "EE_MAIL_RATE_PER_IP": "500",
             }
         )
         # A Redis database of our own, emptied, so queued work of other runs never reaches us.
@@ -150,7 +165,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         if env.get("STRIPE_API_BASE"):
             register_webhook(env["STRIPE_API_BASE"], url, env["STRIPE_WEBHOOK_SECRET"])
-        yield Stack(env=env, url=url, data_dir=data_dir)
+        yield Stack(env=env, url=url, data_dir=data_dir, smtp=smtp)
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:

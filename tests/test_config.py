@@ -10,7 +10,14 @@ PRODUCTION = {
     "STRIPE_SECRET_KEY": "sk_live_x",
     "STRIPE_WEBHOOK_SECRET": "whsec_x",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
+    "EE_SMTP_URL": "smtp://mailer:secret@smtp.effigies.example:587",
 }
+
+
+@pytest.fixture(autouse=True)
+def _no_local_outbox(monkeypatch):
+    """The suite's stack sets EE_MAIL_OUTBOX_DIR (its SMTP sink) in this process; production has none."""
+    monkeypatch.delenv("EE_MAIL_OUTBOX_DIR", raising=False)
 
 
 def test_production_refuses_the_default_secret_key(monkeypatch):
@@ -31,7 +38,7 @@ def test_production_names_every_missing_setting(monkeypatch):
             monkeypatch.delenv(key, raising=False)
     with pytest.raises(ValidationError) as info:
         Settings()
-    for key in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+    for key in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "EE_SMTP_URL"):
         assert key in str(info.value)
 
 

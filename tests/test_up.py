@@ -35,7 +35,8 @@ def _free_port() -> int:
 def _up_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-                        "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "EE_PUBLIC_URL", "EE_SECRET_KEY")}
+                        "STRIPE_PUBLISHABLE_KEY", "STRIPE_API_BASE", "EE_PUBLIC_URL", "EE_SECRET_KEY",
+                        "EE_SMTP_URL", "EE_MAIL_OUTBOX_DIR")}
     env.update({
         "EE_ENV": "local",
         "EE_DATA_DIR": str(data_dir),
@@ -46,6 +47,7 @@ def _up_env(data_dir: Path, port: int) -> dict[str, str]:
         "EE_EMBEDDED_POSTGRES_PORT": "0",
         "EE_EMBEDDED_REDIS_PORT": "0",
         "EE_EMBEDDED_STRIPE_PORT": "0",
+        "EE_EMBEDDED_SMTP_PORT": "0",
     })
     return env
 
@@ -193,7 +195,7 @@ def test_up_stops_cleanly_restarts_fast_and_keeps_data(tmp_path: Path, tracker: 
     tracker.procs |= tree
     names = " ".join(_describe(p) for p in tree)
     for expected in ("valkey-server", "postgres", "effigies.embedded._localstripe_main",
-                     "effigies.cli worker", "effigies.cli api"):
+                     "effigies.embedded._smtp_main", "effigies.cli worker", "effigies.cli api"):
         assert expected in names, f"{expected} not in the process tree: {names}"
     assert (data_dir / "run" / "up.pid").exists()
     assert oct((data_dir / "secrets.json").stat().st_mode & 0o777) == "0o600"
@@ -201,6 +203,10 @@ def test_up_stops_cleanly_restarts_fast_and_keeps_data(tmp_path: Path, tracker: 
         r = _post(c, "/api/auth/signup", {"email": email, "password": password, "display_name": "Up Test"})
         assert r.status_code == 201, r.text
         session_cookies = dict(c.cookies)
+        # The sign-up's verification e-mail went through the embedded SMTP sink to the outbox.
+        outbox = c.get("/api/mail/outbox", params={"to": email}).json()["messages"]
+        assert [m["subject"] for m in outbox] == ["Confirmez votre adresse e-mail — Effigies Edification"]
+        assert list((data_dir / "mail").glob("*.eml")), "no message file in <data dir>/mail"
     rc, stop_s = up.stop(signal.SIGINT)
     assert rc == 0, up.log_tail()
     _assert_all_gone(tree)

@@ -24,6 +24,13 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     locale: Mapped[str] = mapped_column(String(2), default="fr")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # When the person proved they read mail at `email` (a verification or reset link); NULL
+    # until then, and again after the address changes. Buying does not wait for it (README).
+    email_verified_at: Mapped[datetime | None]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
     # Set when the account is deleted: the row stays (the wallet's ledger and top-ups point at its
     # id) but holds no personal data any more (service.delete_account).
     deleted_at: Mapped[datetime | None]
@@ -41,3 +48,20 @@ class AuthSession(Base):
     expires_at: Mapped[datetime]
     # For the idle timeout; refreshed at most once a minute (service.TOUCH_EVERY).
     last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AccountToken(Base):
+    """A single-use link sent by e-mail: verify an address (purpose "verify_email", `email` the
+    address it was sent to, a new one for a change) or reset the password ("reset_password").
+    Only the token's SHA-256 is stored; the link carries the token itself."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('verify_email', 'reset_password')", name="purpose"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

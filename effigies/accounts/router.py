@@ -5,14 +5,25 @@ import secrets
 from fastapi import APIRouter, Request, Response
 
 from effigies.accounts import service
-from effigies.accounts.schemas import AccountDeleteIn, LoginIn, MePatch, PasswordChangeIn, SignupIn, UserOut
+from effigies.accounts.schemas import (
+    AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
+    PasswordForgotIn, PasswordResetIn, SignupIn, TokenIn, UserOut,
+)
 from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep
 from effigies.api.openapi import errors
-from effigies.api.ratelimit import client_ip, hit
+from effigies.api.ratelimit import client_ip, hit, hits
 from effigies.config import get_settings
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 SIGNUP_WINDOW_S = 3600  # settings.signup_rate_per_ip sign-ups per address in each
+MAIL_WINDOW_S = 3600  # settings.mail_rate_per_address / _per_ip e-mails in each
+
+
+def _mail_budget(request: Request, address: str) -> None:
+    """One e-mail more to this address (or account) and from this client; 429 past either."""
+    settings = get_settings()
+    hits([("mail-to", service.normalise_email(address), settings.mail_rate_per_address),
+          ("mail-ip", client_ip(request), settings.mail_rate_per_ip)], window_s=MAIL_WINDOW_S)
 
 
 def set_session_cookies(response: Response, token: str) -> None:
@@ -34,10 +45,11 @@ def _logged_out() -> Response:
     return response
 
 
-@router.post("/auth/signup", status_code=201, response_model=UserOut, responses=errors(409, 429))
+@router.post("/auth/signup", status_code=201, response_model=UserOut, responses=errors(409, 429, 503))
 def signup(body: SignupIn, request: Request, response: Response, session: SessionDep):
     hit("signup", client_ip(request), limit=get_settings().signup_rate_per_ip, window_s=SIGNUP_WINDOW_S)
-    user, token = service.register(session=session, email=body.email, password=body.password, display_name=body.display_name)
+    user, token = service.register(session=session, email=body.email, password=body.password,
+                                   display_name=body.display_name, locale=body.locale)
     set_session_cookies(response, token)
     return user
 
@@ -68,7 +80,7 @@ def patch_me(body: MePatch, user: CurrentUser, session: SessionDep):
     return service.update_profile(session=session, user=user, locale=body.locale, display_name=body.display_name)
 
 
-@router.post("/me/password", status_code=204, responses=errors(400, 429))
+@router.post("/me/password", status_code=204, responses=errors(400, 429, 503))
 def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
     token = service.change_password(
         session=session, user=user, current_password=body.current_password, new_password=body.new_password,
@@ -82,4 +94,38 @@ def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser,
 @router.post("/me/delete", status_code=204, responses=errors(400, 429))
 def delete_me(body: AccountDeleteIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
     service.delete_account(session=session, user=user, password=body.password, ip=client_ip(request))
+    return _logged_out()
+
+
+@router.post("/auth/email/verify", response_model=EmailVerifiedOut, responses=errors(400, 409))
+def verify_email(body: TokenIn, session: SessionDep):
+    """The link of a verification e-mail; works without being logged in (another device)."""
+    return service.verify_email(session=session, token=body.token)
+
+
+@router.post("/me/email/verification", status_code=202, response_model=MailSentOut, responses=errors(409, 429, 503))
+def resend_verification(request: Request, user: CurrentUser, session: SessionDep):
+    _mail_budget(request, user.email)
+    service.resend_verification(session=session, user=user)
+    return MailSentOut()
+
+
+@router.post("/me/email", status_code=202, response_model=MailSentOut, responses=errors(400, 409, 429, 503))
+def change_email(body: EmailChangeIn, request: Request, user: CurrentUser, session: SessionDep):
+    _mail_budget(request, user.email)
+    service.request_email_change(session=session, user=user, new_email=body.new_email, password=body.password,
+                                 ip=client_ip(request))
+    return MailSentOut()
+
+
+@router.post("/auth/password/forgot", status_code=202, response_model=MailSentOut, responses=errors(429, 503))
+def forgot_password(body: PasswordForgotIn, request: Request, session: SessionDep):
+    _mail_budget(request, body.email)
+    service.request_password_reset(session=session, email=body.email, locale=body.locale)
+    return MailSentOut()
+
+
+@router.post("/auth/password/reset", status_code=204, responses=errors(400, 503))
+def reset_password(body: PasswordResetIn, session: SessionDep) -> Response:
+    service.reset_password(session=session, token=body.token, new_password=body.new_password)
     return _logged_out()

@@ -32,6 +32,8 @@ class SignupIn(BaseModel):
     # 10+ characters (NIST 800-63B style: length, not composition rules); 128 bounds argon2 work.
     password: str = Field(min_length=10, max_length=128)
     display_name: DisplayName
+    # The language the person signed up in: their e-mails' (default French).
+    locale: Literal["fr", "en"] = "fr"
 
 
 class LoginIn(BaseModel):
@@ -62,6 +64,43 @@ class MePatch(BaseModel):
     display_name: DisplayName | None = None
 
 
+# What an e-mailed link carries (accounts.service: secrets.token_urlsafe(32), 43 characters).
+LinkToken = Annotated[str, Field(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: LinkToken
+
+
+class PasswordForgotIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    locale: Literal["fr", "en"] = "fr"  # for the "no account here" answer; an account's own is used otherwise
+
+
+class PasswordResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: LinkToken
+    new_password: str = Field(min_length=10, max_length=128)  # same rule as at sign-up
+
+
+class EmailChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_email: Email
+    password: str = Field(min_length=1, max_length=128)
+
+
+class MailSentOut(BaseModel):
+    """The same answer whether or not the address has an account."""
+
+    status: Literal["sent"] = "sent"
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -70,3 +109,9 @@ class UserOut(BaseModel):
     display_name: str
     role: str
     locale: str
+    email_verified: bool
+
+
+class EmailVerifiedOut(BaseModel):
+    email: str
+    email_verified: bool

@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from effigies.accounts import throttle
-from effigies.accounts.models import AuthSession, User
+from effigies.accounts.models import AccountToken, AuthSession, User
 from effigies.avatars import service as avatars_service
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.errors import DomainError
+from effigies.mail import service as mail_service
 
 # OWASP's argon2id recommendation: m = 19 MiB, t = 2, p = 1.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -30,6 +31,14 @@ TOUCH_EVERY = timedelta(minutes=1)
 # What a deleted account keeps: no address, no name, and a hash no password can ever match.
 DELETED_DISPLAY_NAME = "—"
 _DELETED_PASSWORD_HASH = "!deleted"
+# How long an e-mailed link works. A reset link is a password for a while, so it lives briefly;
+# a verification link may wait in an inbox over a weekend.
+VERIFY_TTL = timedelta(hours=48)
+RESET_TTL = timedelta(minutes=30)
+# Where the links lead: pages of the frontend (frontend/js/views/email-links.js). The token
+# rides in the URL fragment, which browsers never send to a server nor put in a Referer.
+VERIFY_PATH = "/#/email/verify"
+RESET_PATH = "/#/password/reset"
 
 
 class AccountsError(DomainError):
@@ -93,11 +102,13 @@ def _confirm_password(*, user: User, password: str, ip: str) -> None:
 
 
 def change_password(*, session: Session, user: User, current_password: str, new_password: str, ip: str) -> str:
-    """Ends every session of the account (a thief's included) and returns a fresh token for the caller."""
+    """Ends every session of the account (a thief's included), tells the address, and returns a
+    fresh token for the caller."""
     _confirm_password(user=user, password=current_password, ip=ip)
     user.password_hash = hash_password(new_password)
     session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
     token = open_session(session=session, user=user)
+    _send_password_changed(user)
     session.commit()
     return token
 
@@ -120,10 +131,15 @@ def delete_account(*, session: Session, user: User, password: str, ip: str) -> N
     session.commit()
 
 
-def register(*, session: Session, email: str, password: str, display_name: str) -> tuple[User, str]:
-    """Sign up and log in, committed: the new user and their session token."""
+def register(
+    *, session: Session, email: str, password: str, display_name: str, locale: str = "fr",
+) -> tuple[User, str]:
+    """Sign up, log in and send the verification e-mail, committed: the new user and their
+    session token. No account is kept when the e-mail cannot be sent (503, see effigies.mail)."""
     user = signup(session=session, email=email, password=password, display_name=display_name)
+    user.locale = locale
     token = open_session(session=session, user=user)
+    _send_verification(session=session, user=user, email=user.email, template="verify_email")
     session.commit()
     return user, token
 
@@ -202,10 +218,127 @@ def ensure_admin(*, session: Session, email: str, password: str) -> User:
     """Make sure this admin exists and can log in with this password (start-up, `effigies admin create`)."""
     user = session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
-        return signup(session=session, email=email, password=password, display_name="Admin", role="admin")
+        user = signup(session=session, email=email, password=password, display_name="Admin", role="admin")
+        user.email_verified_at = utcnow()  # the operator chose this address
+        return user
     user.role = "admin"
+    user.email_verified_at = user.email_verified_at or utcnow()  # the operator chose this address
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         user.password_hash = hash_password(password)
+    return user
+
+
+# --------------------------------------------------------------------------- e-mailed links
+
+
+def _new_link_token(*, session: Session, user: User, purpose: str, email: str, ttl: timedelta) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(AccountToken(token_hash=_token_hash(token), user_id=user.id, purpose=purpose, email=email,
+                             created_at=now, expires_at=now + ttl))
+    return token
+
+
+def _link(path: str, token: str) -> str:
+    return f"{get_settings().public_url.rstrip('/')}{path}?token={token}"
+
+
+def _send_verification(*, session: Session, user: User, email: str, template: str) -> None:
+    token = _new_link_token(session=session, user=user, purpose="verify_email", email=email, ttl=VERIFY_TTL)
+    mail_service.send(to=email, template=template, locale=user.locale, name=user.display_name,
+                      link=_link(VERIFY_PATH, token))
+
+
+def _send_password_changed(user: User) -> None:
+    mail_service.send(to=user.email, template="password_changed", locale=user.locale, name=user.display_name)
+
+
+def _take_token(*, session: Session, token: str, purpose: str) -> tuple[AccountToken, User]:
+    """The unused, unexpired token of this purpose and its live account, locked; else 400 saying
+    which (unknown or meant for another page, already used, expired), with nothing changed."""
+    row = session.scalar(select(AccountToken).where(AccountToken.token_hash == _token_hash(token)).with_for_update())
+    user = session.get(User, row.user_id) if row is not None else None
+    if row is None or row.purpose != purpose or user is None or user.deleted_at is not None:
+        raise AccountsError("invalid_token", "This link is not valid. Ask for a new one.", status=400)
+    if row.used_at is not None:
+        raise AccountsError("token_used", "This link was already used. Ask for a new one if you need it.", status=400)
+    if row.expires_at <= utcnow():
+        raise AccountsError("token_expired", "This link has expired. Ask for a new one.", status=400)
+    return row, user
+
+
+def _spend_tokens(*, session: Session, user_id: uuid.UUID, purpose: str) -> None:
+    """Every outstanding link of this kind stops working (the one used included)."""
+    session.execute(update(AccountToken).where(
+        AccountToken.user_id == user_id, AccountToken.purpose == purpose, AccountToken.used_at.is_(None),
+    ).values(used_at=utcnow()))
+
+
+def resend_verification(*, session: Session, user: User) -> None:
+    if user.email_verified_at is not None:
+        raise AccountsError("already_verified", "Your e-mail address is already confirmed.", status=409)
+    _send_verification(session=session, user=user, email=user.email, template="verify_email")
+    session.commit()
+
+
+def verify_email(*, session: Session, token: str) -> User:
+    """Confirm the address a verification link was sent to; for a change of address, the account
+    takes the new address now (409 if another account took it meanwhile). Committed."""
+    row, user = _take_token(session=session, token=token, purpose="verify_email")
+    if row.email != user.email:
+        user.email = row.email
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise AccountsError("email_taken", "Another account now uses this e-mail address.", status=409) from None
+    user.email_verified_at = utcnow()
+    _spend_tokens(session=session, user_id=user.id, purpose="verify_email")
+    session.commit()
+    return user
+
+
+def request_email_change(*, session: Session, user: User, new_email: str, password: str, ip: str) -> None:
+    """Send a confirmation link to the new address (the account keeps the old one until it is
+    opened) and a notice to the old one. Committed."""
+    _confirm_password(user=user, password=password, ip=ip)
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise AccountsError("same_email", "This is already your e-mail address.", status=400)
+    if session.scalar(select(User.id).where(User.email == new_email)) is not None:
+        raise AccountsError("email_taken", "An account already uses this e-mail address.", status=409)
+    _send_verification(session=session, user=user, email=new_email, template="confirm_new_email")
+    mail_service.send(to=user.email, template="email_change_notice", locale=user.locale, name=user.display_name,
+                      new_email=new_email)
+    session.commit()
+
+
+def request_password_reset(*, session: Session, email: str, locale: str) -> None:
+    """Mail a reset link to the account of this address, or, when there is none, a message saying
+    so: either way one e-mail is sent and the caller's answer is the same (no enumeration)."""
+    email = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
+    if user is None:
+        mail_service.send(to=email, template="reset_no_account", locale=locale)
+        return
+    token = _new_link_token(session=session, user=user, purpose="reset_password", email=email, ttl=RESET_TTL)
+    mail_service.send(to=email, template="reset_password", locale=user.locale, name=user.display_name,
+                      link=_link(RESET_PATH, token))
+    session.commit()
+
+
+def reset_password(*, session: Session, token: str, new_password: str) -> User:
+    """Set the new password from a reset link: every session of the account ends (whoever held
+    one must log in with the new password), every other reset link dies, the address counts as
+    verified (the link reached it) and is told. Committed."""
+    row, user = _take_token(session=session, token=token, purpose="reset_password")
+    user.password_hash = hash_password(new_password)
+    if row.email == user.email and user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    _spend_tokens(session=session, user_id=user.id, purpose="reset_password")
+    session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+    _send_password_changed(user)
+    session.commit()
     return user

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from effigies.api.redis_client import get_redis
 from effigies.billing import stripe_gateway
 from effigies.config import get_settings
+from effigies.mail import outbox as mail_outbox
 from effigies.db import get_engine
 from effigies.monitoring.metrics import WORKER_LIVE_S, WORKERS_KEY
 
@@ -57,4 +58,6 @@ def public_config():
         "topup_packs_cents": settings.topup_packs_cents,
         "stripe_publishable_key": settings.stripe_publishable_key,
         "stripe_js_url": stripe_gateway.stripe_js_url(),
+        # Local mode with the embedded SMTP sink: the frontend links its mail outbox page (#/mail).
+        "mail_outbox": mail_outbox.enabled(),
     }

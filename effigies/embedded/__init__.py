@@ -13,8 +13,9 @@ Public API:
 * `register_webhook(api_base, public_url, secret)` — (re-)register our webhook in localstripe.
 
 Default ports (each falls back to a free port when taken; override with
-EE_EMBEDDED_POSTGRES_PORT / EE_EMBEDDED_REDIS_PORT / EE_EMBEDDED_STRIPE_PORT, 0 = any):
-postgres 54329, valkey 63799, localstripe 8420 — all bound to 127.0.0.1.
+EE_EMBEDDED_POSTGRES_PORT / EE_EMBEDDED_REDIS_PORT / EE_EMBEDDED_STRIPE_PORT /
+EE_EMBEDDED_SMTP_PORT, 0 = any):
+postgres 54329, valkey 63799, localstripe 8420, smtp sink 8025 — all bound to 127.0.0.1.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import psutil
 from .local_secrets import load_local_secrets
 from .localstripe import EmbeddedStripe, register_webhook
 from .postgres import EmbeddedPostgres
+from .smtp import EmbeddedSmtp
 from .valkey import EmbeddedRedis
 
 STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY")
@@ -24,6 +25,7 @@ PORT_ENV = {
     "postgres": ("EE_EMBEDDED_POSTGRES_PORT", EmbeddedPostgres.DEFAULT_PORT),
     "redis": ("EE_EMBEDDED_REDIS_PORT", EmbeddedRedis.DEFAULT_PORT),
     "stripe": ("EE_EMBEDDED_STRIPE_PORT", EmbeddedStripe.DEFAULT_PORT),
+    "smtp": ("EE_EMBEDDED_SMTP_PORT", EmbeddedSmtp.DEFAULT_PORT),
 }
 
 
@@ -40,6 +42,7 @@ class Plan:
     postgres: bool
     redis: bool
     stripe: bool
+    smtp: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Plan:
@@ -55,6 +58,7 @@ class Plan:
             postgres=not environ.get("DATABASE_URL"),
             redis=not environ.get("REDIS_URL"),
             stripe=not given,
+            smtp=not environ.get("EE_SMTP_URL"),
         )
 
 
@@ -70,7 +74,7 @@ def _preferred_port(name: str, environ: Mapping[str, str], fixed_ports: bool) ->
 
 
 class EmbeddedServices:
-    """Start the missing servers (postgres, redis, localstripe, in that order), stop in reverse."""
+    """Start the missing servers (postgres, redis, localstripe, smtp, in that order), stop in reverse."""
 
     def __init__(
         self,
@@ -92,12 +96,13 @@ class EmbeddedServices:
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
         self.stripe: EmbeddedStripe | None = None
+        self.smtp: EmbeddedSmtp | None = None
         self.env: dict[str, str] = {}
 
     @property
-    def running(self) -> list[tuple[str, EmbeddedPostgres | EmbeddedRedis | EmbeddedStripe]]:
-        return [(n, s) for n, s in (("postgres", self.postgres), ("redis", self.redis), ("stripe", self.stripe))
-                if s is not None]
+    def running(self) -> list[tuple[str, EmbeddedPostgres | EmbeddedRedis | EmbeddedStripe | EmbeddedSmtp]]:
+        servers = (("postgres", self.postgres), ("redis", self.redis), ("stripe", self.stripe), ("smtp", self.smtp))
+        return [(n, s) for n, s in servers if s is not None]
 
     def _check_stop(self) -> None:
         if self.should_stop():
@@ -128,6 +133,13 @@ class EmbeddedServices:
             env["STRIPE_WEBHOOK_SECRET"] = secrets["STRIPE_WEBHOOK_SECRET"]
             if self.public_url:
                 st.register_webhook(self.public_url, env["STRIPE_WEBHOOK_SECRET"])
+        if self.plan.smtp:
+            self._check_stop()
+            mail = self.smtp = EmbeddedSmtp(
+                self.data_dir, port=_preferred_port("smtp", self.environ, self.fixed_ports), log=self.log)
+            env["EE_SMTP_URL"] = mail.start()
+            # Only our own sink's messages are shown by the local mail outbox page.
+            env["EE_MAIL_OUTBOX_DIR"] = str(mail.mail_dir)
         return dict(env)
 
     def failed(self) -> str | None:
@@ -140,7 +152,7 @@ class EmbeddedServices:
     def stop(self) -> None:
         """Stop in reverse order; each stop is attempted even if an earlier one fails."""
         errors = []
-        for attr in ("stripe", "redis", "postgres"):
+        for attr in ("smtp", "stripe", "redis", "postgres"):
             server = getattr(self, attr)
             if server is None:
                 continue
@@ -160,17 +172,19 @@ def embedded_services(
     public_url: str | None = None,
     fixed_ports: bool = False,
     log: Callable[[str], None] = print,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, str]]:
-    """Start postgres + redis + localstripe (whichever os.environ lacks), yield their env vars, stop.
+    """Start postgres + redis + localstripe + smtp (whichever os.environ lacks), yield their env vars, stop.
 
     The yielded dict has DATABASE_URL / REDIS_URL / STRIPE_API_BASE, STRIPE_SECRET_KEY,
-    STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET for what was started (empty when nothing
-    was). os.environ is not modified. Ports are free ones unless `fixed_ports`. With
+    STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET / EE_SMTP_URL, EE_MAIL_OUTBOX_DIR for what
+    was started (empty when nothing was). What is given is read from `environ` (default
+    os.environ), which is not modified. Ports are free ones unless `fixed_ports`. With
     `public_url`, our webhook is registered in localstripe (else call
     `effigies.embedded.register_webhook(env["STRIPE_API_BASE"], public_url, secret)`).
     Holds the data-dir lock (`<data>/run/up.pid`), so it refuses a dir `effigies up` uses.
     """
-    services = EmbeddedServices(Path(data_dir), fixed_ports=fixed_ports, public_url=public_url, log=log)
+    services = EmbeddedServices(Path(data_dir), environ=environ, fixed_ports=fixed_ports, public_url=public_url, log=log)
     with DataDirLock(services.data_dir, "embedded_services"):
         try:
             yield services.start()

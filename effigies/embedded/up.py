@@ -4,7 +4,7 @@
    `effigies up` holds it, silently take over a stale one;
 2. stop leftovers of a SIGKILLed previous run (api/worker/valkey/localstripe named by
    pid files under `<data>/run/`, postgres via `postmaster.pid`);
-3. start what the environment lacks: PostgreSQL, then Valkey, then localstripe;
+3. start what the environment lacks: PostgreSQL, then Valkey, then localstripe, then the SMTP sink;
    local-mode secrets come from `<data>/secrets.json`;
 4. `python -m effigies.cli db upgrade` (must exit 0);
 5. spawn `... worker --beat` (queue generate) and `... api`, each in its own session/process group;
@@ -278,6 +278,9 @@ class Up:
         ]
         if plan.stripe:
             lines.append("             test card 4242 4242 4242 4242, any future date, any CVC")
+        mail = (f"smtp sink {env.get('EE_SMTP_URL')}, outbox {base_url}/#/mail" if plan.smtp
+                else redact(env.get("EE_SMTP_URL", "")))
+        lines.append(f"  mail       {origin(plan.smtp):9} {mail}")
         if settings.admin_email:
             lines.append(f"  admin      {settings.admin_email}")
         lines += [
