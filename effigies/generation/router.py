@@ -13,7 +13,9 @@ from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.generation import board, boards, service, stream
-from effigies.generation.schemas import BoardIn, BoardOut, GenerationCreated, GenerationIn, GenerationOut
+from effigies.generation.schemas import (
+    BoardIn, BoardOut, GenerationCreated, GenerationIn, GenerationOut, ProposalsOut,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["generation"])
@@ -42,6 +44,18 @@ def create_generation(
             ("generate-ip", client_ip(request), settings.generation_rate_per_ip)])
     job_id = service.submit_job(session=session, user_id=user.id, slug=slug, count=(body or GenerationIn()).count)
     return GenerationCreated(id=job_id)
+
+
+@router.get("/themes/{slug}/proposals", response_model=ProposalsOut, responses=errors(404))
+def theme_proposals(slug: str, user: CurrentUser, session: SessionDep):
+    """The person's proposals on this theme still for sale, newest first: what a reload shows."""
+    return stream.proposals_out(session=session, user_id=user.id, slug=slug)
+
+
+@router.get("/me/proposals", response_model=ProposalsOut)
+def my_proposals(user: CurrentUser, session: SessionDep):
+    """Every theme's, newest first (the account page's "My proposals")."""
+    return stream.proposals_out(session=session, user_id=user.id)
 
 
 @router.get("/generations/{job_id}", response_model=GenerationOut)

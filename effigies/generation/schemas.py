@@ -24,6 +24,17 @@ class CandidateOut(BaseModel):
     status: str
 
 
+class ProposalOut(CandidateOut):
+    theme_slug: str
+    created_at: datetime
+
+
+class ProposalsOut(BaseModel):
+    """Newest first; at most generation.service.PROPOSALS_SHOWN."""
+
+    proposals: list[ProposalOut]
+
+
 class GenerationOut(BaseModel):
     id: uuid.UUID
     theme_slug: str

@@ -191,6 +191,26 @@ def rejected_by_theme(*, session: Session, theme_ids: list[uuid.UUID]) -> dict[u
     ).all())
 
 
+# A theme page shows this many of the person's proposals at most (a few regenerations' worth).
+PROPOSALS_SHOWN = 48
+
+
+def list_offers(
+    *, session: Session, user_id: uuid.UUID, theme_id: uuid.UUID | None = None, limit: int = PROPOSALS_SHOWN,
+) -> list[tuple[Candidate, str]]:
+    """The person's proposals still for sale (offered, not expired), newest generation first and
+    in their order within it, with their theme's slug: what a reload or another device shows."""
+    query = (
+        select(Candidate, Theme.slug).join(Theme, Theme.id == Candidate.theme_id)
+        .where(Candidate.user_id == user_id, Candidate.status == "offered", Candidate.expires_at > func.now())
+        .order_by(Candidate.created_at.desc(), Candidate.job_id, Candidate.position)
+        .limit(limit)
+    )
+    if theme_id is not None:
+        query = query.where(Candidate.theme_id == theme_id)
+    return [(candidate, slug) for candidate, slug in session.execute(query).all()]
+
+
 def candidate_for_user(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Candidate:
     candidate = session.get(Candidate, candidate_id)
     if candidate is None or candidate.user_id != user_id:

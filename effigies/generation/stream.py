@@ -1,4 +1,5 @@
-"""A generation's state as a text/event-stream: now, then each change the worker publishes.
+"""A generation's state as a text/event-stream: now, then each change the worker publishes;
+and the answers that show generations and proposals (generation_out, proposals_out).
 
 The loop lives here, not in the router: it reads the database (in a worker thread, with a
 session of its own) and listens on Redis (effigies.generation.events)."""
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from effigies.db import session_scope
 from effigies.generation import events, service
-from effigies.generation.schemas import CandidateOut, GenerationOut
+from effigies.generation.schemas import CandidateOut, GenerationOut, ProposalOut, ProposalsOut
+from effigies.themes import service as themes_service
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,17 @@ def generation_out(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -
         id=job.id, theme_slug=slug, status=job.status, error=job.error,
         candidates=[candidate_out(c.id, c.expires_at, c.status) for c in candidates],
     )
+
+
+def proposals_out(*, session: Session, user_id: uuid.UUID, slug: str | None = None) -> ProposalsOut:
+    """The person's proposals still for sale, on one theme (404 if there is no such theme) or all."""
+    theme_id = themes_service.get_visible_theme(session=session, slug=slug).id if slug is not None else None
+    offers = service.list_offers(session=session, user_id=user_id, theme_id=theme_id)
+    return ProposalsOut(proposals=[
+        ProposalOut(**candidate_out(c.id, c.expires_at, c.status).model_dump(), theme_slug=theme_slug,
+                    created_at=c.created_at)
+        for c, theme_slug in offers
+    ])
 
 
 def candidate_out(candidate_id, expires_at, status: str) -> CandidateOut:

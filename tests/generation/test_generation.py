@@ -213,3 +213,40 @@ def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_
     with session_scope() as session:
         assert session.get(Candidate, fresh) is not None and session.get(Candidate, old) is None
     assert user.get(f"/api/candidates/{old}/preview.webp").status_code == 404
+
+
+def test_proposals_survive_a_reload_newest_first_and_only_while_for_sale(make_user):
+    """GET /api/themes/{slug}/proposals is what a reloaded theme page (or another device) shows."""
+    from sqlalchemy import update
+
+    from effigies.db import session_scope
+    from effigies.generation.models import Candidate
+
+    user, _ = make_user()
+    other, _ = make_user()
+    first = wait_generation(user, user.post("/api/themes/arcane-sigils/generations", json={"count": 2}).json()["id"])
+    second = wait_generation(user, user.post("/api/themes/arcane-sigils/generations", json={"count": 3}).json()["id"])
+    elsewhere = wait_generation(user, user.post("/api/themes/pixel-heroes/generations", json={"count": 1}).json()["id"])
+    assert {first["status"], second["status"], elsewhere["status"]} == {"done"}
+    ids = lambda body: [c["id"] for c in body["candidates"]]  # noqa: E731
+
+    shown = user.get("/api/themes/arcane-sigils/proposals")
+    assert shown.status_code == 200
+    proposals = shown.json()["proposals"]
+    assert [p["id"] for p in proposals] == ids(second) + ids(first)
+    assert {p["theme_slug"] for p in proposals} == {"arcane-sigils"} and all(p["status"] == "offered" for p in proposals)
+    assert user.get(proposals[0]["preview_url"]).status_code == 200
+    everywhere = [p["id"] for p in user.get("/api/me/proposals").json()["proposals"]]
+    assert everywhere == ids(elsewhere) + ids(second) + ids(first)
+    assert other.get("/api/themes/arcane-sigils/proposals").json() == {"proposals": []}  # one's own only
+
+    # An expired proposal is no longer shown; a sold one neither.
+    with session_scope() as session:
+        session.execute(update(Candidate).where(Candidate.id == ids(first)[0]).values(expires_at=Candidate.created_at))
+    buyer, _ = make_user(balance_cents=100)
+    bought = wait_generation(buyer, buyer.post("/api/themes/arcane-sigils/generations", json={"count": 2}).json()["id"])
+    assert buyer.post(f"/api/candidates/{ids(bought)[0]}/purchase").status_code == 201
+    assert [p["id"] for p in buyer.get("/api/themes/arcane-sigils/proposals").json()["proposals"]] == ids(bought)[1:]
+    assert [p["id"] for p in user.get("/api/themes/arcane-sigils/proposals").json()["proposals"]] == (
+        ids(second) + ids(first)[1:])
+    assert user.get("/api/themes/no-such-theme/proposals").status_code == 404
