@@ -168,11 +168,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(env=env, url=url, data_dir=data_dir, smtp=smtp)
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the child: SIGTERM when the test session dies, even by SIGKILL (prctl PR_SET_PDEATHSIG). A
+    killed session's workers would otherwise live on and take the next session's jobs from Redis."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the session died before prctl took effect
+        os._exit(1)
+
+
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     out = open(log, "ab")
+    parent = os.getpid()
     return subprocess.Popen(
         [sys.executable, "-m", "effigies.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=lambda: _die_with_parent(parent),
     )
 
 
