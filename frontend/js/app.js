@@ -2,7 +2,7 @@
 import { post, ApiError } from './api.js';
 import { h, clear } from './dom.js';
 import { t, getLocale, setLocale, onLocaleChange, money } from './i18n.js';
-import { state, subscribe, loadConfig, loadMe, refreshWallet, setMe, rememberLocale } from './store.js';
+import { state, subscribe, loadConfig, loadMe, refreshWallet, setMe, rememberLocale, takeFlash } from './store.js';
 import * as home from './views/home.js';
 import * as theme from './views/theme.js';
 import * as wallet from './views/wallet.js';
@@ -16,6 +16,9 @@ import * as learn from './views/learn.js';
 import * as adminTraining from './views/admin-training.js';
 import * as adminStats from './views/admin-stats.js';
 import * as adminSupport from './views/admin-support.js';
+import * as password from './views/password.js';
+import * as emailVerify from './views/email-verify.js';
+import * as mail from './views/mail.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('main-nav');
@@ -32,6 +35,12 @@ const ROUTES = [
   { pattern: /^\/account\/?$/, view: account, name: 'account', auth: true },
   { pattern: /^\/login\/?$/, view: auth, name: 'login', params: { mode: 'login' } },
   { pattern: /^\/signup\/?$/, view: auth, name: 'signup', params: { mode: 'signup' } },
+  // The links of the e-mails (effigies/mail/templates): no log-in needed, another device may open them.
+  { pattern: /^\/password\/forgot\/?$/, view: password, name: 'password', params: { mode: 'forgot' } },
+  { pattern: /^\/password\/reset\/?$/, view: password, name: 'password', params: { mode: 'reset' } },
+  { pattern: /^\/email\/verify\/?$/, view: emailVerify, name: 'email-verify' },
+  // Local mode's mail outbox (GET /api/mail/outbox answers 404 elsewhere; the page says so).
+  { pattern: /^\/mail\/?$/, view: mail, name: 'mail' },
   // Public: anyone can check an avatar (/verify/<id> on the server redirects here) or a certificate file.
   { pattern: /^\/verify\/?$/, view: verify, name: 'verify' },
   { pattern: /^\/verify\/([\w-]+)\/?$/, view: verify, name: 'verify', keys: ['public_id'] },
@@ -111,6 +120,7 @@ function render({ focus = true } = {}) {
     console.error(err);
     main.append(h('p', { class: 'notice notice-error', role: 'alert', text: t('err.server') }));
   }
+  showFlash();
   if (focus) {
     const heading = main.querySelector('h1');
     if (heading) {
@@ -119,6 +129,16 @@ function render({ focus = true } = {}) {
     }
     window.scrollTo(0, 0);
   }
+}
+
+/** A notice left for this page by the previous one (store.setFlash), under its heading. */
+function showFlash() {
+  const flash = takeFlash();
+  if (!flash) return;
+  const note = h('p', { class: 'notice notice-success', role: 'status', 'data-testid': 'flash', text: t(flash.key, flash.params || {}) });
+  const heading = main.querySelector('h1');
+  if (heading) heading.after(note);
+  else main.prepend(note);
 }
 
 function navLink(href, label, active) {
@@ -168,7 +188,13 @@ function drawHeader(routeName = current && current.route.name) {
   const skip = document.getElementById('skip-link');
   skip.textContent = t('app.skip');
   const footer = document.getElementById('footer');
-  footer.textContent = t('app.footer');
+  clear(footer);
+  footer.append(t('app.footer'));
+  if (state.config && state.config.mail_outbox) {
+    footer.append(' · ', h('a', {
+      href: '#/mail', 'data-testid': 'outbox-link-footer', 'aria-current': routeName === 'mail' ? 'page' : null, text: t('mail.footer_link'),
+    }));
+  }
 }
 
 async function logout() {

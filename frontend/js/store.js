@@ -83,6 +83,27 @@ export function setBalance(cents) {
   notify();
 }
 
+const FLASH_KEY = 'ee.flash';
+let pendingFlash = null;
+
+/** A notice for the next page only ({key, params} of a string), e.g. after sign-up; survives a reload. */
+export function setFlash(key, params = {}) {
+  pendingFlash = { key, params };
+  try { sessionStorage.setItem(FLASH_KEY, JSON.stringify(pendingFlash)); } catch (_) { /* memory is enough */ }
+}
+
+/** The pending notice, once: later calls return null. */
+export function takeFlash() {
+  let flash = pendingFlash;
+  pendingFlash = null;
+  try {
+    const saved = sessionStorage.getItem(FLASH_KEY);
+    sessionStorage.removeItem(FLASH_KEY);
+    if (saved) flash = JSON.parse(saved);
+  } catch (_) { /* storage disabled or garbled: keep the in-memory one */ }
+  return flash && typeof flash.key === 'string' ? flash : null;
+}
+
 /** PATCH /api/me {locale} when signed in; failures are harmless (localStorage still has it). */
 export async function rememberLocale(locale) {
   if (!state.me) return;

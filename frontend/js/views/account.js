@@ -1,8 +1,8 @@
-// #/account — change password, delete account.
+// #/account — e-mail address (confirmation, change), change password, delete account.
 import { post, ApiError } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
 import { t } from '../i18n.js';
-import { state, setMe } from '../store.js';
+import { state, setMe, loadMe } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 import { field } from './auth.js';
 
@@ -23,6 +23,91 @@ function feedback(status, inputs) {
       input.focus();
     },
   };
+}
+
+/** The address and whether it is confirmed; "Send the link again" while it is not. Redraws itself. */
+function emailSection(ctx) {
+  const section = h('section', { class: 'auth-form panel', 'aria-labelledby': 'email-title', 'data-testid': 'email-section' });
+  const status = statusLine('resend-status');
+
+  function draw() {
+    const me = state.me;
+    if (!me) return;
+    const verified = Boolean(me.email_verified);
+    const button = verified ? null : h('button', {
+      type: 'button', class: 'btn btn-primary', 'data-testid': 'resend-verification', text: t('account.resend'),
+    });
+    clear(section);
+    section.append(
+      h('h2', { id: 'email-title', text: t('account.email_title') }),
+      h('p', { 'data-testid': 'account-email', text: t('account.signed_in_as', { email: me.email }) }),
+      h('p', { 'data-testid': 'email-status', dataset: { verified: String(verified) } },
+        h('span', { class: verified ? 'badge badge-ok' : 'badge badge-muted', text: verified ? t('account.email_verified_badge') : t('account.email_unverified_badge') }),
+        ' ',
+        verified ? t('account.email_verified') : t('account.email_unverified')),
+      button ? h('div', { class: 'actions' }, button) : null,
+      status);
+    if (!button) return;
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      setMessage(status, '');
+      try {
+        await post('/api/me/email/verification', {});
+        setMessage(status, t('account.resent', { email: me.email }), 'success');
+        button.disabled = false;
+      } catch (err) {
+        if (ctx.handleAuthError(err)) return;
+        if (err instanceof ApiError && err.code === 'already_verified') {
+          // Confirmed meanwhile (another tab or device): show it.
+          try { await loadMe(); } catch (_) { /* the message below still says it */ }
+          draw();
+          setMessage(status, t('err.already_verified'), 'success');
+          return;
+        }
+        button.disabled = false;
+        setMessage(status, errorText(err), 'error');
+      }
+    });
+  }
+  draw();
+  return section;
+}
+
+function emailForm(ctx) {
+  const fresh = field({ label: t('account.new_email'), type: 'email', name: 'new_email', autocomplete: 'email' });
+  const password = field({ label: t('account.current_password'), type: 'password', name: 'password', autocomplete: 'current-password' });
+  const status = statusLine('change-email-status');
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: t('account.change_email_submit') });
+  const form = h('form', { class: 'auth-form panel', novalidate: true, 'aria-labelledby': 'change-email-title' },
+    h('h2', { id: 'change-email-title', text: t('account.change_email_title') }),
+    h('p', { text: t('account.change_email_explain', { email: state.me.email }) }),
+    status, fresh.el, password.el,
+    h('div', { class: 'actions' }, submit));
+  const ui = feedback(status, [fresh.input, password.input]);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    ui.reset();
+    const address = fresh.input.value.trim();
+    if (!address || !fresh.input.checkValidity()) return ui.invalid(fresh.input, t('err.invalid_email'));
+    if (!password.input.value) return ui.invalid(password.input, t('err.validation_error'));
+    submit.disabled = true;
+    try {
+      await post('/api/me/email', { new_email: address, password: password.input.value });
+      form.reset();
+      setMessage(status, t('account.change_email_sent', { email: address }), 'success');
+    } catch (err) {
+      if (ctx.handleAuthError(err)) return;
+      const code = err instanceof ApiError ? err.code : '';
+      if (code === 'wrong_password') ui.invalid(password.input, errorText(err));
+      else if (code === 'same_email' || code === 'email_taken') ui.invalid(fresh.input, errorText(err, { email_taken: t('account.email_taken') }));
+      else if (invalidField(err) === 'new_email') ui.invalid(fresh.input, t('err.invalid_email'));
+      else setMessage(status, errorText(err), 'error');
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
 }
 
 function passwordForm(ctx) {
@@ -106,7 +191,8 @@ export function mount(main, _params, ctx) {
   ctx.setTitle(t('account.title'));
   main.append(
     h('h1', { text: t('account.title') }),
-    h('p', { 'data-testid': 'account-email', text: t('account.signed_in_as', { email: state.me.email }) }),
+    emailSection(ctx),
+    emailForm(ctx),
     passwordForm(ctx),
     deleteForm(main, ctx));
   return null;

@@ -2,7 +2,7 @@
 import { post, ApiError } from '../api.js';
 import { h, uid, setMessage } from '../dom.js';
 import { t, getLocale } from '../i18n.js';
-import { setMe, loadMe, refreshWallet, rememberLocale } from '../store.js';
+import { setMe, loadMe, refreshWallet, rememberLocale, setFlash } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 
 export function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
@@ -44,10 +44,19 @@ export function mount(main, params, ctx) {
   });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: signup ? t('auth.signup_submit') : t('auth.login_submit') });
   const nextQuery = next !== '/' ? '?next=' + encodeURIComponent(next) : '';
+  // Log in: "Forgot your password?" carries over the address typed so far.
+  const forgot = signup ? null : h('a', { href: '#/password/forgot', 'data-testid': 'forgot-link', text: t('auth.forgot_link') });
+  if (forgot) {
+    email.input.addEventListener('input', () => {
+      const typed = email.input.value.trim();
+      forgot.setAttribute('href', '#/password/forgot' + (typed ? '?email=' + encodeURIComponent(typed) : ''));
+    });
+  }
 
   const form = h('form', { class: 'auth-form panel', novalidate: true },
     error,
     name && name.el, email.el, password.el,
+    forgot ? h('p', { class: 'forgot' }, forgot) : null,
     h('div', { class: 'actions' }, submit),
     h('p', { class: 'switch' },
       (signup ? t('auth.have_account') : t('auth.no_account')) + ' ',
@@ -78,11 +87,18 @@ export function mount(main, params, ctx) {
     submit.textContent = t('auth.working');
     try {
       const body = { email: email.input.value.trim(), password: password.input.value };
-      if (signup) body.display_name = name.input.value.trim();
+      if (signup) {
+        body.display_name = name.input.value.trim();
+        body.locale = getLocale(); // the language of the e-mails
+      }
       const user = await post(signup ? '/api/auth/signup' : '/api/auth/login', body);
       if (user && user.id) setMe(user);
       else await loadMe();
-      if (signup) await rememberLocale(getLocale());
+      if (signup) {
+        await rememberLocale(getLocale());
+        // Shown once by the next page (app.js render).
+        setFlash('auth.welcome_sent', { email: (user && user.email) || body.email });
+      }
       await refreshWallet().catch(() => null);
       ctx.navigate(next);
     } catch (err) {
