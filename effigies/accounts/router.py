@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request, Response
 from effigies.accounts import service
 from effigies.accounts.schemas import (
     AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
-    PasswordForgotIn, PasswordResetIn, SignupIn, TokenIn, UserOut,
+    PasswordForgotIn, PasswordResetIn, SessionOut, SignupIn, TokenIn, UserOut,
 )
-from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, SessionDep
+from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, OptionalUser, SessionDep
 from effigies.api.openapi import errors
 from effigies.api.ratelimit import client_ip, hit, hits
 from effigies.config import get_settings
@@ -73,6 +73,13 @@ def logout(request: Request, session: SessionDep) -> Response:
 @router.get("/me", response_model=UserOut)
 def me(user: CurrentUser):
     return user
+
+
+@router.get("/session", response_model=SessionOut)
+def current_session(user: OptionalUser):
+    """Who is logged in, or null: the frontend's probe at every page load, which a visitor's
+    browser must not log as a failed request (GET /api/me answers 401 to visitors)."""
+    return SessionOut(user=user)
 
 
 @router.patch("/me", response_model=UserOut)

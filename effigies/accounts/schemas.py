@@ -115,3 +115,7 @@ class UserOut(BaseModel):
 class EmailVerifiedOut(BaseModel):
     email: str
     email_verified: bool
+
+
+class SessionOut(BaseModel):
+    user: UserOut | None

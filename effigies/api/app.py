@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from effigies.accounts.router import router as accounts_router
-from effigies.api import errors, openapi, system
+from effigies.api import errors, openapi, pages, system
 from effigies.api.deps import require_admin
 from effigies.api.security import SecurityMiddleware
 from effigies.avatars.public import PublicAvatars
@@ -55,6 +55,7 @@ def create_app() -> FastAPI:
     admin.include_router(training_admin_router)
     admin.include_router(monitoring_admin_router)
     app.include_router(admin)
+    app.include_router(pages.router)  # /login, /wallet...: redirects to the frontend's pages
     # After every router (keep it last): declares the shared error statuses in /openapi.json.
     openapi.document_errors(app)
 

@@ -42,3 +42,23 @@ def test_oversized_chunked_bodies_are_refused_too(make_user):
     response = user.post("/api/me/password", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_typed_addresses_open_their_page_with_the_query_kept(client):
+    for path, page in (("/login", "/#/login"), ("/wallet/", "/#/wallet"), ("/admin", "/#/admin"),
+                       ("/themes/galactic-droids", "/#/themes/galactic-droids"),
+                       ("/admin/themes/pixel-heroes/training", "/#/admin/themes/pixel-heroes/training"),
+                       ("/password/reset?token=abc_DEF-1", "/#/password/reset?token=abc_DEF-1")):
+        response = client.get(path, follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (302, page), path
+    # Everything else still answers as before: the home page, a JSON 404 for an unknown address.
+    assert client.get("/").status_code == 200
+    unknown = client.get("/no-such-page")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+def test_the_session_probe_answers_200_to_a_visitor_and_a_user(client, make_user):
+    assert (client.get("/api/session").status_code, client.get("/api/session").json()) == (200, {"user": None})
+    user, user_id = make_user()
+    body = user.get("/api/session").json()
+    assert body["user"]["id"] == str(user_id) and body["user"]["email_verified"] is False
