@@ -185,6 +185,12 @@ def open_session(*, session: Session, user: User) -> str:
     return token
 
 
+def sessions_of(*, session: Session, user_id: uuid.UUID) -> list[AuthSession]:
+    """The account's log-in sessions, newest first (their data export lists when, never tokens)."""
+    return list(session.scalars(select(AuthSession).where(AuthSession.user_id == user_id)
+                                .order_by(AuthSession.created_at.desc())))
+
+
 def get_user(*, session: Session, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
 

@@ -21,6 +21,7 @@ from effigies.mail.router import router as mail_router
 from effigies.monitoring.http import HttpMetrics
 from effigies.monitoring.router import admin_router as monitoring_admin_router
 from effigies.monitoring.router import router as monitoring_router
+from effigies.privacy.router import router as privacy_router
 from effigies.support.router import router as support_router
 from effigies.themes.admin_router import router as themes_admin_router
 from effigies.themes.router import router as themes_router
@@ -45,7 +46,7 @@ def create_app() -> FastAPI:
     app.add_middleware(HttpMetrics)
 
     for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router,
-                   certificates_router, monitoring_router, mail_router):
+                   certificates_router, monitoring_router, mail_router, privacy_router):
         app.include_router(router)
 
     # Deny by default: every admin route sits behind this one dependency.
