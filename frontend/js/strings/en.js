@@ -109,6 +109,9 @@ export default {
   'theme.bought_alt': 'Your new avatar',
   'theme.topup_title': 'Top up your wallet to buy',
   'theme.topup_done': 'Wallet topped up: you can now buy your avatar.',
+  'theme.earlier_title': 'Still on offer',
+  'theme.earlier_hint': 'From your earlier generations: you can buy them until they expire.',
+  'theme.earlier_alt': 'Earlier proposal {n} of {total}',
 
   'wallet.title': 'Wallet',
   'wallet.balance': 'Balance',
@@ -265,6 +268,14 @@ export default {
   'account.change_email_submit': 'Send the confirmation link',
   'account.change_email_sent': 'We sent a link to {email}; your address changes when you open it.',
   'account.email_taken': 'Another account already uses this e-mail address.',
+  'account.proposals_title': 'My proposals',
+  'account.proposals_explain': 'Avatars generated for you and still for sale, until they expire. Open the theme to buy one.',
+  'account.proposals_count': (p) => p.count === 1 ? '1 proposal' : `${p.count} proposals`,
+  'account.proposals_expires': 'the first expires at {time}',
+  'account.proposal_alt': '“{name}” proposal {n} of {total}',
+  'account.proposals_buy': 'Choose and buy on “{name}”',
+  'account.proposals_empty': 'No proposals right now — pick a theme and generate.',
+  'account.proposals_empty_link': 'See the themes',
 
   // Admin: training a theme (views/admin-training.js)
   'training.title': 'Training — {slug}',

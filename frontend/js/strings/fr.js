@@ -109,6 +109,9 @@ export default {
   'theme.bought_alt': 'Votre nouvel avatar',
   'theme.topup_title': 'Rechargez votre portefeuille pour acheter',
   'theme.topup_done': 'Portefeuille rechargé : vous pouvez acheter votre avatar.',
+  'theme.earlier_title': 'Toujours en vente',
+  'theme.earlier_hint': 'Issues de vos générations précédentes : vous pouvez les acheter jusqu’à leur expiration.',
+  'theme.earlier_alt': 'Proposition précédente {n} sur {total}',
 
   'wallet.title': 'Portefeuille',
   'wallet.balance': 'Solde',
@@ -265,6 +268,14 @@ export default {
   'account.change_email_submit': 'Envoyer le lien de confirmation',
   'account.change_email_sent': 'Nous avons envoyé un lien à {email} ; votre adresse changera dès que vous l’ouvrirez.',
   'account.email_taken': 'Un autre compte utilise déjà cette adresse e-mail.',
+  'account.proposals_title': 'Mes propositions',
+  'account.proposals_explain': 'Les avatars générés pour vous et encore en vente, jusqu’à leur expiration. Ouvrez le thème pour en acheter un.',
+  'account.proposals_count': (p) => p.count === 1 ? '1 proposition' : `${p.count} propositions`,
+  'account.proposals_expires': 'la première expire à {time}',
+  'account.proposal_alt': 'Proposition « {name} » {n} sur {total}',
+  'account.proposals_buy': 'Choisir et acheter sur « {name} »',
+  'account.proposals_empty': 'Aucune proposition en ce moment — choisissez un thème et lancez une génération.',
+  'account.proposals_empty_link': 'Voir les thèmes',
 
   // Admin: training a theme (views/admin-training.js)
   'training.title': 'Entraînement — {slug}',

@@ -1,10 +1,12 @@
-// #/account — e-mail address (confirmation, change), change password, delete account.
-import { post, ApiError } from '../api.js';
+// #/account — e-mail address (confirmation, change), my proposals still on sale, change password,
+// delete account.
+import { get, post, ApiError } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
-import { t } from '../i18n.js';
+import { t, timeOnly } from '../i18n.js';
 import { state, setMe, loadMe } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 import { field } from './auth.js';
+import { themeName } from './home.js';
 
 function statusLine(testid) {
   return h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': testid });
@@ -71,6 +73,64 @@ function emailSection(ctx) {
   }
   draw();
   return section;
+}
+
+/** GET /api/me/proposals grouped by theme (newest first), each with a link to its page to buy. */
+function proposalsSection(ctx, signal) {
+  const body = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading', text: t('app.loading') }));
+  const section = h('section', { class: 'auth-form panel proposals-panel', 'aria-labelledby': 'proposals-title', 'data-testid': 'my-proposals' },
+    h('h2', { id: 'proposals-title', text: t('account.proposals_title') }),
+    body);
+
+  // The theme names are a nicety: without them the slug stands in.
+  const themes = get('/api/themes', { signal }).catch((err) => {
+    if (err && err.name === 'AbortError') throw err;
+    return [];
+  });
+  Promise.all([get('/api/me/proposals', { signal }), themes]).then(([data, list]) => {
+    const bySlug = new Map((list || []).map((th) => [th.slug, th]));
+    const groups = new Map();
+    for (const p of (data && data.proposals) || []) {
+      if (!groups.has(p.theme_slug)) groups.set(p.theme_slug, []);
+      groups.get(p.theme_slug).push(p);
+    }
+    clear(body);
+    body.removeAttribute('aria-busy');
+    if (!groups.size) {
+      body.append(h('p', { class: 'empty', 'data-testid': 'proposals-empty' },
+        t('account.proposals_empty') + ' ',
+        h('a', { href: '#/', text: t('account.proposals_empty_link') })));
+      return;
+    }
+    body.append(h('p', { class: 'hint', text: t('account.proposals_explain') }),
+      h('ul', { class: 'proposal-groups' }, [...groups].map(([slug, proposals]) => proposalGroup(slug, bySlug.get(slug), proposals))));
+  }).catch((err) => {
+    if (err && err.name === 'AbortError') return;
+    if (ctx.handleAuthError(err)) return;
+    clear(body);
+    body.removeAttribute('aria-busy');
+    body.append(h('p', { role: 'alert', class: 'notice notice-error', text: errorText(err) }));
+  });
+  return section;
+}
+
+function proposalGroup(slug, theme, proposals) {
+  const name = theme ? themeName(theme) : slug;
+  const href = '#/themes/' + encodeURIComponent(slug);
+  const soonest = proposals.map((p) => p.expires_at).filter(Boolean).sort((a, b) => Date.parse(a) - Date.parse(b))[0];
+  return h('li', { class: 'proposal-group', 'data-testid': 'proposal-group', 'data-slug': slug },
+    h('h3', {}, h('a', { href, text: name })),
+    h('p', { class: 'hint', 'data-testid': 'proposal-summary' },
+      t('account.proposals_count', { count: proposals.length }),
+      soonest ? ' — ' + t('account.proposals_expires', { time: timeOnly(soonest) }) : ''),
+    h('ul', { class: 'proposal-thumbs' }, proposals.map((p, i) => h('li', { 'data-testid': 'proposal', 'data-candidate-id': p.id },
+      h('img', {
+        src: p.preview_url, alt: t('account.proposal_alt', { name, n: i + 1, total: proposals.length }),
+        title: p.expires_at ? t('theme.expires', { time: timeOnly(p.expires_at) }) : null,
+        width: 64, height: 64, loading: 'lazy', decoding: 'async',
+        class: theme && theme.pixel_art ? 'pixelated' : 'smooth',
+      })))),
+    h('a', { href, class: 'btn btn-primary', 'data-testid': 'proposals-buy', text: t('account.proposals_buy', { name }) }));
 }
 
 function emailForm(ctx) {
@@ -189,11 +249,13 @@ function deleteForm(main, ctx) {
 
 export function mount(main, _params, ctx) {
   ctx.setTitle(t('account.title'));
+  const abort = new AbortController();
   main.append(
     h('h1', { text: t('account.title') }),
     emailSection(ctx),
+    proposalsSection(ctx, abort.signal),
     emailForm(ctx),
     passwordForm(ctx),
     deleteForm(main, ctx));
-  return null;
+  return () => abort.abort();
 }

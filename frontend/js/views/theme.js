@@ -1,4 +1,6 @@
-// #/themes/{slug} — generate, regenerate, buy.
+// #/themes/{slug} — generate, regenerate, buy. The person's proposals still on sale come back
+// after a reload or on another device (GET /api/themes/{slug}/proposals): the newest batch in the
+// main grid, the older ones below it until they expire.
 import { get, post, ApiError, randomKey } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
 import { t, money, timeOnly } from '../i18n.js';
@@ -12,16 +14,57 @@ import { openCandidatePreview } from './candidate-preview.js';
 
 const COUNT = 4;
 const WAIT_LIMIT_MS = 180000;
+const PRUNE_EVERY_MS = 30000;
+// A job started before a reload is waited for again by the reloaded page (sessionStorage: this tab only).
+const JOB_KEY = 'ee.job.';
+const JOB_RESUME_MS = 10 * 60 * 1000;
 
-// Kept across re-renders (language switch, coming back to the page) for the session.
-// slug → { jobId, status, candidates: [{id, preview_url, expires_at, state}], generated, bought, notice }
+// Kept across re-renders (language switch, coming back to the page) for the session, per person.
+// user:slug → { jobId, status, candidates: [{id, preview_url, expires_at, state}], earlier: [same],
+//               generated, bought, notice }
+// candidates: the latest batch; earlier: older proposals still on sale, newest first.
 const sessions = new Map();
 
 function sessionFor(slug) {
-  if (!sessions.has(slug)) {
-    sessions.set(slug, { jobId: null, status: null, candidates: [], generated: false, bought: null, notice: null, statusKey: null });
+  const key = (state.me ? state.me.id : '') + ':' + slug;
+  if (!sessions.has(key)) {
+    sessions.set(key, { jobId: null, status: null, candidates: [], earlier: [], generated: false, bought: null, notice: null, statusKey: null });
   }
-  return sessions.get(slug);
+  return sessions.get(key);
+}
+
+function rememberJob(slug, jobId) {
+  try {
+    if (jobId && state.me) sessionStorage.setItem(JOB_KEY + slug, JSON.stringify({ id: jobId, user: state.me.id, at: Date.now() }));
+    else sessionStorage.removeItem(JOB_KEY + slug);
+  } catch (_) { /* storage disabled: a reload then shows the proposals once the job is done */ }
+}
+
+function rememberedJob(slug) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(JOB_KEY + slug) || 'null');
+    if (saved && typeof saved.id === 'string' && state.me && saved.user === state.me.id && Date.now() - saved.at < JOB_RESUME_MS) return saved.id;
+    sessionStorage.removeItem(JOB_KEY + slug);
+  } catch (_) { /* garbled or disabled */ }
+  return null;
+}
+
+function expired(cand) {
+  const at = cand.expires_at ? Date.parse(cand.expires_at) : NaN;
+  return Number.isFinite(at) && at <= Date.now();
+}
+
+/** Still buyable from this page: on offer and not past its expiry. */
+function live(cand) {
+  return cand.state === 'offered' && !expired(cand);
+}
+
+/** The first batch of a newest-first list: the proposals of one generation share created_at. */
+function newestBatch(list) {
+  if (!list.length) return [];
+  const first = list[0].created_at;
+  const end = list.findIndex((p) => p.created_at !== first);
+  return end === -1 ? list : list.slice(0, end);
 }
 
 export function mount(main, params, ctx) {
@@ -32,6 +75,18 @@ export function mount(main, params, ctx) {
   let theme = null;
   let topup = null;
   let pollingJob = null;
+  let resumedJob = null; // a job this tab started before a reload: waited for quietly
+
+  if (state.me && !session.jobId) {
+    const jobId = rememberedJob(slug);
+    if (jobId) {
+      session.jobId = jobId;
+      session.status = 'queued';
+      session.statusKey = 'theme.status.queued';
+      session.generated = true;
+      resumedJob = jobId;
+    }
+  }
   let closePreview = () => {};
   cleanups.push(() => closePreview());
 
@@ -66,8 +121,69 @@ export function mount(main, params, ctx) {
     showError(err instanceof ApiError && err.status === 404 ? t('err.theme_not_found') : errorText(err));
   });
 
+  // ----- the person's proposals still on sale (after a reload, from another device) -----
+  if (state.me) {
+    get('/api/themes/' + encodeURIComponent(slug) + '/proposals', { signal: abort.signal }).then((data) => {
+      adoptProposals((data && data.proposals) || []);
+      drawCandidates();
+      drawGenerateButton();
+    }).catch((err) => {
+      // The page works without them (an unknown theme says so above); a lost session goes to log-in.
+      if (err && err.name === 'AbortError') return;
+      ctx.handleAuthError(err);
+    });
+  }
+
+  /** The server's list is the truth: what it no longer offers leaves, unless bought here (shown as bought). */
+  function adoptProposals(list) {
+    const known = new Map([...session.candidates, ...session.earlier].map((c) => [c.id, c]));
+    const offered = new Set(list.map((p) => p.id));
+    const fromServer = (p) => {
+      const cand = known.get(p.id);
+      if (cand) {
+        if (p.expires_at) cand.expires_at = p.expires_at;
+        return cand;
+      }
+      return { ...p, state: candidateState(p) };
+    };
+    session.candidates = session.candidates.filter((c) => c.state === 'sold' || offered.has(c.id));
+    if (!session.candidates.length && !busy()) {
+      session.candidates = newestBatch(list).map(fromServer);
+      if (session.candidates.length) session.generated = true;
+    }
+    const shown = new Set(session.candidates.map((c) => c.id));
+    session.earlier = list.filter((p) => !shown.has(p.id)).map(fromServer);
+  }
+
+  /** Once a generation is done: its candidates first, the previous batch's live ones join the earlier ones. */
+  function showNewBatch(candidates) {
+    // The same objects where the page already has them (a purchase under way keeps its state).
+    const known = new Map([...session.candidates, ...session.earlier].map((c) => [c.id, c]));
+    candidates = candidates.map((c) => known.get(c.id) || c);
+    const fresh = new Set(candidates.map((c) => c.id));
+    const seen = new Set();
+    session.earlier = [...session.candidates, ...session.earlier].filter((c) => {
+      if (fresh.has(c.id) || seen.has(c.id)) return false;
+      seen.add(c.id);
+      return live(c) || c.state === 'buying';
+    });
+    session.candidates = candidates;
+  }
+
+  // Past their expiry: greyed in the latest batch (as after a refused purchase), gone from the earlier ones.
+  const pruner = state.me && setInterval(() => {
+    let changed = false;
+    session.candidates.forEach((c) => {
+      if (c.state === 'offered' && expired(c)) { c.state = 'expired'; changed = true; }
+    });
+    const still = session.earlier.filter((c) => !(c.state === 'offered' && expired(c)));
+    if (still.length !== session.earlier.length) { session.earlier = still; changed = true; }
+    if (changed) drawCandidates();
+  }, PRUNE_EVERY_MS);
+  if (pruner) cleanups.push(() => clearInterval(pruner));
+
   // ----- drawing -----
-  let generateButton, statusLine, candidatesGrid, balanceLine, boughtBox, topupBox;
+  let generateButton, statusLine, candidatesGrid, earlierSection, earlierGrid, balanceLine, boughtBox, topupBox;
 
   function draw() {
     const name = themeName(theme);
@@ -108,6 +224,11 @@ export function mount(main, params, ctx) {
     generateButton = h('button', { type: 'button', class: 'btn btn-primary btn-large', 'data-testid': 'generate', onclick: generate });
     statusLine = h('p', { role: 'status', 'aria-live': 'polite', class: 'gen-status', 'data-testid': 'generation-status' });
     candidatesGrid = h('ul', { class: 'candidate-grid', 'data-testid': 'candidates' });
+    earlierGrid = h('ul', { class: 'candidate-grid', 'data-testid': 'earlier-candidates' });
+    earlierSection = h('section', { 'aria-labelledby': 'earlier-title', class: 'candidates earlier', hidden: true, 'data-testid': 'earlier' },
+      h('h2', { id: 'earlier-title', text: t('theme.earlier_title') }),
+      h('p', { class: 'hint', text: t('theme.earlier_hint') }),
+      earlierGrid);
     boughtBox = h('div', { class: 'bought', hidden: true, 'data-testid': 'bought' });
     topupBox = h('div', { class: 'inline-topup', hidden: true });
 
@@ -123,6 +244,7 @@ export function mount(main, params, ctx) {
       h('section', { 'aria-labelledby': 'candidates-title', class: 'candidates' },
         h('h2', { id: 'candidates-title', class: 'visually-hidden', text: t('theme.candidates_title') }),
         candidatesGrid),
+      earlierSection,
       boardSection(slug, abort.signal));
 
     drawBalance();
@@ -179,9 +301,15 @@ export function mount(main, params, ctx) {
     session.candidates.forEach((cand, index) => {
       candidatesGrid.append(candidateCard(cand, index + 1, total));
     });
+    clear(earlierGrid);
+    const older = session.earlier.length;
+    session.earlier.forEach((cand, index) => {
+      earlierGrid.append(candidateCard(cand, index + 1, older, { testid: 'earlier-candidate', altKey: 'theme.earlier_alt' }));
+    });
+    earlierSection.hidden = older === 0;
   }
 
-  function candidateCard(cand, n, total) {
+  function candidateCard(cand, n, total, { testid = 'candidate', altKey = 'theme.candidate_alt' } = {}) {
     const price = money(priceCents(), state.currency);
     const button = h('button', {
       type: 'button', class: 'btn btn-buy', 'data-testid': 'buy',
@@ -201,14 +329,14 @@ export function mount(main, params, ctx) {
       button.textContent = cand.state === 'expired' ? t('theme.expired') : t('theme.unavailable');
       button.disabled = true;
     }
-    const alt = t('theme.candidate_alt', { n, total });
+    const alt = t(altKey, { n, total });
     button.setAttribute('aria-label', `${button.textContent} — ${alt}`);
     const pixelArt = Boolean(theme && theme.pixel_art);
     const look = (mode) => (event) => {
       closePreview();
       closePreview = openCandidatePreview({ src: cand.preview_url, alt, pixelArt, mode, opener: event.currentTarget });
     };
-    return h('li', { class: `candidate candidate-${cand.state}`, 'data-testid': 'candidate', 'data-candidate-id': cand.id, 'data-state': cand.state },
+    return h('li', { class: `candidate candidate-${cand.state}`, 'data-testid': testid, 'data-candidate-id': cand.id, 'data-state': cand.state },
       h('button', { type: 'button', class: 'candidate-zoom', 'data-testid': 'zoom', 'aria-label': t('theme.zoom', { alt }), onclick: look('zoom') },
         h('img', { src: cand.preview_url, alt, width: 160, height: 160, class: pixelArt ? 'pixelated' : 'smooth' })),
       button,
@@ -267,6 +395,7 @@ export function mount(main, params, ctx) {
       const job = await post(`/api/themes/${encodeURIComponent(slug)}/generations`, { count: COUNT }, { signal: abort.signal });
       session.jobId = job.id;
       session.generated = true;
+      rememberJob(slug, job.id);
       await poll(job.id);
     } catch (err) {
       if (err && err.name === 'AbortError') return;
@@ -294,12 +423,15 @@ export function mount(main, params, ctx) {
         },
       });
       if (session.jobId !== jobId) return;
+      rememberJob(slug, null);
       if (!job) {
         session.status = 'failed';
         session.statusKey = 'theme.status.timeout';
       } else if (job.status === 'done') {
         session.status = 'done';
-        session.candidates = (job.candidates || []).map((c) => ({ ...c, state: candidateState(c) }));
+        // A job waited for again after a reload may be older: only what is still buyable.
+        const offered = (job.candidates || []).map((c) => ({ ...c, state: candidateState(c) }));
+        showNewBatch(jobId === resumedJob ? offered.filter(live) : offered);
         session.statusKey = 'theme.status.done';
         drawCandidates();
       } else {
@@ -310,8 +442,10 @@ export function mount(main, params, ctx) {
       if (err && err.name === 'AbortError') return;
       session.status = 'failed';
       session.statusKey = null;
+      rememberJob(slug, null);
       if (ctx.handleAuthError(err)) return;
-      showError(errorText(err));
+      // Not this person's job any more, or long gone: the proposals above say what is on sale.
+      if (jobId !== resumedJob) showError(errorText(err));
     } finally {
       if (pollingJob === jobId) pollingJob = null;
     }
@@ -337,7 +471,11 @@ export function mount(main, params, ctx) {
       const link = boughtBox.querySelector('a');
       if (link) link.focus();
     } catch (err) {
-      if (err && err.name === 'AbortError') return;
+      if (err && err.name === 'AbortError') {
+        // Left the page mid-purchase: the next visit asks the server (same key, never a second debit).
+        cand.state = 'offered';
+        return;
+      }
       if (ctx.handleAuthError(err)) return;
       const code = err instanceof ApiError ? err.code : '';
       if (code === 'insufficient_funds') {
