@@ -181,18 +181,48 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
     return module.main(argv)
 
 
+def _reach_local_stack() -> str | None:
+    """In local mode without DATABASE_URL, use the servers of the `effigies up` running on this
+    data dir; an error message when there is none."""
+    from effigies.config import adopt, get_settings
+    from effigies.embedded.up import read_running_env
+
+    settings = get_settings()
+    if settings.database_url or not settings.is_local:
+        return None
+    running = read_running_env(settings.data_dir)
+    if running is None:
+        return (f"no database: start `effigies up` (data dir {settings.data_dir}) in another terminal, "
+                "or set DATABASE_URL")
+    adopt(running)
+    return None
+
+
 def cmd_admin_create(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter, ValidationError
+
     from effigies.accounts import service as accounts_service
+    from effigies.accounts.schemas import Email
     from effigies.config import get_settings
     from effigies.db import session_scope
 
+    try:  # the very rule of the sign-up form, so the log-in form accepts what is made here
+        email = TypeAdapter(Email).validate_python(args.email)
+    except ValidationError as exc:
+        print(f"error: {args.email!r} is not an e-mail address the log-in form accepts: "
+              f"{exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    problem = _reach_local_stack()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     given = get_settings().admin_password
     password = (given.get_secret_value() if given else "") or getpass.getpass("Password (10+ characters): ")
     if len(password) < 10:
         print("error: the password needs at least 10 characters", file=sys.stderr)
         return 2
     with session_scope() as session:
-        user = accounts_service.ensure_admin(session=session, email=args.email, password=password)
+        user = accounts_service.ensure_admin(session=session, email=email, password=password)
         print(f"admin {user.email} is ready")
     return 0
 

@@ -13,6 +13,7 @@ argument. tests/test_architecture.py keeps os.environ out of every other module.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -222,3 +223,13 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def adopt(values: dict[str, str]) -> Settings:
+    """Take these values as if the environment had given them, and read the settings again: how a
+    command (`effigies admin create`) reaches the servers of the `effigies up` running beside it
+    (effigies.embedded.up.read_running_env). What the environment already gives wins."""
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    get_settings.cache_clear()
+    return get_settings()

@@ -207,10 +207,21 @@ def test_up_stops_cleanly_restarts_fast_and_keeps_data(tmp_path: Path, tracker: 
         outbox = c.get("/api/mail/outbox", params={"to": email}).json()["messages"]
         assert [m["subject"] for m in outbox] == ["Confirmez votre adresse e-mail — Effigies Edification"]
         assert list((data_dir / "mail").glob("*.eml")), "no message file in <data dir>/mail"
+    # Beside the running `up`, with nothing configured, `effigies admin create` finds its database.
+    admin = subprocess.run(
+        [sys.executable, "-m", "effigies.cli", "admin", "create", "--email", f"ops-{email}"], cwd=ROOT,
+        env={**_up_env(data_dir, port), "EE_ADMIN_PASSWORD": "admin-beside-up-42"}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert admin.returncode == 0, admin.stderr
+    with _client(up.url) as c:
+        r = _post(c, "/api/auth/login", {"email": f"ops-{email}", "password": "admin-beside-up-42"})
+        assert r.status_code == 200 and r.json()["role"] == "admin", r.text
     rc, stop_s = up.stop(signal.SIGINT)
     assert rc == 0, up.log_tail()
     _assert_all_gone(tree)
     assert not (data_dir / "run" / "up.pid").exists()
+    assert not (data_dir / "run" / "services.json").exists()
     assert "stopped in" in up.log_tail()
 
     # Run 2: a warm start reuses the cluster (no initdb: what makes a cold start slow); the user,
@@ -353,11 +364,12 @@ def test_plan_embeds_only_what_the_environment_lacks() -> None:
     from effigies.embedded import Plan
     from effigies.embedded.services import EmbeddedConfigError
 
-    assert Plan.from_environ({}) == Plan(postgres=True, redis=True, stripe=True)
+    assert Plan.from_environ({}) == Plan(postgres=True, redis=True, stripe=True, smtp=True)
     full = {"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "STRIPE_SECRET_KEY": "sk",
-            "STRIPE_WEBHOOK_SECRET": "whsec", "STRIPE_PUBLISHABLE_KEY": "pk"}
-    assert Plan.from_environ(full) == Plan(postgres=False, redis=False, stripe=False)
-    assert Plan.from_environ({"DATABASE_URL": "postgresql://x/y"}) == Plan(postgres=False, redis=True, stripe=True)
+            "STRIPE_WEBHOOK_SECRET": "whsec", "STRIPE_PUBLISHABLE_KEY": "pk", "EE_SMTP_URL": "smtp://relay"}
+    assert Plan.from_environ(full) == Plan(postgres=False, redis=False, stripe=False, smtp=False)
+    assert Plan.from_environ({"DATABASE_URL": "postgresql://x/y"}) == Plan(postgres=False, redis=True, stripe=True,
+                                                                          smtp=True)
     with pytest.raises(EmbeddedConfigError):
         Plan.from_environ({"STRIPE_SECRET_KEY": "sk"})
 

@@ -42,7 +42,7 @@ class Plan:
     postgres: bool
     redis: bool
     stripe: bool
-    smtp: bool = False
+    smtp: bool
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Plan:

@@ -19,6 +19,7 @@ db upgrade / worker / api; it exists for tests of this file only.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -85,6 +86,7 @@ class Up:
         self.stop_signal: int | None = None
         self.children: list[Child] = []
         self.cli_module = "effigies.cli"  # EE_UP_CLI_MODULE, once run() has read the settings
+        self.data_dir_for_cleanup: Path | None = None
 
     # -------------------------------------------------------------- signals
 
@@ -121,6 +123,7 @@ class Up:
         data_dir = settings.data_dir.expanduser().resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         run_dir = data_dir / "run"
+        self.data_dir_for_cleanup = data_dir
 
         lock = DataDirLock(data_dir, "effigies up")
         try:
@@ -158,6 +161,7 @@ class Up:
             if services.plan.stripe and settings.stripe_api_base:
                 _say("no STRIPE_* keys set: ignoring STRIPE_API_BASE and starting the embedded localstripe")
             env.update(services.start())
+            write_running_env(data_dir, {k: env[k] for k in RUNNING_ENV_KEYS if k in env})
             t_services = time.monotonic()
 
             self._db_upgrade(env)
@@ -241,6 +245,8 @@ class Up:
     def _shutdown(self, services: EmbeddedServices | None) -> None:
         timings: list[str] = []
         t_all = time.monotonic()
+        if self.data_dir_for_cleanup is not None:
+            (self.data_dir_for_cleanup / "run" / RUNNING_ENV_FILE).unlink(missing_ok=True)
         for child in reversed(self.children):
             _timed_stop(child.name, child.stop, timings)
         self.children.clear()
@@ -290,6 +296,38 @@ class Up:
             "",
         ]
         print("\n".join(lines), flush=True)
+
+
+# What other commands on this machine need to reach a running `effigies up`'s servers (`effigies
+# admin create`, backup, reconcile...): written once they are up, removed at shutdown; 0600, as the
+# URLs of a local stack may carry its passwords.
+RUNNING_ENV_FILE = "services.json"
+RUNNING_ENV_KEYS = ("DATABASE_URL", "REDIS_URL", "EE_SMTP_URL", "STRIPE_API_BASE", "STRIPE_SECRET_KEY",
+                    "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "EE_SECRET_KEY", "EE_PUBLIC_URL")
+
+
+def write_running_env(data_dir: Path, env: dict[str, str]) -> None:
+    path = data_dir / "run" / RUNNING_ENV_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(env, out)
+    os.replace(tmp, path)
+
+
+def read_running_env(data_dir: Path) -> dict[str, str] | None:
+    """The servers of the `effigies up` running on this data dir, or None when none runs."""
+    path = Path(data_dir).expanduser().resolve() / "run" / RUNNING_ENV_FILE
+    if not path.is_file():
+        return None
+    probe = DataDirLock(Path(data_dir).expanduser().resolve(), "probe")
+    try:
+        probe.acquire()  # succeeds only when no `up` holds the data dir: the file is a leftover
+    except DataDirBusy:  # an `up` holds it: its file is current
+        return json.loads(path.read_text())
+    probe.release()
+    return None
 
 
 def run_up() -> int:

@@ -35,6 +35,29 @@ def test_admin_create_refuses_a_short_password(stack):
     assert "10 characters" in done.stderr
 
 
+def test_admin_create_refuses_an_address_the_log_in_form_would_refuse(stack):
+    env = {**stack.env, "EE_ADMIN_PASSWORD": "another-admin-pw-42"}
+    for address in ("ops@effigies.test", "not-an-address"):
+        done = subprocess.run(
+            [sys.executable, "-m", "effigies.cli", "admin", "create", "--email", address],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"error: {address!r} is not an e-mail address the log-in form accepts" in done.stderr
+
+
+def test_admin_create_without_a_database_nor_a_running_up_says_how_to_get_one(tmp_path, stack):
+    env = {k: v for k, v in stack.env.items() if k != "DATABASE_URL"}
+    env.update({"EE_ENV": "local", "EE_DATA_DIR": str(tmp_path), "EE_ADMIN_PASSWORD": "another-admin-pw-42"})
+    done = subprocess.run(
+        [sys.executable, "-m", "effigies.cli", "admin", "create", "--email", "ops@example.com"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: no database: start `effigies up` (data dir {tmp_path}) in another "
+                                   "terminal, or set DATABASE_URL")
+
+
 def _admin_routes() -> list[tuple[str, str]]:
     """Every (method, path) the app serves under /api/admin, read from the app itself, so a
     route added later is tested without anyone listing it here."""
