@@ -98,9 +98,10 @@ def change_password(body: PasswordChangeIn, request: Request, user: CurrentUser,
     return response
 
 
-@router.post("/me/delete", status_code=204, responses=errors(400, 429))
+@router.post("/me/delete", status_code=204, responses=errors(400, 409, 429))
 def delete_me(body: AccountDeleteIn, request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    service.delete_account(session=session, user=user, password=body.password, ip=client_ip(request))
+    service.delete_account(session=session, user=user, password=body.password, ip=client_ip(request),
+                           forfeit_cents=body.forfeit_cents)
     return _logged_out()
 
 

@@ -55,6 +55,8 @@ class AccountDeleteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str = Field(min_length=1, max_length=128)
+    # The wallet's balance, as shown to the person, that they agree to give up (409 when it differs).
+    forfeit_cents: int = Field(0, ge=0, le=10_000_000)
 
 
 class MePatch(BaseModel):

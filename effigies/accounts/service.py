@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from effigies.accounts import throttle
 from effigies.accounts.models import AccountToken, AuthSession, User
 from effigies.avatars import service as avatars_service
+from effigies.billing import service as billing_service
+from effigies.billing.ledger import format_eur
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.errors import DomainError
@@ -113,12 +115,21 @@ def change_password(*, session: Session, user: User, current_password: str, new_
     return token
 
 
-def delete_account(*, session: Session, user: User, password: str, ip: str) -> None:
+def delete_account(*, session: Session, user: User, password: str, ip: str, forfeit_cents: int = 0) -> None:
     """Anonymise rather than delete: the wallet, its ledger entries and top-ups keep pointing at
     this id, so the books stay balanced; what identifies the person goes. Sold avatars stay sold
     (their registry entries point at the avatar, not the person) and become ownerless, which is
     how certificates and the verify page tell that the owner left."""
     _confirm_password(user=user, password=password, ip=ip)
+    # Money left in the wallet is given up (it stays in the books, owned by nobody): only when the
+    # person confirmed that very amount, so a top-up landing meanwhile is never lost unseen.
+    balance = billing_service.balances(session=session, user_ids=[user.id]).get(user.id, 0)
+    if balance != forfeit_cents:
+        raise AccountsError(
+            "balance_not_confirmed",
+            f"Your wallet holds {format_eur(balance)}; deleting the account gives it up. Confirm that amount to go on.",
+            status=409,
+        )
     avatars_service.disown_all(session=session, user_id=user.id)
     # Unique and not an address anyone can sign up with (.invalid is reserved), so the real
     # address is free for a new account.

@@ -123,6 +123,7 @@ def download_board(board_id: str, ext: str, user: CurrentUser):
     return FileResponse(
         board.board_dir(board_id) / f"board.{ext}",
         media_type="image/png" if ext == "png" else "application/pdf",
-        filename=f"planche-{meta['slug']}-{board_id[:8]}.{ext}",
+        # In the board's language: "planche-…" in French, "board-…" in English.
+        filename=f"{'planche' if meta.get('locale') == 'fr' else 'board'}-{meta['slug']}-{board_id[:8]}.{ext}",
         headers={"Cache-Control": "private, max-age=86400"},
     )

@@ -141,6 +141,55 @@ function showFlash() {
   else main.prepend(note);
 }
 
+// ----- typed values across a language switch -----
+const RESTORE_MS = 5000; // a view that draws its form after a request gets it back too
+
+/** A field's name on the page that does not change between two draws (uid() ids carry a counter). */
+function fieldKey(el) {
+  const id = el.id ? el.id.replace(/-\d+$/, '') : '';
+  return [el.tagName, el.type || '', el.name || '', id, el.dataset.testid || ''].join('|');
+}
+
+function typedValues() {
+  const seen = new Map();
+  const values = [];
+  main.querySelectorAll('input, textarea, select').forEach((el) => {
+    if (el.type === 'file' || el.type === 'hidden' || el.disabled) return;
+    const changed = el.type === 'checkbox' || el.type === 'radio' ? el.checked !== el.defaultChecked : el.value !== el.defaultValue;
+    const key = fieldKey(el);
+    const n = seen.get(key) || 0; // the n-th field of that kind (a list of identical rows)
+    seen.set(key, n + 1);
+    if (changed) values.push({ key, n, value: el.value, checked: el.checked });
+  });
+  return values;
+}
+
+function restoreTyped(values) {
+  if (!values.length) return;
+  let pending = values.slice();
+  const fill = () => {
+    const seen = new Map();
+    main.querySelectorAll('input, textarea, select').forEach((el) => {
+      const key = fieldKey(el);
+      const n = seen.get(key) || 0;
+      seen.set(key, n + 1);
+      const i = pending.findIndex((v) => v.key === key && v.n === n);
+      if (i === -1) return;
+      const saved = pending[i];
+      pending.splice(i, 1);
+      if (el.type === 'checkbox' || el.type === 'radio') el.checked = saved.checked;
+      else el.value = saved.value;
+      el.dispatchEvent(new Event(el.tagName === 'SELECT' || el.type === 'checkbox' || el.type === 'radio' ? 'change' : 'input', { bubbles: true }));
+    });
+    return pending.length === 0;
+  };
+  if (fill()) return;
+  const view = current;
+  const observer = new MutationObserver(() => { if (current !== view || fill()) observer.disconnect(); });
+  observer.observe(main, { childList: true, subtree: true });
+  setTimeout(() => observer.disconnect(), RESTORE_MS);
+}
+
 function navLink(href, label, active) {
   return h('a', { href, 'aria-current': active ? 'page' : null, text: label });
 }
@@ -164,7 +213,8 @@ function drawHeader(routeName = current && current.route.name) {
   userBox.hidden = !state.me;
   if (state.me) {
     userBox.append(
-      h('span', { class: 'nav-user', 'data-testid': 'user-name', text: t('nav.hello', { name: state.me.display_name }) }),
+      // The inner span: the greeting hides itself where its box has too little room (app.css).
+      h('span', { class: 'nav-user', 'data-testid': 'user-name' }, h('span', { text: t('nav.hello', { name: state.me.display_name }) })),
       h('button', { type: 'button', class: 'link-button', 'data-testid': 'logout', onclick: logout, text: t('nav.logout') }));
   }
 
@@ -229,7 +279,13 @@ async function boot() {
   });
   // Before boot has read the session, a render would send a signed-in person to the log-in page;
   // boot's own render comes in the new language anyway.
-  onLocaleChange(() => { if (document.body.dataset.ready) render({ focus: false }); });
+  // What was typed survives the redraw (a half-filled log-in form, a goodwill reason…).
+  onLocaleChange(() => {
+    if (!document.body.dataset.ready) return;
+    const typed = typedValues();
+    render({ focus: false });
+    restoreTyped(typed);
+  });
   subscribe(() => drawHeader());
   window.addEventListener('hashchange', () => render({ focus: true }));
 

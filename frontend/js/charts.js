@@ -12,32 +12,60 @@ function svg(tag, attrs, text) {
   return el;
 }
 
+/** Round tick values from 0 up to at least `max` (1, 2 or 5 times a power of ten apart), `count` or so of them. */
+export function niceTicks(max, count = 4) {
+  if (!(max > 0)) return [0];
+  const raw = max / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= raw) || raw;
+  const steps = Math.ceil(max / step - 1e-9); // the last tick is at or above max
+  return Array.from({ length: steps + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
 /**
  * losses: [[images, loss_d, loss_g], ...]. total: the x axis's end (a live run's length, so the
- * curves grow towards the right); defaults to the last point.
+ * curves grow towards the right); defaults to the last point. Both axes are named (images seen,
+ * loss) and carry a few round tick values.
  */
 export function lossChart(losses, { total = 0, testid = 'loss-chart', emptyText = t('learn.no_losses') } = {}) {
   if (!losses.length) return h('p', { class: 'hint', text: emptyText });
-  const W = 640, H = 240, PAD = 36;
+  const W = 640, H = 280, LEFT = 64, RIGHT = 24, TOP = 16, BOTTOM = 56;
   const last = losses[losses.length - 1];
   const maxX = Math.max(total || 0, last[0]) || 1;
-  const maxY = Math.max(...losses.map(([, d, g]) => Math.max(d, g))) * 1.1 || 1;
-  const x = (v) => PAD + (W - 2 * PAD) * v / maxX;
-  const y = (v) => H - PAD - (H - 2 * PAD) * v / maxY;
+  const yTicks = niceTicks(Math.max(...losses.map(([, d, g]) => Math.max(d, g))) * 1.05 || 1);
+  const maxY = Math.max(yTicks[yTicks.length - 1], 1e-9);
+  const xTicks = niceTicks(maxX, 4).filter((v) => v <= maxX);
+  const x = (v) => LEFT + (W - LEFT - RIGHT) * v / maxX;
+  const y = (v) => H - BOTTOM - (H - TOP - BOTTOM) * v / maxY;
   const line = (k) => losses.map((p, i) => (i ? 'L' : 'M') + x(p[0]).toFixed(1) + ' ' + y(p[k]).toFixed(1)).join(' ');
+  const decimals = maxY < 2 ? 2 : maxY < 20 ? 1 : 0;
   const chart = svg('svg', {
     viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'loss-chart', 'data-testid': testid,
     'aria-label': t('learn.chart_label', { d: last[1].toFixed(2), g: last[2].toFixed(2), images: number(last[0]) }),
   });
+  yTicks.forEach((v) => {
+    chart.append(
+      svg('line', { x1: LEFT, y1: y(v).toFixed(1), x2: W - RIGHT, y2: y(v).toFixed(1), class: 'grid' }),
+      svg('text', { x: LEFT - 8, y: (y(v) + 4).toFixed(1), 'text-anchor': 'end', class: 'tick tick-y' }, number(Number(v.toFixed(decimals)))));
+  });
+  xTicks.forEach((v, i) => {
+    const anchor = i === 0 ? 'start' : x(v) > W - RIGHT - 30 ? 'end' : 'middle';
+    chart.append(
+      svg('line', { x1: x(v).toFixed(1), y1: H - BOTTOM, x2: x(v).toFixed(1), y2: H - BOTTOM + 5, class: 'axis' }),
+      svg('text', { x: x(v).toFixed(1), y: H - BOTTOM + 20, 'text-anchor': anchor, class: 'tick tick-x' }, number(v)));
+  });
   chart.append(
-    svg('line', { x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD, class: 'axis' }),
-    svg('line', { x1: PAD, y1: PAD, x2: PAD, y2: H - PAD, class: 'axis' }),
-    svg('text', { x: W - PAD, y: H - 8, 'text-anchor': 'end', class: 'tick' }, t('learn.axis_images', { images: number(maxX) })),
-    svg('text', { x: 4, y: PAD - 10, class: 'tick' }, maxY.toFixed(1)),
+    svg('line', { x1: LEFT, y1: H - BOTTOM, x2: W - RIGHT, y2: H - BOTTOM, class: 'axis' }),
+    svg('line', { x1: LEFT, y1: TOP, x2: LEFT, y2: H - BOTTOM, class: 'axis' }),
+    svg('text', { x: LEFT + (W - LEFT - RIGHT) / 2, y: H - 10, 'text-anchor': 'middle', class: 'axis-title', 'data-axis': 'x' }, t('learn.axis_x')),
+    svg('text', {
+      x: 16, y: TOP + (H - TOP - BOTTOM) / 2, 'text-anchor': 'middle', class: 'axis-title', 'data-axis': 'y',
+      transform: `rotate(-90 16 ${TOP + (H - TOP - BOTTOM) / 2})`,
+    }, t('learn.axis_y')),
     svg('path', { d: line(1), class: 'loss-d' }),
     svg('path', { d: line(2), class: 'loss-g' }),
-    svg('text', { x: W - PAD, y: PAD, 'text-anchor': 'end', class: 'legend legend-d' }, t('learn.legend_d')),
-    svg('text', { x: W - PAD, y: PAD + 18, 'text-anchor': 'end', class: 'legend legend-g' }, t('learn.legend_g')),
+    svg('text', { x: W - RIGHT, y: TOP + 14, 'text-anchor': 'end', class: 'legend legend-d' }, t('learn.legend_d')),
+    svg('text', { x: W - RIGHT, y: TOP + 32, 'text-anchor': 'end', class: 'legend legend-g' }, t('learn.legend_g')),
     // The latest values as dots: a single point draws no line.
     svg('circle', { cx: x(last[0]).toFixed(1), cy: y(last[1]).toFixed(1), r: 3, class: 'legend-d' }),
     svg('circle', { cx: x(last[0]).toFixed(1), cy: y(last[2]).toFixed(1), r: 3, class: 'legend-g' }));

@@ -50,7 +50,8 @@ export function t(key, params = {}) {
     return key;
   }
   if (typeof value === 'function') return value(params);
-  return value.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  // A value the API left empty (null) reads as a dash, never as the word "null".
+  return value.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name] ?? '—') : m));
 }
 
 export function hasKey(key) { return key in dict[current]; }

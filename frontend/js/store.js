@@ -80,6 +80,24 @@ export function setBalance(cents) {
   notify();
 }
 
+const THEME_KEY = 'ee.theme';
+const THEME_PATH = /^\/themes\/[\w-]+$/;
+
+/** The theme page last opened in this tab (sessionStorage): the wallet page links back to it. */
+export function rememberTheme(slug) {
+  try { sessionStorage.setItem(THEME_KEY, slug); } catch (_) { /* storage disabled: ?from= still works */ }
+}
+
+/** Where the wallet page leads back to: its ?from=/themes/<slug>, else the last theme page of this tab. */
+export function backToTheme(from) {
+  if (typeof from === 'string' && THEME_PATH.test(from)) return from.slice('/themes/'.length);
+  try {
+    const slug = sessionStorage.getItem(THEME_KEY);
+    if (slug && THEME_PATH.test('/themes/' + slug)) return slug;
+  } catch (_) { /* storage disabled */ }
+  return null;
+}
+
 const FLASH_KEY = 'ee.flash';
 let pendingFlash = null;
 

@@ -74,7 +74,14 @@ def test_deleting_the_account_keeps_its_avatars_sold_and_removes_the_person(make
 
     wrong = user.post("/api/me/delete", json={"password": "not my password"})
     assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "wrong_password"
-    response = user.post("/api/me/delete", json={"password": PASSWORD})
+    # 90 cents are left: they are given up only when the person confirms that amount.
+    for shown in (None, 0, 100):
+        unconfirmed = user.post("/api/me/delete", json={"password": PASSWORD,
+                                                        **({} if shown is None else {"forfeit_cents": shown})})
+        assert unconfirmed.status_code == 409 and unconfirmed.json()["error"]["code"] == "balance_not_confirmed"
+        assert "€0.90" in unconfirmed.json()["error"]["message"]
+    assert user.get("/api/me").status_code == 200  # nothing happened
+    response = user.post("/api/me/delete", json={"password": PASSWORD, "forfeit_cents": 90})
     assert response.status_code == 204, response.text
     assert user.get("/api/me").status_code == 401
 

@@ -240,7 +240,7 @@ def test_refused_adjustments_are_clear_4xx_and_store_nothing(make_user, admin):
 
 def test_a_deleted_account_cannot_be_credited(make_user, admin):
     user, user_id = make_user(balance_cents=100)
-    assert user.post("/api/me/delete", json={"password": PASSWORD}).status_code == 204
+    assert user.post("/api/me/delete", json={"password": PASSWORD, "forfeit_cents": 100}).status_code == 204
     refused = _adjust(admin, user_id, 200)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "user_deleted")
     view = admin.get(f"/api/admin/wallets/{user_id}").json()  # its history stays readable

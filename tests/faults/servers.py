@@ -47,6 +47,7 @@ class Dedicated:
 
     def __init__(self, root: Path, logs: Path, *, worker_env: dict[str, str] | None = None) -> None:
         from effigies.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedStripe, load_local_secrets
+        from effigies.embedded.smtp import EmbeddedSmtp
 
         self.root = root
         self.logs = logs  # the API's and the worker's, kept after the run (the servers' go with root)
@@ -55,6 +56,7 @@ class Dedicated:
         self.postgres = EmbeddedPostgres(root / "pg", port=free_port(), log=quiet)
         self.redis = EmbeddedRedis(root / "redis", port=free_port(), log=quiet)
         self.stripe = EmbeddedStripe(root / "stripe", port=free_port(), log=quiet)
+        self.smtp = EmbeddedSmtp(root / "smtp", port=free_port(), log=quiet)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.webhook_secret = load_local_secrets(root)["STRIPE_WEBHOOK_SECRET"]
@@ -68,6 +70,7 @@ class Dedicated:
         db_url = self.postgres.start()
         redis_url = self.redis.start()
         stripe_url = self.stripe.start()
+        smtp_url = self.smtp.start()
         env = {k: v for k, v in os.environ.items() if k not in _FOREIGN and not k.startswith("EE_")}
         env.update({
             "DATABASE_URL": db_url,
@@ -76,6 +79,7 @@ class Dedicated:
             "STRIPE_SECRET_KEY": self.stripe.secret_key,
             "STRIPE_PUBLISHABLE_KEY": self.stripe.publishable_key,
             "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
+            "EE_SMTP_URL": smtp_url,
             "EE_ENV": "test",
             "EE_DATA_DIR": str(self.root / "data"),
             "EE_PORT": str(self.port),
@@ -95,7 +99,7 @@ class Dedicated:
         for proc in (self.api, self.worker):
             if proc is not None:
                 _stop(proc)
-        for server in (self.stripe, self.redis, self.postgres):
+        for server in (self.smtp, self.stripe, self.redis, self.postgres):
             server.stop()
 
     def sql(self, query: str, *params: object) -> list[tuple]:

@@ -34,6 +34,14 @@ def test_a_board_of_16_comes_as_png_and_pdf(make_user):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
+def test_the_board_file_is_named_in_the_persons_language(make_user):
+    user, _ = make_user()
+    assert user.patch("/api/me", json={"locale": "en"}).status_code == 200
+    body = _wait_board(user, user.post("/api/themes/pixel-heroes/boards", json={"count": 16}).json()["id"])
+    disposition = user.get(body["pdf_url"]).headers["content-disposition"]
+    assert 'filename="board-pixel-heroes-' in disposition and "planche" not in disposition
+
+
 def test_board_requests_are_checked(make_user, client):
     user, _ = make_user()
     other, _ = make_user()

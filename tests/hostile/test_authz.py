@@ -126,6 +126,19 @@ MATRIX: dict[str, Row] = {
     "POST /api/me/password": own_account(
         post("/api/me/password", json={"current_password": "not-the-password", "new_password": "another-password-1"}), 400),
     "POST /api/me/delete": own_account(post("/api/me/delete", json={"password": "not-the-password"}), 400),
+    "GET /api/session": public(get("/api/session")),
+    "GET /api/me/export": own_account(get("/api/me/export")),
+    # E-mailed links: a made-up token is refused after any gate there is (there is none).
+    "POST /api/auth/email/verify": public(post("/api/auth/email/verify", json={"token": "A" * 43}), 400),
+    "POST /api/auth/password/reset": public(
+        post("/api/auth/password/reset", json={"token": "A" * 43, "new_password": "another-password-1"}), 400),
+    "POST /api/auth/password/forgot": public(lambda w: Call("POST", "/api/auth/password/forgot", {"json": {
+        "email": f"authz-{uuid.uuid4().hex[:10]}@players.effigies.fr"}}), 202),
+    "POST /api/me/email/verification": own_account(post("/api/me/email/verification", json={}), 202),
+    "POST /api/me/email": own_account(post("/api/me/email", json={
+        "new_email": "authz-new@players.effigies.fr", "password": "not-the-password"}), 400),
+    # Local mode's mail outbox: open to whoever reaches a local server (effigies.mail.outbox).
+    "GET /api/mail/outbox": public(get("/api/mail/outbox")),
     # Themes
     "GET /api/themes": public(get("/api/themes")),
     "GET /api/themes/{slug}": public(get("/api/themes/galactic-droids")),
@@ -134,6 +147,8 @@ MATRIX: dict[str, Row] = {
     "GET /api/themes/{slug}/learning/{name}": public(get("/api/themes/pixel-heroes/learning/{w.frame}")),
     # Generation
     "POST /api/themes/{slug}/generations": own_account(post("/api/themes/galactic-droids/generations", json={"count": 1}), 202),
+    "GET /api/themes/{slug}/proposals": own_account(get("/api/themes/galactic-droids/proposals")),
+    "GET /api/me/proposals": own_account(get("/api/me/proposals")),
     "GET /api/generations/{job_id}": mine(get("/api/generations/{w.job_id}")),
     "GET /api/generations/{job_id}/events": mine(get("/api/generations/{w.job_id}/events")),
     "GET /api/candidates/{candidate_id}/preview.webp": mine(get("/api/candidates/{w.preview_candidate}/preview.webp")),
@@ -180,6 +195,11 @@ MATRIX: dict[str, Row] = {
     # Without a bearer token, only an admin's session reads the metrics.
     "GET /metrics": admin_only(get("/metrics")),
 }
+# Addresses people type (effigies.api.pages): a redirect to the page for anyone; the page itself
+# then asks for what it needs through the routes above.
+for _path in __import__("effigies.api.pages", fromlist=["PATHS"]).PATHS:
+    for _form in (_path, _path + "/"):
+        MATRIX[f"GET {_form}"] = public(get(_form.replace("{slug}", "galactic-droids").replace("{page}", "terms")), 302)
 
 
 def app_routes() -> set[str]:

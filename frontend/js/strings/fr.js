@@ -1,4 +1,18 @@
 // French, the default: every string the interface shows (keys shared with en.js).
+
+// The training-data credits of the shipped themes (effigies/themes/service.py, BUILTIN_THEMES),
+// which the API sends in English; an admin's own theme keeps the words they typed.
+const ATTRIBUTIONS_FR = {
+  '"Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).':
+    '« Bottts » de Pablo Stanley (bottts.com), libre pour un usage personnel et commercial, rendu avec DiceBear (MIT).',
+  'The DiceBear "Pixel Art" avatar style (CC0 1.0), rendered with DiceBear (MIT).':
+    'Le style d’avatar « Pixel Art » de DiceBear (CC0 1.0), rendu avec DiceBear (MIT).',
+  'Silhouettes from game-icons.net by Lorc, Delapouite and contributors (CC BY 3.0), recoloured.':
+    'Silhouettes de game-icons.net par Lorc, Delapouite et leurs contributeurs (CC BY 3.0), recolorées.',
+  'Face emojis from Twemoji (CC BY 4.0), Noto Emoji (Apache 2.0), Fluent Emoji (MIT), FxEmoji (Apache 2.0) and EmojiOne 2 (CC BY 4.0).':
+    'Émojis de visages de Twemoji (CC BY 4.0), Noto Emoji (Apache 2.0), Fluent Emoji (MIT), FxEmoji (Apache 2.0) et EmojiOne 2 (CC BY 4.0).',
+};
+
 export default {
   'app.name': 'Effigies Edification',
   'app.loading': 'Chargement…',
@@ -34,7 +48,8 @@ export default {
   'home.no_themes': 'Aucun thème n’est encore disponible. Revenez bientôt !',
   'home.sample_alt': 'Exemples d’avatars du thème « {name} »',
   'home.open_theme': 'Créer un avatar « {name} »',
-  'home.attribution': 'Données d’entraînement : {text}',
+  // The credits come from the API in English: the shipped themes' ones read in French here.
+  'home.attribution': (p) => `Données d’entraînement : ${ATTRIBUTIONS_FR[String(p.text || '').trim()] || p.text}`,
 
   'theme.status.published': 'Disponible',
   'theme.status.draft': 'En préparation',
@@ -66,7 +81,9 @@ export default {
   'learn.losses_explain': 'Quand le discriminateur gagne, sa perte baisse et celle du générateur monte ; l’équilibre, c’est quand aucun des deux ne domine longtemps.',
   'learn.legend_d': 'Discriminateur (D)',
   'learn.legend_g': 'Générateur (G)',
-  'learn.axis_images': '{images} images vues',
+  'learn.axis_x': 'Images vues',
+  'learn.axis_y': 'Perte',
+  'learn.play_again': 'Lecture depuis le début',
   'learn.chart_label': 'Courbes de perte ; à la fin, D {d} et G {g} après {images} images vues.',
   'learn.no_losses': 'Aucune courbe de perte n’a été enregistrée.',
   'learn.missing': 'Ce générateur n’a pas gardé trace de son entraînement.',
@@ -119,6 +136,8 @@ export default {
   'wallet.packs': 'Choisissez un pack',
   'wallet.pack': (p) => `${p.count} avatar${p.count > 1 ? 's' : ''}`,
   'wallet.topup_title': 'Recharger mon portefeuille',
+  'wallet.back': '← Vos propositions « {theme} »',
+  'wallet.back_done': 'Retour à vos propositions « {theme} »',
   'wallet.card_label': 'Carte bancaire',
   'wallet.shim.number': 'Numéro de carte',
   'wallet.shim.exp_month': 'Mois d’expiration (MM)',
@@ -250,6 +269,8 @@ export default {
   'account.password_changed': 'Mot de passe changé. Vos autres appareils ont été déconnectés.',
   'account.delete_title': 'Supprimer mon compte',
   'account.delete_explain': 'Votre adresse e-mail, votre nom et votre mot de passe seront effacés et vous serez déconnecté partout. Les avatars achetés restent vendus et leurs adresses publiques continuent de fonctionner. Le solde du portefeuille est perdu. C’est définitif.',
+  'account.delete_balance': 'Votre portefeuille contient encore {amount}. Supprimer le compte y renonce : ce montant n’est pas remboursé. Pour le récupérer, demandez d’abord un remboursement (voir les conditions de vente).',
+  'account.delete_balance_changed': 'Votre solde a changé depuis l’affichage de cette page : vérifiez le montant ci-dessus, puis confirmez à nouveau.',
   'account.delete_confirm': 'Je comprends que la suppression est définitive.',
   'account.delete_confirm_needed': 'Cochez la case pour confirmer la suppression.',
   'account.delete_submit': 'Supprimer définitivement mon compte',
@@ -278,7 +299,7 @@ export default {
   'account.proposals_empty_link': 'Voir les thèmes',
 
   // Admin: training a theme (views/admin-training.js)
-  'training.title': 'Entraînement — {slug}',
+  'training.title': 'Entraînement — {name}',
   'training.back': '← Retour à l’administration',
   'training.new_title': 'Nouvel entraînement',
   'training.preset_legend': 'Durée de l’entraînement',
@@ -291,6 +312,7 @@ export default {
   'training.diffaugment_hint': 'Sous 5 000 images, DiffAugment (couleur, translation, découpe) s’active tout seul pour que le discriminateur ne mémorise pas le jeu.',
   'training.start': 'Lancer l’entraînement',
   'training.started': 'Entraînement mis en file d’attente.',
+  'training.now_running': 'Entraînement en cours.',
   'training.cancel': 'Annuler l’entraînement',
   'training.cancelling': 'Annulation…',
   'training.cancel_sent': 'Annulation demandée : l’entraînement s’arrête après avoir enregistré un point de reprise.',

@@ -2,8 +2,8 @@
 // delete account.
 import { get, post, ApiError } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
-import { t, timeOnly } from '../i18n.js';
-import { state, setMe, loadMe } from '../store.js';
+import { t, timeOnly, money } from '../i18n.js';
+import { state, setMe, loadMe, refreshWallet } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 import { field } from './auth.js';
 import { themeName } from './home.js';
@@ -213,9 +213,21 @@ function deleteForm(main, ctx) {
   const confirm = h('input', { type: 'checkbox', id: 'delete-confirm', name: 'confirm', required: true });
   const status = statusLine('delete-status');
   const submit = h('button', { type: 'submit', class: 'btn btn-danger', text: t('account.delete_submit') });
+  // What the wallet still holds is given up with the account: said in so many words, and the
+  // amount shown is the one confirmed (the server refuses another: balance_not_confirmed).
+  const balanceLine = h('p', { class: 'notice', hidden: true, 'data-testid': 'delete-balance' });
+  let shownCents = 0;
+  function showBalance(cents) {
+    shownCents = typeof cents === 'number' ? cents : 0;
+    balanceLine.hidden = shownCents <= 0;
+    balanceLine.textContent = shownCents > 0 ? t('account.delete_balance', { amount: money(shownCents, state.currency) }) : '';
+  }
+  showBalance(state.balanceCents);
+  refreshWallet().then((wallet) => { if (wallet) showBalance(wallet.balance_cents); }).catch(() => null);
   const form = h('form', { class: 'auth-form panel', novalidate: true, 'aria-labelledby': 'delete-title' },
     h('h2', { id: 'delete-title', text: t('account.delete_title') }),
     h('p', { text: t('account.delete_explain') }),
+    balanceLine,
     status, password.el,
     h('div', { class: 'field check' }, confirm, h('label', { for: 'delete-confirm', text: t('account.delete_confirm') })),
     h('div', { class: 'actions' }, submit));
@@ -228,11 +240,17 @@ function deleteForm(main, ctx) {
     if (!confirm.checked) return ui.invalid(confirm, t('account.delete_confirm_needed'));
     submit.disabled = true;
     try {
-      await post('/api/me/delete', { password: password.input.value });
+      await post('/api/me/delete', { password: password.input.value, forfeit_cents: shownCents });
     } catch (err) {
       submit.disabled = false;
       if (ctx.handleAuthError(err)) return;
-      if (err instanceof ApiError && err.code === 'wrong_password') ui.invalid(password.input, errorText(err));
+      if (err instanceof ApiError && err.code === 'balance_not_confirmed') {
+        // The balance moved since the page showed it (a top-up landed): show the new one, ask again.
+        const wallet = await refreshWallet().catch(() => null);
+        if (wallet) showBalance(wallet.balance_cents);
+        confirm.checked = false;
+        setMessage(status, t('account.delete_balance_changed'), 'error');
+      } else if (err instanceof ApiError && err.code === 'wrong_password') ui.invalid(password.input, errorText(err));
       else setMessage(status, errorText(err), 'error');
       return;
     }

@@ -3,7 +3,7 @@
 // amount and person. The search and the chosen person live in the address (?q=…&user=…), so a
 // reload or a language switch (which redraws the page) keeps them. The server refuses non-admins.
 import { get, post, randomKey } from '../api.js';
-import { h, clear, setMessage, uid } from '../dom.js';
+import { h, append, clear, setMessage, uid } from '../dom.js';
 import { t, money, dateTime, number } from '../i18n.js';
 import { state } from '../store.js';
 import { errorText } from '../errors.js';
@@ -19,6 +19,11 @@ export function parseEuros(text) {
   const m = /^\s*(\d{1,6})(?:[.,](\d{1,2}))?\s*€?\s*$/.exec(text || '');
   if (!m) return null;
   return Number(m[1]) * 100 + Number((m[2] || '').padEnd(2, '0'));
+}
+
+/** What the API may leave empty (null): a dash, never the word "null". */
+function shown(value) {
+  return value === null || value === undefined || value === '' ? '—' : String(value);
 }
 
 function signed(cents) {
@@ -57,8 +62,8 @@ function historyTable(entries) {
     [t('wallet.col_date')], [t('wallet.col_description')], [t('support.col.by')], [t('wallet.col_amount'), 'amount'],
   ], entries.map((e) => h('tr', { 'data-testid': `line-${e.kind}` },
     h('td', {}, h('time', { datetime: e.created_at, text: dateTime(e.created_at) })),
-    h('td', { text: describe(e) }),
-    h('td', { text: e.kind === 'adjustment' ? (e.admin_email || e.admin_id || '—') : '' }),
+    h('td', { text: shown(describe(e)) }),
+    h('td', { text: e.kind === 'adjustment' ? shown(e.admin_email || e.admin_id) : '' }),
     h('td', { class: e.amount_cents > 0 ? 'amount amount-plus' : 'amount', text: signed(e.amount_cents) }))));
 }
 
@@ -70,7 +75,7 @@ function topupsTable(topups) {
     h('td', {}, h('time', { datetime: tp.created_at, text: dateTime(tp.created_at) })),
     h('td', { class: 'amount', text: money(tp.amount_cents, tp.currency) }),
     h('td', { text: t('support.topup_status.' + tp.status) }),
-    h('td', { text: tp.status === 'failed' ? topupFailureText(tp) : '' }))));
+    h('td', { text: tp.status === 'failed' ? shown(topupFailureText(tp)) : '' }))));
 }
 
 function field(label, control, hint) {
@@ -262,10 +267,11 @@ export function mount(main, params, ctx) {
   function drawWallet(wallet, message) {
     const user = wallet.user;
     clear(walletBox);
-    walletBox.append(
-      h('h2', { id: 'support-wallet-title', tabindex: '-1', text: t('support.wallet_title', { email: user.email }) }),
-      h('p', { class: 'hint' }, t('support.who', { name: user.display_name, created: dateTime(user.created_at) }), ' ',
-        h('code', { text: user.id })),
+    // dom.js append, not Element.append: that one writes a null child (no message) as the text "null".
+    append(walletBox, [
+      h('h2', { id: 'support-wallet-title', tabindex: '-1', text: t('support.wallet_title', { email: shown(user.email) }) }),
+      h('p', { class: 'hint' }, t('support.who', { name: shown(user.display_name), created: shown(dateTime(user.created_at)) }), ' ',
+        h('code', { text: shown(user.id) })),
       message ? h('p', { class: 'notice notice-success', role: 'status', tabindex: '-1', 'data-testid': 'goodwill-done', text: message }) : null,
       h('section', { class: 'balance-card', 'aria-labelledby': 'support-balance-title' },
         h('h3', { id: 'support-balance-title', text: t('wallet.balance') }),
@@ -280,7 +286,7 @@ export function mount(main, params, ctx) {
       h('h3', { text: t('wallet.history') }),
       historyTable(wallet.entries),
       h('h3', { text: t('support.topups_title') }),
-      topupsTable(wallet.topups));
+      topupsTable(wallet.topups)]);
   }
 
   searchForm.addEventListener('submit', (event) => {

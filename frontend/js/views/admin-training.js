@@ -7,6 +7,7 @@ import { h, clear, setMessage, uid } from '../dom.js';
 import { t, number, dateTime } from '../i18n.js';
 import { state } from '../store.js';
 import { errorText } from '../errors.js';
+import { themeName } from './home.js';
 
 const POLL_MS = 2000;
 const ACTIVE = new Set(['queued', 'running']);
@@ -114,13 +115,20 @@ function historyTable(runs) {
 
 export function mount(main, params, ctx) {
   const slug = params.slug;
-  ctx.setTitle(t('training.title', { slug }));
-  main.append(h('p', { class: 'back' }, h('a', { href: '#/admin', text: t('training.back') })),
-    h('h1', { text: t('training.title', { slug }) }));
+  // The slug until the theme's name is known (GET /api/admin/themes: drafts too).
+  const heading = h('h1', { text: t('training.title', { name: slug }) });
+  ctx.setTitle(t('training.title', { name: slug }));
+  main.append(h('p', { class: 'back' }, h('a', { href: '#/admin', text: t('training.back') })), heading);
   if (!state.me || state.me.role !== 'admin') {
     main.append(h('p', { class: 'notice notice-error', role: 'alert', text: t('admin.forbidden') }));
     return null;
   }
+  get('/api/admin/themes').then((themes) => {
+    const theme = (themes || []).find((th) => th.slug === slug);
+    if (!theme || !alive) return;
+    heading.textContent = t('training.title', { name: themeName(theme) });
+    ctx.setTitle(heading.textContent);
+  }).catch(() => { /* the slug stays: the page works without the name */ });
   const base = '/api/admin/themes/' + encodeURIComponent(slug) + '/training-runs';
   const status = h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'training-message' });
   const current = h('div', { 'data-testid': 'training-current' });
@@ -137,6 +145,8 @@ export function mount(main, params, ctx) {
   let timer = null;
   let runId = params.query && params.query.get('run');
   let lastStatus = null;
+  let runs = []; // the history as last loaded; the polled run replaces its row (images seen, status)
+  let announced = false; // the status line speaks for the run this page started, as its state changes
 
   function fail(err) {
     if (ctx.handleAuthError(err)) return;
@@ -153,7 +163,13 @@ export function mount(main, params, ctx) {
       current.append(runPanel(run, () => cancel(run.id)));
       start.disabled = ACTIVE.has(run.status);
       if (run.status !== lastStatus && lastStatus !== null) loadHistory();
-      if (!ACTIVE.has(run.status) && lastStatus !== run.status) setMessage(status, '');
+      else drawHistory(run);
+      if (announced && run.status !== lastStatus) {
+        // The run's real state, not the "queued" of the moment it was started.
+        if (run.status === 'queued') setMessage(status, t('training.started'), 'success');
+        else if (run.status === 'running') setMessage(status, t('training.now_running'), 'info');
+        else { setMessage(status, ''); announced = false; }
+      } else if (!ACTIVE.has(run.status) && lastStatus !== run.status) setMessage(status, '');
       lastStatus = run.status;
       if (ACTIVE.has(run.status)) timer = setTimeout(poll, POLL_MS);
     } catch (err) {
@@ -164,15 +180,21 @@ export function mount(main, params, ctx) {
 
   async function loadHistory() {
     try {
-      const runs = await get(base);
+      runs = await get(base);
       if (!alive) return;
-      clear(historyBody);
-      historyBody.append(historyTable(runs));
+      drawHistory();
       if (!runId && runs.length) {
         runId = runs[0].id;
         poll();
       }
     } catch (err) { fail(err); }
+  }
+
+  /** The list, with the run polled just now in place of its (older) row. */
+  function drawHistory(live) {
+    if (live) runs = runs.map((r) => (r.id === live.id ? live : r));
+    clear(historyBody);
+    historyBody.append(historyTable(runs));
   }
 
   async function cancel(id) {
@@ -191,6 +213,7 @@ export function mount(main, params, ctx) {
     try {
       const run = await post(base, { preset: choice.value });
       setMessage(status, t('training.started'), 'success');
+      announced = true;
       runId = run.id;
       lastStatus = null;
       poll();

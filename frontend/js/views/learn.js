@@ -1,6 +1,6 @@
 // #/themes/{slug}/learn — how the generator learned: the same latents along training, and the losses.
 import { get, ApiError } from '../api.js';
-import { h, clear, setMessage } from '../dom.js';
+import { h, append, clear, setMessage } from '../dom.js';
 import { t, number } from '../i18n.js';
 import { errorText } from '../errors.js';
 import { themeName } from './home.js';
@@ -39,11 +39,17 @@ export function mount(main, params, ctx) {
       'data-testid': 'learn-frame',
     });
     const caption = h('p', { class: 'learn-caption', 'aria-live': 'polite', 'data-testid': 'learn-caption' });
+    const last = frames.length - 1;
+    // Opens on the end of training (what the generator learned); "play" replays it from the noise.
     const scrubber = h('input', {
-      type: 'range', min: '0', max: String(frames.length - 1), step: '1', value: '0', id: 'learn-scrubber',
+      type: 'range', min: '0', max: String(last), step: '1', value: String(last), id: 'learn-scrubber',
       'data-testid': 'learn-scrubber',
     });
-    const play = h('button', { type: 'button', class: 'btn', text: t('learn.play') });
+    const play = h('button', { type: 'button', class: 'btn', 'data-testid': 'learn-play' });
+    /** Paused: "play from the start" on the last frame, "play" (from here) elsewhere. */
+    function playLabel() {
+      play.textContent = Number(scrubber.value) >= last ? t('learn.play_again') : t('learn.play');
+    }
 
     function show(i) {
       const frame = frames[i];
@@ -52,16 +58,17 @@ export function mount(main, params, ctx) {
       caption.textContent = t('learn.caption', { images: number(frame.images), n: i + 1, total: frames.length });
       scrubber.value = String(i);
       scrubber.setAttribute('aria-valuetext', caption.textContent);
+      if (!timer) playLabel();
     }
     function stop() {
       clearInterval(timer);
       timer = null;
-      play.textContent = t('learn.play');
+      playLabel();
     }
     scrubber.addEventListener('input', () => { stop(); show(Number(scrubber.value)); });
     play.addEventListener('click', () => {
       if (timer) { stop(); return; }
-      let i = Number(scrubber.value) === frames.length - 1 ? 0 : Number(scrubber.value);
+      let i = Number(scrubber.value) >= last ? 0 : Number(scrubber.value);
       show(i);
       play.textContent = t('learn.pause');
       timer = setInterval(() => {
@@ -72,7 +79,8 @@ export function mount(main, params, ctx) {
     });
 
     clear(body);
-    body.append(
+    // dom.js append: Element.append would write the null of a missing replay note as "null".
+    append(body, [
       h('p', { class: 'lead', text: t('learn.intro') }),
       learning.replay ? h('p', { class: 'hint', 'data-testid': 'learn-replay',
         text: t('learn.replay', { images: number(frames[frames.length - 1].images) }) }) : null,
@@ -84,8 +92,8 @@ export function mount(main, params, ctx) {
       h('section', { 'aria-labelledby': 'losses-title' },
         h('h2', { id: 'losses-title', text: t('learn.losses_title') }),
         lossChart(learning.losses),
-        h('p', { class: 'hint', text: t('learn.losses_explain') })));
-    show(0);
+        h('p', { class: 'hint', text: t('learn.losses_explain') }))]);
+    show(last);
   }
 
   return () => { abort.abort(); clearInterval(timer); };

@@ -4,7 +4,7 @@
 import { get, post, ApiError, randomKey } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
 import { t, money, timeOnly } from '../i18n.js';
-import { state, subscribe, priceCents, refreshWallet } from '../store.js';
+import { state, subscribe, priceCents, refreshWallet, rememberTheme } from '../store.js';
 import { errorText } from '../errors.js';
 import { createTopup } from '../topup.js';
 import { waitForGeneration } from '../generation-wait.js';
@@ -21,14 +21,15 @@ const JOB_RESUME_MS = 10 * 60 * 1000;
 
 // Kept across re-renders (language switch, coming back to the page) for the session, per person.
 // user:slug → { jobId, status, candidates: [{id, preview_url, expires_at, state}], earlier: [same],
-//               generated, bought, notice }
+//               generated, message }
 // candidates: the latest batch; earlier: older proposals still on sale, newest first.
+// message: the page's one message (see say() below); each card's own state is on the card.
 const sessions = new Map();
 
 function sessionFor(slug) {
   const key = (state.me ? state.me.id : '') + ':' + slug;
   if (!sessions.has(key)) {
-    sessions.set(key, { jobId: null, status: null, candidates: [], earlier: [], generated: false, bought: null, notice: null, statusKey: null });
+    sessions.set(key, { jobId: null, status: null, candidates: [], earlier: [], generated: false, message: null, statusKey: null });
   }
   return sessions.get(key);
 }
@@ -70,6 +71,7 @@ function newestBatch(list) {
 export function mount(main, params, ctx) {
   const slug = params.slug;
   const session = sessionFor(slug);
+  rememberTheme(slug); // the wallet page links back here
   const abort = new AbortController();
   const cleanups = [() => abort.abort()];
   let theme = null;
@@ -99,16 +101,47 @@ export function mount(main, params, ctx) {
     h('p', { class: 'back' }, h('a', { href: '#/', text: t('theme.back') })),
     heading, header, notice, body);
 
-  function showError(text) {
-    setMessage(notice, text, 'error');
-    notice.className = 'notice notice-error';
-    session.notice = text ? { text, kind: 'error' } : null;
+  // ----- the page's message: one at a time, each new one replaces the last -----
+  // { kind: 'error' | 'success', key, params } or { kind: 'error', err } (API error, worded on each
+  // draw, so in the current language), or { kind: 'bought', avatar } (the box with the new avatar).
+  // funds: true on the "insufficient balance" refusal: the top-up form goes with it, and both go
+  // once the balance covers the price (topped up here, on the wallet page, in another tab).
+  function say(message) {
+    session.message = message || null;
+    drawMessage();
   }
 
-  function showInfo(text) {
-    setMessage(notice, text, 'success');
-    notice.className = 'notice notice-success';
-    session.notice = text ? { text, kind: 'success' } : null;
+  function messageText(m) {
+    if (!m || m.kind === 'bought') return '';
+    if (m.key) return t(m.key, m.params || {});
+    return errorText(m.err);
+  }
+
+  function drawMessage() {
+    const m = session.message;
+    const text = messageText(m);
+    setMessage(notice, text, m ? m.kind : 'info');
+    notice.className = m && m.kind === 'success' ? 'notice notice-success' : 'notice notice-error';
+    drawBought();
+    if (m && m.funds) openTopup();
+    else closeTopup();
+  }
+
+  function covered() {
+    return typeof state.balanceCents === 'number' && state.balanceCents >= priceCents();
+  }
+
+  /** On each balance change: a "not enough money" that is no longer true goes, with its form. */
+  function reviewFunds() {
+    const m = session.message;
+    if (!m || !m.funds || !covered()) return;
+    // Topped up in the form here: say so where the form was; otherwise nothing is left to say.
+    const here = Boolean(topup);
+    say(here ? { kind: 'success', key: 'theme.topup_done' } : null);
+    if (here) {
+      notice.setAttribute('tabindex', '-1');
+      notice.focus();
+    }
   }
 
   // ----- theme loading -----
@@ -118,7 +151,7 @@ export function mount(main, params, ctx) {
   }).catch((err) => {
     if (err && err.name === 'AbortError') return;
     heading.textContent = t('notfound.title');
-    showError(err instanceof ApiError && err.status === 404 ? t('err.theme_not_found') : errorText(err));
+    say(err instanceof ApiError && err.status === 404 ? { kind: 'error', key: 'err.theme_not_found' } : { kind: 'error', err });
   });
 
   // ----- the person's proposals still on sale (after a reload, from another device) -----
@@ -202,10 +235,7 @@ export function mount(main, params, ctx) {
         src: theme.sample_url, alt: t('home.sample_alt', { name }), width: 200, height: 200,
       }));
 
-    if (session.notice) {
-      if (session.notice.kind === 'error') showError(session.notice.text);
-      else showInfo(session.notice.text);
-    }
+    drawMessage();
 
     if (theme.status !== 'published') {
       body.append(h('p', { class: 'notice', text: theme.status === 'retired' ? t('err.theme_retired') : t('theme.not_available') }));
@@ -251,8 +281,8 @@ export function mount(main, params, ctx) {
     drawGenerateButton();
     drawStatus();
     drawCandidates();
-    drawBought();
-    if (session.topupOpen) openTopup();
+    reviewFunds(); // back from the wallet page: a refusal for lack of money may be stale now
+    drawMessage();
 
     // Resume polling a job started before a re-render.
     if (busy() && !pollingJob) {
@@ -268,7 +298,7 @@ export function mount(main, params, ctx) {
     if (typeof state.balanceCents === 'number') {
       balanceLine.append(
         t('theme.price_and_balance', { price, balance: money(state.balanceCents, state.currency) }), ' ',
-        h('a', { href: '#/wallet', text: t('theme.topup_link') }));
+        h('a', { href: '#/wallet?from=' + encodeURIComponent('/themes/' + slug), 'data-testid': 'theme-topup-link', text: t('theme.topup_link') }));
     } else {
       balanceLine.append(t('theme.price', { price }));
     }
@@ -350,8 +380,9 @@ export function mount(main, params, ctx) {
   function drawBought() {
     if (!boughtBox) return;
     clear(boughtBox);
-    if (!session.bought) { boughtBox.hidden = true; return; }
-    const src = withSize(session.bought.url, 128);
+    const m = session.message;
+    if (!m || m.kind !== 'bought') { boughtBox.hidden = true; return; }
+    const src = withSize(m.avatar.url, 128);
     boughtBox.append(
       h('img', { src, alt: t('theme.bought_alt'), width: 96, height: 96, class: theme && theme.pixel_art ? 'pixelated' : 'smooth' }),
       h('div', {},
@@ -361,15 +392,11 @@ export function mount(main, params, ctx) {
   }
 
   function openTopup() {
-    session.topupOpen = true;
     if (topup || !topupBox) return;
     topup = createTopup({
       title: t('theme.topup_title'),
-      onSuccess: () => {
-        showInfo(t('theme.topup_done'));
-        session.topupOpen = false;
-        // Leave the form (and its success message) in place; the person buys next.
-      },
+      // Its new balance has already been announced (refreshWallet → reviewFunds), which closed the form.
+      onSuccess: () => reviewFunds(),
     });
     topupBox.append(topup.el);
     topupBox.hidden = false;
@@ -380,12 +407,18 @@ export function mount(main, params, ctx) {
     }
   }
 
+  function closeTopup() {
+    if (!topup) return;
+    topup.destroy();
+    topup.el.remove();
+    topup = null;
+    if (topupBox) topupBox.hidden = true;
+  }
+
   // ----- actions -----
   async function generate() {
     if (busy()) return;
-    showError('');
-    session.bought = null;
-    drawBought();
+    say(null);
     session.jobId = null;
     session.status = 'queued';
     session.statusKey = 'theme.status.queued';
@@ -402,7 +435,7 @@ export function mount(main, params, ctx) {
       session.status = 'failed';
       session.statusKey = null;
       if (ctx.handleAuthError(err)) return;
-      showError(errorText(err));
+      say({ kind: 'error', err });
       drawGenerateButton();
       drawStatus();
     }
@@ -445,7 +478,7 @@ export function mount(main, params, ctx) {
       rememberJob(slug, null);
       if (ctx.handleAuthError(err)) return;
       // Not this person's job any more, or long gone: the proposals above say what is on sale.
-      if (jobId !== resumedJob) showError(errorText(err));
+      if (jobId !== resumedJob) say({ kind: 'error', err });
     } finally {
       if (pollingJob === jobId) pollingJob = null;
     }
@@ -455,7 +488,6 @@ export function mount(main, params, ctx) {
 
   async function buy(cand) {
     if (cand.state !== 'offered') return;
-    showError('');
     cand.state = 'buying';
     drawCandidates();
     try {
@@ -464,9 +496,8 @@ export function mount(main, params, ctx) {
       const result = await post(`/api/candidates/${encodeURIComponent(cand.id)}/purchase`, {},
         { signal: abort.signal, headers: { 'Idempotency-Key': cand.purchaseKey } });
       cand.state = 'sold';
-      session.bought = result.avatar;
       drawCandidates();
-      drawBought();
+      say({ kind: 'bought', avatar: result.avatar }); // replaces any refusal, closes the top-up form
       refreshWallet().catch(() => {});
       const link = boughtBox.querySelector('a');
       if (link) link.focus();
@@ -480,31 +511,32 @@ export function mount(main, params, ctx) {
       const code = err instanceof ApiError ? err.code : '';
       if (code === 'insufficient_funds') {
         cand.state = 'offered';
-        showError(t('err.insufficient_funds'));
-        openTopup();
+        say({ kind: 'error', key: 'err.insufficient_funds', funds: true });
+        // The balance shown may be stale (spent in another tab): the server's says when it covers the price.
+        refreshWallet().catch(() => {});
       } else if (code === 'near_duplicate_sold') {
         cand.state = 'unavailable';
-        showError(t('err.near_duplicate_sold'));
+        say({ kind: 'error', key: 'err.near_duplicate_sold' });
       } else if (code === 'candidate_expired') {
         cand.state = 'expired';
-        showError(t('err.candidate_expired'));
+        say({ kind: 'error', key: 'err.candidate_expired' });
       } else if (err instanceof ApiError && err.status === 404) {
         cand.state = 'unavailable';
-        showError(t('err.candidate_not_found'));
+        say({ kind: 'error', key: 'err.candidate_not_found' });
       } else {
         cand.state = 'offered';
-        showError(errorText(err));
+        say({ kind: 'error', err });
       }
       drawCandidates();
     }
   }
 
-  cleanups.push(subscribe(() => drawBalance()));
+  cleanups.push(subscribe(() => { drawBalance(); reviewFunds(); }));
   if (state.me && typeof state.balanceCents !== 'number') refreshWallet().catch(() => {});
 
   return () => {
     cleanups.forEach((fn) => fn());
-    if (topup) topup.destroy();
+    closeTopup();
   };
 }
 

@@ -1,7 +1,8 @@
 // #/wallet — balance, top-up packs with the card element, history.
+import { get } from '../api.js';
 import { h, clear } from '../dom.js';
 import { t, hasKey, money, dateTime } from '../i18n.js';
-import { state, subscribe, refreshWallet } from '../store.js';
+import { state, subscribe, refreshWallet, backToTheme } from '../store.js';
 import { errorText } from '../errors.js';
 import { createTopup, topupFailureText } from '../topup.js';
 import { themeName } from './home.js';
@@ -36,18 +37,34 @@ function unsettledTopups(topups) {
   }));
 }
 
-export function mount(main, _params, ctx) {
+export function mount(main, params, ctx) {
   ctx.setTitle(t('wallet.title'));
+  const abort = new AbortController();
   const balance = h('p', { class: 'balance-big', 'data-testid': 'wallet-balance', 'aria-live': 'polite' });
   const history = h('div', { class: 'history', 'aria-busy': 'true' });
   const notice = h('div', { role: 'alert', class: 'notice notice-error', hidden: true });
-  const topup = createTopup({ onSuccess: () => load() });
+  // The way back to the proposals: the theme page the person came from (?from=, or the last one
+  // opened in this tab); once the wallet is topped up, a button right under the balance.
+  const backSlug = backToTheme(params.query && params.query.get('from'));
+  const back = h('p', { class: 'back', hidden: true });
+  const backDone = h('div', { class: 'notice notice-success', role: 'status', hidden: true, 'data-testid': 'wallet-back-done' });
+  let backTheme = null;
+  let toppedUp = false;
+  const topup = createTopup({
+    onSuccess: () => {
+      load();
+      toppedUp = true;
+      drawBack();
+    },
+  });
 
   main.append(
+    back,
     h('h1', { text: t('wallet.title') }),
     h('section', { class: 'balance-card', 'aria-labelledby': 'balance-title' },
       h('h2', { id: 'balance-title', text: t('wallet.balance') }),
       balance),
+    backDone,
     notice,
     h('section', { class: 'panel' }, topup.el),
     h('section', { 'aria-labelledby': 'history-title' },
@@ -62,6 +79,31 @@ export function mount(main, _params, ctx) {
       balance.textContent = '…';
       delete balance.dataset.cents;
     }
+  }
+
+  function backHref() {
+    return '#/themes/' + encodeURIComponent(backSlug);
+  }
+
+  function drawBack() {
+    if (!backTheme) return;
+    const theme = themeName(backTheme);
+    clear(back);
+    back.append(h('a', { href: backHref(), 'data-testid': 'wallet-back', text: t('wallet.back', { theme }) }));
+    back.hidden = false;
+    if (!toppedUp) return;
+    clear(backDone);
+    const link = h('a', { href: backHref(), class: 'btn btn-primary', 'data-testid': 'wallet-back-link', text: t('wallet.back_done', { theme }) });
+    backDone.append(link);
+    backDone.hidden = false;
+    link.focus();
+  }
+
+  if (backSlug) {
+    get('/api/themes/' + encodeURIComponent(backSlug), { signal: abort.signal }).then((theme) => {
+      backTheme = theme;
+      drawBack();
+    }).catch(() => { /* gone or unreachable: no way back to offer */ });
   }
 
   function drawHistory(entries, topups) {
@@ -111,6 +153,7 @@ export function mount(main, _params, ctx) {
   load();
 
   return () => {
+    abort.abort();
     unsubscribe();
     topup.destroy();
   };
