@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     candidate_ttl_minutes: int = Field(30, ge=1, alias="EE_CANDIDATE_TTL_MINUTES")
     price_cents: int = Field(10, ge=1, alias="EE_PRICE_CENTS")
     topup_packs_cents: list[int] = Field([100, 200, 500], alias="EE_TOPUP_PACKS_CENTS")
+    # Card testing (stolen cards tried through our form) costs a merchant its Stripe account: card
+    # forms (SetupIntents) and top-ups per account and per client address per hour, and failed
+    # top-ups per account per 24 h after which card payments pause (429 + Retry-After).
+    card_attempts_per_user: int = Field(10, ge=1, alias="EE_CARD_ATTEMPTS_PER_USER")
+    card_attempts_per_ip: int = Field(30, ge=1, alias="EE_CARD_ATTEMPTS_PER_IP")
+    topup_failures_per_day: int = Field(5, ge=1, alias="EE_TOPUP_FAILURES_PER_DAY")
     generation_max_tries: int = Field(5, ge=1, alias="EE_GENERATION_MAX_TRIES")
     # Generation requests per minute, per account and per client address (429 + Retry-After past it).
     generation_rate_per_user: int = Field(30, ge=1, alias="EE_GENERATION_RATE_PER_USER")

@@ -127,6 +127,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 # Every test's client is 127.0.0.1: the per-client mail budget would be shared by
                 # the whole session; the per-address one (3 an hour) is what tests exercise.
                 "EE_MAIL_RATE_PER_IP": "500",
+                "EE_CARD_ATTEMPTS_PER_IP": "500",  # the same: card forms and top-ups per client address
             }
         )
         # A Redis database of our own, emptied, so queued work of other runs never reaches us.

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from effigies.db import DatabaseNotConfigured
 from effigies.errors import DomainError
+from effigies.monitoring.metrics import RECORDER
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def _sent_other_than_json(request: Request) -> bool:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError):
+        if exc.status == 429:  # throttles are watched: card testing, floods (GET /metrics)
+            RECORDER.inc("ee_throttled_total", (("code", exc.code),))
         return error_response(exc.status, exc.code, exc.message, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)

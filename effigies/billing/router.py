@@ -6,10 +6,20 @@ from fastapi import APIRouter, Request
 
 from effigies.api.deps import CurrentUser, SessionDep
 from effigies.api.openapi import errors
+from effigies.api.ratelimit import client_ip, hits
 from effigies.billing import service
+from effigies.config import get_settings
 from effigies.billing.schemas import SetupIntentOut, TopUpIn, TopUpOut, WalletOut
 
 router = APIRouter(prefix="/api", tags=["billing"])
+CARD_WINDOW_S = 3600  # settings.card_attempts_per_user / _per_ip card forms and top-ups in each
+
+
+def _card_attempt(request: Request, user_id: uuid.UUID) -> None:
+    """Every card form opened and every top-up tried counts, per account and per address."""
+    settings = get_settings()
+    hits([("card", str(user_id), settings.card_attempts_per_user),
+          ("card-ip", client_ip(request), settings.card_attempts_per_ip)], window_s=CARD_WINDOW_S)
 
 
 @router.get("/wallet", response_model=WalletOut)
@@ -17,13 +27,15 @@ def get_wallet(user: CurrentUser, session: SessionDep):
     return service.wallet_view(session=session, user_id=user.id)
 
 
-@router.post("/wallet/setup-intents", status_code=201, response_model=SetupIntentOut)
-def create_setup_intent(user: CurrentUser):
+@router.post("/wallet/setup-intents", status_code=201, response_model=SetupIntentOut, responses=errors(429))
+def create_setup_intent(request: Request, user: CurrentUser):
+    _card_attempt(request, user.id)
     return SetupIntentOut(client_secret=service.create_setup_intent(user_id=user.id))
 
 
-@router.post("/wallet/topups", status_code=201, response_model=TopUpOut)
-def create_topup(body: TopUpIn, user: CurrentUser, session: SessionDep):
+@router.post("/wallet/topups", status_code=201, response_model=TopUpOut, responses=errors(429))
+def create_topup(body: TopUpIn, request: Request, user: CurrentUser, session: SessionDep):
+    _card_attempt(request, user.id)
     topup_id = service.start_topup(user_id=user.id, amount_cents=body.amount_cents, payment_method_id=body.payment_method_id)
     return service.get_topup(session=session, user_id=user.id, topup_id=topup_id)
 

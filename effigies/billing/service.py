@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import stripe
@@ -16,7 +17,7 @@ from effigies.billing.models import LedgerAccount, LedgerEntry, LedgerTransactio
 from effigies.billing.schemas import LedgerLine, WalletOut
 from effigies.billing.wallet_lines import wallet_lines
 from effigies.config import get_settings
-from effigies.db import session_scope
+from effigies.db import session_scope, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,33 @@ def wallet_view(*, session: Session, user_id: uuid.UUID, limit: int = 50) -> Wal
     return view
 
 
+FAILURE_WINDOW = timedelta(hours=24)
+
+
+def ensure_card_payments_allowed(*, session: Session, user_id: uuid.UUID) -> None:
+    """429 once this account's top-ups failed settings.topup_failures_per_day times in 24 hours,
+    until the oldest of those failures is a day old: a person mistyping a card a few times is not
+    stopped, a script testing stolen cards is."""
+    cap = get_settings().topup_failures_per_day
+    since = utcnow() - FAILURE_WINDOW
+    failed = list(session.scalars(
+        select(TopUp.created_at).where(TopUp.user_id == user_id, TopUp.status == "failed", TopUp.created_at > since)
+        .order_by(TopUp.created_at.desc()).limit(cap)
+    ))
+    if len(failed) >= cap:
+        retry_after = max(1, int((failed[-1] + FAILURE_WINDOW - utcnow()).total_seconds()) + 1)
+        raise BillingError(
+            "topups_paused",
+            f"Card payments are paused on this account after {cap} failed attempts in 24 hours. "
+            f"Please try again in {retry_after // 3600 + 1} hour(s), or contact us.",
+            status=429, headers={"Retry-After": str(retry_after)},
+        )
+
+
 def create_setup_intent(*, user_id: uuid.UUID) -> str:
+    """A card form's secret; refused like a top-up while card payments are paused."""
+    with session_scope() as session:
+        ensure_card_payments_allowed(session=session, user_id=user_id)
     intent = stripe_gateway.create_setup_intent(metadata={"user_id": str(user_id)})
     return intent.client_secret
 
@@ -62,6 +89,7 @@ def start_topup(*, user_id: uuid.UUID, amount_cents: int, payment_method_id: str
         packs = ", ".join(format_eur(p) for p in get_settings().topup_packs_cents)
         raise BillingError("invalid_pack", f"Top-ups come in packs: {packs}.", status=422)
     with session_scope() as session:
+        ensure_card_payments_allowed(session=session, user_id=user_id)
         topup = TopUp(user_id=user_id, amount_cents=amount_cents, currency="eur")
         session.add(topup)
         session.flush()

@@ -13,6 +13,8 @@ Counters
     ee_http_requests_total{route,method,status} requests answered by the API processes; route is
                                                 the route template (/api/themes/{slug}), status
                                                 the class (2xx...)
+    ee_throttled_total{code}                    requests refused with 429, by error code: rate_limited
+                                                (a rate limit), topups_paused (failed card payments)
 Histogram
     ee_http_request_duration_seconds{route,method}  time from the request to the response's end
                                                 (an event stream's whole life, for
@@ -62,6 +64,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ee_purchases_total": ("counter", "Avatars sold."),
     "ee_revenue_cents_total": ("counter", "Revenue from avatars sold, in euro cents."),
     "ee_http_requests_total": ("counter", "HTTP requests answered, by route template, method and status class."),
+    "ee_throttled_total": ("counter", "Requests refused with 429, by error code (rate_limited, topups_paused...)."),
     "ee_http_request_duration_seconds": ("histogram", "HTTP request duration, by route template and method."),
     "ee_queue_depth": ("gauge", "Messages waiting in a Celery queue."),
     "ee_queue_unacked": ("gauge", "Messages taken by a worker and not yet acknowledged."),
