@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Refused outside local mode: a production secret must come from the environment.
@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Generation requests per minute, per account and per client address (429 + Retry-After past it).
     generation_rate_per_user: int = Field(30, ge=1, alias="EE_GENERATION_RATE_PER_USER")
     generation_rate_per_ip: int = Field(120, ge=1, alias="EE_GENERATION_RATE_PER_IP")
+    # A visitor (no account, effigies.generation.router) is held to this many per minute, per
+    # visitor id and per client address: dropping the cookie gives a new id, not a new budget.
+    generation_rate_per_visitor: int = Field(10, ge=1, alias="EE_GENERATION_RATE_PER_VISITOR")
     # Micro-batching in the generate worker (effigies.generation.sampler): B latents or W ms,
     # whichever comes first. W = 0 still batches whatever queued during the previous pass (20
     # users: 38.8 jobs/s at B = 64 vs 33.3 at B = 1); on a 2-core CPU waiting bought no more
@@ -159,6 +162,30 @@ class Settings(BaseSettings):
     # Test hook of effigies.embedded.up: the module `effigies up` runs with `python -m` for
     # db upgrade, the workers and the API.
     up_cli_module: str = Field("effigies.cli", alias="EE_UP_CLI_MODULE")
+    # The operator: who sells, as the legal pages (effigies.legal) name them. The defaults are a
+    # local demo's placeholders; production refuses to start without name, address and e-mail.
+    operator_name: str = Field("Effigies Edification (démo locale)", alias="EE_OPERATOR_NAME")
+    # Postal address of the operator's registered office, on one line.
+    operator_address: str = Field("1 rue de l'Exemple, 75000 Paris, France (adresse de démonstration)",
+                                  alias="EE_OPERATOR_ADDRESS")
+    # Where customers write (complaints, withdrawal, privacy requests): read by a person.
+    operator_email: str = Field("contact@effigies.local", alias="EE_OPERATOR_EMAIL")
+    # A telephone number customers may call (the EU's consumer rules and the French LCEN ask for one).
+    operator_phone: str = Field("+33 1 00 00 00 00 (démo locale)", alias="EE_OPERATOR_PHONE")
+    # Company registration (e.g. "RCS Paris 123 456 789", or "SIREN 123 456 789" for a sole trader).
+    operator_registration: str = Field("RCS Démo 000 000 000 (démo locale)", alias="EE_OPERATOR_REGISTRATION")
+    # Intra-EU VAT number, or the mention that replaces it (e.g. "TVA non applicable, art. 293 B du CGI").
+    operator_vat: str = Field("FR00 000000000 (démo locale)", alias="EE_OPERATOR_VAT")
+    # The person legally responsible for what the site publishes (French LCEN art. 6); unset: the operator.
+    publication_director: str | None = Field(None, alias="EE_PUBLICATION_DIRECTOR")
+    # The hosting provider's name and postal address (mentions légales).
+    host_name: str = Field("Hébergeur de démonstration (démo locale)", alias="EE_HOST_NAME")
+    host_address: str = Field("Adresse de l'hébergeur (démo locale)", alias="EE_HOST_ADDRESS")
+    # The consumer mediator customers may turn to, with how to reach them (name, address, website).
+    mediator: str = Field("Médiateur de la consommation (démo locale : à désigner par l'exploitant)",
+                          alias="EE_MEDIATOR")
+    # A folder of legal page templates (<page>.<locale>.md) that replace the shipped ones file by file.
+    legal_dir: Path | None = Field(None, alias="EE_LEGAL_DIR")
 
     def is_given(self, name: str) -> bool:
         """Whether field `name` got a non-empty value from the environment (or the caller),
@@ -185,6 +212,12 @@ class Settings(BaseSettings):
     @property
     def signing_key_path(self) -> Path:
         return self.data_dir / "signing-key.pem"
+
+    @field_validator("legal_dir", "publication_director", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        # EE_LEGAL_DIR= (empty, as compose files pass an unset variable) is no folder, not ".".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> "Settings":
@@ -216,6 +249,9 @@ class Settings(BaseSettings):
                 ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
                 ("STRIPE_PUBLISHABLE_KEY", self.stripe_publishable_key),
                 ("EE_SMTP_URL", self.smtp_url),
+                ("EE_OPERATOR_NAME", self.is_given("operator_name")),
+                ("EE_OPERATOR_ADDRESS", self.is_given("operator_address")),
+                ("EE_OPERATOR_EMAIL", self.is_given("operator_email")),
             )
             if not value
         ]

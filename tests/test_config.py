@@ -11,6 +11,10 @@ PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_x",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
     "EE_SMTP_URL": "smtp://mailer:secret@smtp.effigies.example:587",
+    # Who sells, as the legal pages say (effigies.legal).
+    "EE_OPERATOR_NAME": "Effigies SAS",
+    "EE_OPERATOR_ADDRESS": "10 rue des Avatars, 75011 Paris, France",
+    "EE_OPERATOR_EMAIL": "contact@effigies.example",
 }
 
 
@@ -38,7 +42,8 @@ def test_production_names_every_missing_setting(monkeypatch):
             monkeypatch.delenv(key, raising=False)
     with pytest.raises(ValidationError) as info:
         Settings()
-    for key in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "EE_SMTP_URL"):
+    for key in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "EE_SMTP_URL", "EE_OPERATOR_NAME",
+                "EE_OPERATOR_ADDRESS", "EE_OPERATOR_EMAIL"):
         assert key in str(info.value)
 
 

@@ -9,7 +9,9 @@ from effigies.accounts.schemas import (
     AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
     PasswordForgotIn, PasswordResetIn, SessionOut, SignupIn, TokenIn, UserOut,
 )
-from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, OptionalUser, SessionDep
+from effigies.api.deps import (
+    CSRF_COOKIE, SESSION_COOKIE, VISITOR_COOKIE, CurrentUser, OptionalUser, SessionDep, VisitorId,
+)
 from effigies.api.openapi import errors
 from effigies.api.ratelimit import client_ip, hit, hits
 from effigies.config import get_settings
@@ -39,6 +41,13 @@ def set_session_cookies(response: Response, token: str) -> None:
     )
 
 
+def _forget_visitor(request: Request, response: Response) -> None:
+    """Once signed up or logged in, the visitor's proposals are the account's: the id goes."""
+    if VISITOR_COOKIE in request.cookies:
+        settings = get_settings()
+        response.delete_cookie(VISITOR_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.cookie_secure)
+
+
 def _logged_out() -> Response:
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -46,19 +55,21 @@ def _logged_out() -> Response:
 
 
 @router.post("/auth/signup", status_code=201, response_model=UserOut, responses=errors(409, 429, 503))
-def signup(body: SignupIn, request: Request, response: Response, session: SessionDep):
+def signup(body: SignupIn, request: Request, response: Response, session: SessionDep, visitor: VisitorId):
     hit("signup", client_ip(request), limit=get_settings().signup_rate_per_ip, window_s=SIGNUP_WINDOW_S)
     user, token = service.register(session=session, email=body.email, password=body.password,
-                                   display_name=body.display_name, locale=body.locale)
+                                   display_name=body.display_name, locale=body.locale, visitor=visitor)
     set_session_cookies(response, token)
+    _forget_visitor(request, response)
     return user
 
 
 @router.post("/auth/login", response_model=UserOut, responses=errors(401, 429))
-def login(body: LoginIn, request: Request, response: Response, session: SessionDep):
+def login(body: LoginIn, request: Request, response: Response, session: SessionDep, visitor: VisitorId):
     user, token = service.log_in(session=session, email=body.email, password=body.password, ip=client_ip(request),
-                                 replacing=request.cookies.get(SESSION_COOKIE))
+                                 replacing=request.cookies.get(SESSION_COOKIE), visitor=visitor)
     set_session_cookies(response, token)
+    _forget_visitor(request, response)
     return user
 
 

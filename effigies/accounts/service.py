@@ -21,6 +21,7 @@ from effigies.billing.ledger import format_eur
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.errors import DomainError
+from effigies.generation import service as generation_service
 from effigies.mail import service as mail_service
 
 # OWASP's argon2id recommendation: m = 19 MiB, t = 2, p = 1.
@@ -143,25 +144,31 @@ def delete_account(*, session: Session, user: User, password: str, ip: str, forf
 
 
 def register(
-    *, session: Session, email: str, password: str, display_name: str, locale: str = "fr",
+    *, session: Session, email: str, password: str, display_name: str, locale: str = "fr", visitor: str | None = None,
 ) -> tuple[User, str]:
     """Sign up, log in and send the verification e-mail, committed: the new user and their
-    session token. No account is kept when the e-mail cannot be sent (503, see effigies.mail)."""
+    session token. No account is kept when the e-mail cannot be sent (503, see effigies.mail).
+    `visitor`: this browser's visitor id, whose unexpired proposals the account takes over."""
     user = signup(session=session, email=email, password=password, display_name=display_name)
     user.locale = locale
     token = open_session(session=session, user=user)
+    generation_service.adopt_visitor(session=session, visitor=visitor, user_id=user.id)
     _send_verification(session=session, user=user, email=user.email, template="verify_email")
     session.commit()
     return user, token
 
 
-def log_in(*, session: Session, email: str, password: str, ip: str, replacing: str | None = None) -> tuple[User, str]:
+def log_in(
+    *, session: Session, email: str, password: str, ip: str, replacing: str | None = None, visitor: str | None = None,
+) -> tuple[User, str]:
     """Check the password and open a session, committed. Whatever session this browser held
-    (`replacing`, perhaps one planted by someone else) ends here."""
+    (`replacing`, perhaps one planted by someone else) ends here; the unexpired proposals of its
+    visitor id (`visitor`, tried before logging in) become the account's."""
     user = authenticate(session=session, email=email, password=password, ip=ip)
     if replacing:
         close_session(session=session, token=replacing)
     token = open_session(session=session, user=user)
+    generation_service.adopt_visitor(session=session, visitor=visitor, user_id=user.id)
     session.commit()
     return user, token
 

@@ -17,6 +17,7 @@ from effigies.billing.router import router as billing_router
 from effigies.certificates.router import router as certificates_router
 from effigies.config import get_settings
 from effigies.generation.router import router as generation_router
+from effigies.legal.router import router as legal_router
 from effigies.mail.router import router as mail_router
 from effigies.monitoring.http import HttpMetrics
 from effigies.monitoring.router import admin_router as monitoring_admin_router
@@ -46,7 +47,7 @@ def create_app() -> FastAPI:
     app.add_middleware(HttpMetrics)
 
     for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router,
-                   certificates_router, monitoring_router, mail_router, privacy_router):
+                   certificates_router, monitoring_router, mail_router, privacy_router, legal_router):
         app.include_router(router)
 
     # Deny by default: every admin route sits behind this one dependency.

@@ -1,4 +1,5 @@
-"""Dependencies shared by every router: the DB session, the current user, the admin gate."""
+"""Dependencies shared by every router: the DB session, the current user, the admin gate, and
+the visitor id of someone trying a theme without an account."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,9 +12,14 @@ from effigies.accounts import service as accounts_service
 from effigies.accounts.models import User
 from effigies.db import session_factory
 from effigies.errors import DomainError
+from effigies.generation import service as generation_service
 
 SESSION_COOKIE = "ee_session"
 CSRF_COOKIE = "csrftoken"
+# A visitor's random id (effigies.generation.service: only its SHA-256 is stored), set by their
+# first generation request (effigies.generation.router) and cleared when they sign up or log in.
+VISITOR_COOKIE = "ee_visitor"
+VISITOR_MAX_AGE_S = 30 * 86400
 
 
 def get_session() -> Iterator[Session]:
@@ -49,6 +55,13 @@ async def require_admin(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+async def visitor_id(request: Request) -> str | None:
+    """The visitor id of this browser's cookie, if it holds one of the form we hand out."""
+    value = request.cookies.get(VISITOR_COOKIE)
+    return value if generation_service.valid_visitor_id(value) else None
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
+VisitorId = Annotated[str | None, Depends(visitor_id)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 AdminUser = Annotated[User, Depends(require_admin)]

@@ -14,7 +14,7 @@ router = APIRouter(include_in_schema=False)
 # (effigies.certificates.router). A slug that is no theme's opens the frontend's "not found".
 PATHS = ("/login", "/signup", "/wallet", "/avatars", "/account", "/mail", "/verify", "/password/forgot",
          "/password/reset", "/email/verify", "/admin", "/admin/stats", "/admin/support",
-         "/admin/themes/{slug}/training", "/themes/{slug}", "/themes/{slug}/learn")
+         "/admin/themes/{slug}/training", "/themes/{slug}", "/themes/{slug}/learn", "/legal/{page}")
 
 
 def _to_page(request: Request) -> RedirectResponse:

@@ -12,6 +12,9 @@ from effigies.db import Base
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
 CANDIDATE_STATUSES = ("offered", "sold", "expired")
+# A job and its candidates belong to a person (user_id) or to a visitor without an account
+# (visitor: the SHA-256 of their ee_visitor cookie, effigies.generation.service.visitor_key).
+ONE_OWNER = "(user_id IS NULL) <> (visitor IS NULL)"
 
 
 class GenerationJob(Base):
@@ -19,15 +22,19 @@ class GenerationJob(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATUSES}", name="status"),
         CheckConstraint("count BETWEEN 1 AND 8", name="count"),
+        CheckConstraint(ONE_OWNER, name="one_owner"),
         # Admin stats read the last days by created_at (effigies.monitoring): a BRIN index is a
         # few pages for a table appended in time order, and costs the insert almost nothing.
         Index("ix_generation_jobs_created_at_brin", "created_at", postgresql_using="brin"),
         # The beat's sweep of jobs whose queue message was lost reads only these (service.recover_jobs).
         Index("ix_generation_jobs_pending", "created_at", postgresql_where=text("status IN ('queued', 'running')")),
+        # A visitor's jobs, moved to the account they sign up with (service.adopt_visitor).
+        Index("ix_generation_jobs_visitor", "visitor", postgresql_where=text("visitor IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    visitor: Mapped[str | None] = mapped_column(String(64))
     theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"), index=True)
     model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
     count: Mapped[int] = mapped_column(Integer)
@@ -45,18 +52,22 @@ class GenerationJob(Base):
 
 
 class Candidate(Base):
-    """A generated image offered to one user until it expires or is sold."""
+    """A generated image offered to one user (or visitor) until it expires or is sold."""
 
     __tablename__ = "candidates"
     __table_args__ = (
         CheckConstraint(f"status IN {CANDIDATE_STATUSES}", name="status"),
         UniqueConstraint("job_id", "position"),
+        CheckConstraint(ONE_OWNER, name="one_owner"),
+        # A visitor's proposals (their theme page, adoption at sign-up): only visitors' rows.
+        Index("ix_candidates_visitor", "visitor", postgresql_where=text("visitor IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("generation_jobs.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    visitor: Mapped[str | None] = mapped_column(String(64))
     theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"))
     model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))
     # effigies.uniqueness.fingerprint: checked again in the purchase transaction.

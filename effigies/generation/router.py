@@ -4,10 +4,12 @@ import logging
 import uuid
 
 import redis
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from effigies.api.deps import CurrentUser, SessionDep
+from effigies.api.deps import (
+    VISITOR_COOKIE, VISITOR_MAX_AGE_S, CurrentUser, OptionalUser, SessionDep, VisitorId,
+)
 from effigies.api.openapi import content, errors
 from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["generation"])
 
 # Per person, and per address too, so that a handful of accounts can't flood the worker queue.
+# A visitor (no account) is held to settings.generation_rate_per_visitor per visitor id and per
+# address: a browser that drops its cookie gets a new id, not a new budget.
 GENERATION_WINDOW_S = 60  # per-user and per-IP limits: settings.generation_rate_per_user / _per_ip
 
 
@@ -33,23 +37,42 @@ def _limit(limits: list[tuple[str, str, int]]) -> None:
         raise DomainError("queue_unavailable", service.QUEUE_UNAVAILABLE, status=503) from exc
 
 
+def _owner(user, visitor: str | None) -> dict:
+    """Whose jobs and candidates a request may see: the person's when logged in, else the
+    visitor's (an unknown id, or none, owns nothing: a 404, never someone else's rows)."""
+    return {"user_id": user.id} if user is not None else {"visitor": visitor}
+
+
 @router.post(
     "/themes/{slug}/generations", status_code=202, response_model=GenerationCreated, responses=errors(409, 410, 429, 503)
 )
 def create_generation(
-    slug: str, request: Request, user: CurrentUser, session: SessionDep, body: GenerationIn | None = None
+    slug: str, request: Request, response: Response, user: OptionalUser, visitor: VisitorId, session: SessionDep,
+    body: GenerationIn | None = None,
 ):
+    """A person's, or a visitor's: try first, sign up to buy. A visitor's first request gets
+    their id, in an HttpOnly cookie, sent again by each one: it lasts 30 days from the last."""
     settings = get_settings()
-    _limit([("generate", str(user.id), settings.generation_rate_per_user),
-            ("generate-ip", client_ip(request), settings.generation_rate_per_ip)])
-    job_id = service.submit_job(session=session, user_id=user.id, slug=slug, count=(body or GenerationIn()).count)
+    ip = client_ip(request)
+    if user is not None:
+        _limit([("generate", str(user.id), settings.generation_rate_per_user),
+                ("generate-ip", ip, settings.generation_rate_per_ip)])
+    else:
+        visitor = visitor or service.new_visitor_id()
+        _limit([("generate-visitor", visitor, settings.generation_rate_per_visitor),
+                ("generate-visitor-ip", ip, settings.generation_rate_per_visitor),
+                ("generate-ip", ip, settings.generation_rate_per_ip)])
+        response.set_cookie(VISITOR_COOKIE, visitor, max_age=VISITOR_MAX_AGE_S, httponly=True, samesite="lax",
+                            secure=settings.cookie_secure, path="/")
+    job_id = service.submit_job(session=session, slug=slug, count=(body or GenerationIn()).count, **_owner(user, visitor))
     return GenerationCreated(id=job_id)
 
 
 @router.get("/themes/{slug}/proposals", response_model=ProposalsOut, responses=errors(404))
-def theme_proposals(slug: str, user: CurrentUser, session: SessionDep):
-    """The person's proposals on this theme still for sale, newest first: what a reload shows."""
-    return stream.proposals_out(session=session, user_id=user.id, slug=slug)
+def theme_proposals(slug: str, user: OptionalUser, visitor: VisitorId, session: SessionDep):
+    """The person's (or visitor's) proposals on this theme still for sale, newest first: what a
+    reload shows."""
+    return stream.proposals_out(session=session, slug=slug, **_owner(user, visitor))
 
 
 @router.get("/me/proposals", response_model=ProposalsOut)
@@ -59,15 +82,15 @@ def my_proposals(user: CurrentUser, session: SessionDep):
 
 
 @router.get("/generations/{job_id}", response_model=GenerationOut)
-def get_generation(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
-    return stream.generation_out(session=session, job_id=job_id, user_id=user.id)
+def get_generation(job_id: uuid.UUID, user: OptionalUser, visitor: VisitorId, session: SessionDep):
+    return stream.generation_out(session=session, job_id=job_id, **_owner(user, visitor))
 
 
 @router.get("/generations/{job_id}/events", response_class=StreamingResponse, responses=content("text/event-stream"))
-async def generation_events(job_id: uuid.UUID, user: CurrentUser, session: SessionDep):
+async def generation_events(job_id: uuid.UUID, user: OptionalUser, visitor: VisitorId, session: SessionDep):
     """text/event-stream: the job's state now, then its final state when the worker says so."""
     return StreamingResponse(
-        await stream.open_stream(session=session, job_id=job_id, user_id=user.id),
+        await stream.open_stream(session=session, job_id=job_id, **_owner(user, visitor)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -77,8 +100,8 @@ async def generation_events(job_id: uuid.UUID, user: CurrentUser, session: Sessi
     "/candidates/{candidate_id}/preview.webp", response_class=FileResponse,
     responses={**content("image/webp"), **errors(410)},
 )
-def candidate_preview(candidate_id: uuid.UUID, user: CurrentUser, session: SessionDep):
-    candidate = service.candidate_for_user(session=session, candidate_id=candidate_id, user_id=user.id)
+def candidate_preview(candidate_id: uuid.UUID, user: OptionalUser, visitor: VisitorId, session: SessionDep):
+    candidate = service.candidate_for_user(session=session, candidate_id=candidate_id, **_owner(user, visitor))
     service.ensure_offered(candidate)
     return FileResponse(
         service.candidate_preview_path(session=session, candidate=candidate),

@@ -4,8 +4,10 @@ This package alone writes generation_jobs and candidates: a purchase takes an of
 lock_offer / mark_sold, retiring a theme ends its offers through expire_offers."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from effigies.config import get_settings
@@ -53,10 +55,61 @@ def enqueue(task_name: str, *args: str, what: str) -> None:
         raise GenerationError("queue_unavailable", QUEUE_UNAVAILABLE, status=503) from None
 
 
-def submit_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -> uuid.UUID:
+# ---------------------------------------------------------------------------- owners
+# A job and its candidates are a person's (user_id) or a visitor's: someone without an account,
+# known by the random id of their ee_visitor cookie (effigies.generation.router). That id is a
+# bearer secret (whoever holds it sees the proposals and can take them into an account), so
+# only its SHA-256 is stored, like a session token. Every function below that reads or acts on
+# someone's jobs or candidates takes `user_id` or `visitor` (the cookie's value), never both.
+
+_VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32), as new_visitor_id makes
+
+
+def new_visitor_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def valid_visitor_id(value: str | None) -> bool:
+    """Only ids of the form we hand out: a cookie set by anything else is no visitor."""
+    return value is not None and _VISITOR_ID.fullmatch(value) is not None
+
+
+def visitor_key(visitor: str) -> str:
+    """What the database holds for a visitor id."""
+    return hashlib.sha256(visitor.encode()).hexdigest()
+
+
+def _owner(user_id: uuid.UUID | None, visitor: str | None) -> tuple[uuid.UUID | None, str | None]:
+    """(user_id, stored visitor key): exactly one set; (None, None) when the caller is nobody."""
+    if user_id is not None and visitor is not None:
+        raise ValueError("a person or a visitor, not both")
+    if user_id is not None:
+        return user_id, None
+    return None, visitor_key(visitor) if valid_visitor_id(visitor) else None
+
+
+def _owns(row, user_id: uuid.UUID | None, visitor: str | None) -> bool:
+    """Whether this job or candidate is the caller's: a person's rows are never a visitor's."""
+    user_id, key = _owner(user_id, visitor)
+    if user_id is not None:
+        return row.user_id == user_id
+    return key is not None and row.user_id is None and row.visitor == key
+
+
+def _owned_by(model, user_id: uuid.UUID | None, visitor: str | None):
+    """The SQL condition for the caller's rows (matching none when the caller is nobody)."""
+    user_id, key = _owner(user_id, visitor)
+    if user_id is not None:
+        return model.user_id == user_id
+    return (model.visitor == key) & model.user_id.is_(None) if key is not None else false()
+
+
+def submit_job(
+    *, session: Session, slug: str, count: int, user_id: uuid.UUID | None = None, visitor: str | None = None,
+) -> uuid.UUID:
     """Create the job, commit it (a worker must find it), queue it. If the queue is down the job
     is marked failed, committed too, and the person gets a 503: no job stays queued forever."""
-    job_id = create_job(session=session, user_id=user_id, slug=slug, count=count).id
+    job_id = create_job(session=session, user_id=user_id, visitor=visitor, slug=slug, count=count).id
     session.commit()
     try:
         enqueue(GENERATE_TASK, str(job_id), what=f"generation {job_id}")
@@ -67,11 +120,17 @@ def submit_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -
     return job_id
 
 
-def create_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -> GenerationJob:
+def create_job(
+    *, session: Session, slug: str, count: int, user_id: uuid.UUID | None = None, visitor: str | None = None,
+) -> GenerationJob:
+    user_id, key = _owner(user_id, visitor)
+    if user_id is None and key is None:
+        raise ValueError("a job needs an owner")
     theme = themes_service.get_visible_theme(session=session, slug=slug)
     themes_service.ensure_generating(theme=theme)
     job = GenerationJob(
         user_id=user_id,
+        visitor=key,
         theme_id=theme.id,
         model_version_id=theme.current_model_version_id,
         count=count,
@@ -83,12 +142,14 @@ def create_job(*, session: Session, user_id: uuid.UUID, slug: str, count: int) -
     return job
 
 
-def get_job(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> tuple[GenerationJob, str, list[Candidate]]:
-    """The job, its theme's slug and its candidates (which only a finished job has)."""
+def get_job(
+    *, session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = None, visitor: str | None = None,
+) -> tuple[GenerationJob, str, list[Candidate]]:
+    """The caller's job, its theme's slug and its candidates (which only a finished job has)."""
     row = session.execute(
         select(GenerationJob, Theme.slug).join(Theme, Theme.id == GenerationJob.theme_id).where(GenerationJob.id == job_id)
     ).one_or_none()
-    if row is None or row[0].user_id != user_id:
+    if row is None or not _owns(row[0], user_id, visitor):
         raise GenerationError("generation_not_found", "No such generation.", status=404)
     job, slug = row
     candidates = []
@@ -139,7 +200,7 @@ class Offer:
     """A proposal as a purchase sees it: a copy, so the buyer's domain never holds our rows."""
 
     id: uuid.UUID
-    user_id: uuid.UUID
+    user_id: uuid.UUID  # lock_offer only hands out a person's offers: a visitor buys nothing
     theme_id: uuid.UUID
     model_version_id: uuid.UUID
     fingerprint: bytes
@@ -156,7 +217,7 @@ def lock_offer(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID)
     """The person's proposal, row-locked until the caller's transaction ends (two purchases of
     it run one after the other); None if it does not exist or is someone else's."""
     c = session.get(Candidate, candidate_id, with_for_update=True, populate_existing=True)
-    if c is None or c.user_id != user_id:
+    if c is None or user_id is None or not _owns(c, user_id, None):
         return None
     return Offer(c.id, c.user_id, c.theme_id, c.model_version_id, c.fingerprint, c.image_path, c.status, c.expires_at)
 
@@ -196,13 +257,15 @@ PROPOSALS_SHOWN = 48
 
 
 def list_offers(
-    *, session: Session, user_id: uuid.UUID, theme_id: uuid.UUID | None = None, limit: int = PROPOSALS_SHOWN,
+    *, session: Session, user_id: uuid.UUID | None = None, visitor: str | None = None,
+    theme_id: uuid.UUID | None = None, limit: int = PROPOSALS_SHOWN,
 ) -> list[tuple[Candidate, str]]:
-    """The person's proposals still for sale (offered, not expired), newest generation first and
-    in their order within it, with their theme's slug: what a reload or another device shows."""
+    """The person's (or visitor's) proposals still for sale (offered, not expired), newest
+    generation first and in their order within it, with their theme's slug: what a reload or
+    another device shows."""
     query = (
         select(Candidate, Theme.slug).join(Theme, Theme.id == Candidate.theme_id)
-        .where(Candidate.user_id == user_id, Candidate.status == "offered", Candidate.expires_at > func.now())
+        .where(_owned_by(Candidate, user_id, visitor), Candidate.status == "offered", Candidate.expires_at > func.now())
         .order_by(Candidate.created_at.desc(), Candidate.job_id, Candidate.position)
         .limit(limit)
     )
@@ -211,11 +274,49 @@ def list_offers(
     return [(candidate, slug) for candidate, slug in session.execute(query).all()]
 
 
-def candidate_for_user(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Candidate:
+def candidate_for_user(
+    *, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID | None = None, visitor: str | None = None,
+) -> Candidate:
     candidate = session.get(Candidate, candidate_id)
-    if candidate is None or candidate.user_id != user_id:
+    if candidate is None or not _owns(candidate, user_id, visitor):
         raise GenerationError("candidate_not_found", "No such candidate.", status=404)
     return candidate
+
+
+def adopt_visitor(*, session: Session, visitor: str | None, user_id: uuid.UUID) -> int:
+    """In the sign-up's or log-in's transaction (the caller commits): the visitor's jobs still
+    running and their offered, unexpired candidates (with the jobs they came from) become the
+    account's. Expired or failed ones stay behind, the visitor's, until the sweeper takes them.
+    Returns how many candidates moved.
+
+    Beside a worker finishing one of these jobs: its last transaction locks the job row and
+    reads the owner then (run_job). Either that comes first, and the candidates it commits are
+    seen by the UPDATE of candidates below (a fresh snapshot per statement), or the first UPDATE
+    below holds the job row and the worker writes the account's id."""
+    _, key = _owner(None, visitor)
+    if key is None:
+        return 0
+    session.execute(
+        update(GenerationJob)
+        .where(GenerationJob.visitor == key, GenerationJob.status.in_(("queued", "running")))
+        .values(user_id=user_id, visitor=None)
+        .execution_options(synchronize_session=False)
+    )
+    moved = session.scalars(
+        update(Candidate)
+        .where(Candidate.visitor == key, Candidate.status == "offered", Candidate.expires_at > func.now())
+        .values(user_id=user_id, visitor=None)
+        .returning(Candidate.job_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if jobs := set(moved):
+        session.execute(
+            update(GenerationJob)
+            .where(GenerationJob.visitor == key, GenerationJob.id.in_(jobs))
+            .values(user_id=user_id, visitor=None)
+            .execution_options(synchronize_session=False)
+        )
+    return len(moved)
 
 
 def ensure_offered(candidate: Candidate) -> None:
@@ -358,7 +459,7 @@ def run_job(*, job_id: uuid.UUID) -> str:
             update(_jobs)
             .where(_jobs.c.id == job_id, _jobs.c.status.in_(("queued", "running")))
             .values(status="running", started_at=func.coalesce(_jobs.c.started_at, func.now()))
-            .returning(_jobs.c.model_version_id, _jobs.c.count, _jobs.c.seed, _jobs.c.theme_id, _jobs.c.user_id)
+            .returning(_jobs.c.model_version_id, _jobs.c.count, _jobs.c.seed, _jobs.c.theme_id)
         ).one_or_none()
         if job is None:
             return "skipped"
@@ -371,16 +472,22 @@ def run_job(*, job_id: uuid.UUID) -> str:
     )
     expires_at = utcnow() + timedelta(minutes=settings.candidate_ttl_minutes)
     rows = [
-        {"id": uuid.uuid4(), "job_id": job_id, "position": position, "user_id": job.user_id, "theme_id": job.theme_id,
+        {"id": uuid.uuid4(), "job_id": job_id, "position": position, "theme_id": job.theme_id,
          "model_version_id": job.model_version_id, "fingerprint": value, "image_path": f"candidates/{job_id}/{position}.png",
          "status": "offered", "expires_at": expires_at}
         for position, (_, value) in enumerate(accepted)
     ]
     status, error = ("done", None) if accepted else ("failed", "Every image came out too close to an avatar already sold: try again.")
     with session_scope() as session:
-        current = session.scalar(select(_jobs.c.status).where(_jobs.c.id == job_id).with_for_update())
-        if current in ("done", "failed"):
+        # The owner is read here, under the row lock: a visitor who signed up meanwhile had the
+        # job moved to their account (adopt_visitor), and its candidates follow it.
+        current = session.execute(
+            select(_jobs.c.status, _jobs.c.user_id, _jobs.c.visitor).where(_jobs.c.id == job_id).with_for_update()
+        ).one_or_none()
+        if current is None or current.status in ("done", "failed"):  # None: its owner's account was deleted
             return "skipped"
+        for row in rows:
+            row.update(user_id=current.user_id, visitor=current.visitor)
         for (image, _), row in zip(accepted, rows):
             path = settings.images_dir / row["image_path"]
             # zlib's default level, not optimize=True: 3x faster on a transparent 64 px image

@@ -28,18 +28,24 @@ EVENTS_HEARTBEAT_S = 15
 EVENTS_MAX_S = 60
 
 
-def generation_out(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
-    job, slug, candidates = service.get_job(session=session, job_id=job_id, user_id=user_id)
+def generation_out(
+    *, session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = None, visitor: str | None = None,
+) -> GenerationOut:
+    """The caller's generation: a person's (user_id) or a visitor's (visitor: their cookie's id)."""
+    job, slug, candidates = service.get_job(session=session, job_id=job_id, user_id=user_id, visitor=visitor)
     return GenerationOut(
         id=job.id, theme_slug=slug, status=job.status, error=job.error,
         candidates=[candidate_out(c.id, c.expires_at, c.status) for c in candidates],
     )
 
 
-def proposals_out(*, session: Session, user_id: uuid.UUID, slug: str | None = None) -> ProposalsOut:
-    """The person's proposals still for sale, on one theme (404 if there is no such theme) or all."""
+def proposals_out(
+    *, session: Session, user_id: uuid.UUID | None = None, visitor: str | None = None, slug: str | None = None,
+) -> ProposalsOut:
+    """The person's (or visitor's) proposals still for sale, on one theme (404 if there is no
+    such theme) or all."""
     theme_id = themes_service.get_visible_theme(session=session, slug=slug).id if slug is not None else None
-    offers = service.list_offers(session=session, user_id=user_id, theme_id=theme_id)
+    offers = service.list_offers(session=session, user_id=user_id, visitor=visitor, theme_id=theme_id)
     return ProposalsOut(proposals=[
         ProposalOut(**candidate_out(c.id, c.expires_at, c.status).model_dump(), theme_slug=theme_slug,
                     created_at=c.created_at)
@@ -53,7 +59,9 @@ def candidate_out(candidate_id, expires_at, status: str) -> CandidateOut:
     )
 
 
-async def open_stream(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> AsyncIterator[str]:
+async def open_stream(
+    *, session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None = None, visitor: str | None = None,
+) -> AsyncIterator[str]:
     """Subscribe, read the state (also the ownership check: a stranger gets the usual 404
     before any byte is streamed), and return the stream of events."""
     try:
@@ -62,24 +70,24 @@ async def open_stream(*, session: Session, job_id: uuid.UUID, user_id: uuid.UUID
         log.warning("no event stream for generation %s: %s", job_id, exc)
         queue = None  # the state below, then the end of the stream: the browser polls
     try:
-        state = await to_thread.run_sync(_first_state, session, job_id, user_id)
+        state = await to_thread.run_sync(_first_state, session, job_id, user_id, visitor)
     except BaseException:
         _forget(job_id, queue)
         raise
-    return _job_events(state, user_id, queue)
+    return _job_events(state, user_id, visitor, queue)
 
 
-def _first_state(session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
+def _first_state(session: Session, job_id: uuid.UUID, user_id: uuid.UUID | None, visitor: str | None) -> GenerationOut:
     try:
-        return generation_out(session=session, job_id=job_id, user_id=user_id)
+        return generation_out(session=session, job_id=job_id, user_id=user_id, visitor=visitor)
     finally:
         # The pooled connection goes back now rather than when the stream ends, up to a minute later.
         session.close()
 
 
-def _read_state(job_id: uuid.UUID, user_id: uuid.UUID) -> GenerationOut:
+def _read_state(job_id: uuid.UUID, user_id: uuid.UUID | None, visitor: str | None) -> GenerationOut:
     with session_scope() as session:
-        return generation_out(session=session, job_id=job_id, user_id=user_id)
+        return generation_out(session=session, job_id=job_id, user_id=user_id, visitor=visitor)
 
 
 def _status_event(state: GenerationOut) -> str:
@@ -91,7 +99,7 @@ def _forget(job_id: uuid.UUID, queue) -> None:
         events.hub().forget(job_id, queue)
 
 
-async def _job_events(state: GenerationOut, user_id: uuid.UUID, queue) -> AsyncIterator[str]:
+async def _job_events(state: GenerationOut, user_id: uuid.UUID | None, visitor: str | None, queue) -> AsyncIterator[str]:
     try:
         yield _status_event(state)
         deadline = time.monotonic() + EVENTS_MAX_S
@@ -107,7 +115,7 @@ async def _job_events(state: GenerationOut, user_id: uuid.UUID, queue) -> AsyncI
                     "candidates": [candidate_out(c["id"], c["expires_at"], c["status"]) for c in outcome["candidates"]],
                 })
             else:  # no outcome in the message, or the subscription broke: ask the database
-                state = await to_thread.run_sync(_read_state, state.id, user_id)
+                state = await to_thread.run_sync(_read_state, state.id, user_id, visitor)
             yield _status_event(state)
     finally:
         _forget(state.id, queue)

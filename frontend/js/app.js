@@ -19,6 +19,7 @@ import * as adminSupport from './views/admin-support.js';
 import * as password from './views/password.js';
 import * as emailVerify from './views/email-verify.js';
 import * as mail from './views/mail.js';
+import * as legal from './views/legal.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('main-nav');
@@ -41,6 +42,8 @@ const ROUTES = [
   { pattern: /^\/email\/verify\/?$/, view: emailVerify, name: 'email-verify' },
   // Local mode's mail outbox (GET /api/mail/outbox answers 404 elsewhere; the page says so).
   { pattern: /^\/mail\/?$/, view: mail, name: 'mail' },
+  // Terms of sale, withdrawal, privacy, legal notice, contact (effigies/legal; linked from the footer).
+  { pattern: /^\/legal\/([\w-]+)\/?$/, view: legal, name: 'legal', keys: ['page'] },
   // Public: anyone can check an avatar (/verify/<id> on the server redirects here) or a certificate file.
   { pattern: /^\/verify\/?$/, view: verify, name: 'verify' },
   { pattern: /^\/verify\/([\w-]+)\/?$/, view: verify, name: 'verify', keys: ['public_id'] },
@@ -194,6 +197,10 @@ function navLink(href, label, active) {
   return h('a', { href, 'aria-current': active ? 'page' : null, text: label });
 }
 
+// The legal pages every page links to (the withdrawal page is linked from the terms).
+const LEGAL_FOOTER = [['terms', 'legal.terms'], ['privacy', 'legal.privacy'], ['legal-notice', 'legal.legal_notice'],
+  ['contact', 'legal.contact']];
+
 function drawHeader(routeName = current && current.route.name) {
   clear(nav);
   nav.setAttribute('aria-label', t('nav.label'));
@@ -240,11 +247,21 @@ function drawHeader(routeName = current && current.route.name) {
   const footer = document.getElementById('footer');
   clear(footer);
   footer.append(t('app.footer'));
+  const legalPage = routeName === 'legal' && current ? current.params.page : null;
+  const legalLinks = h('nav', { class: 'footer-legal', 'aria-label': t('legal.footer_label'), 'data-testid': 'legal-links' });
+  LEGAL_FOOTER.forEach(([page, key], i) => {
+    if (i) legalLinks.append(' · ');
+    legalLinks.append(h('a', {
+      href: `#/legal/${page}`, 'data-testid': `legal-link-${page}`, 'aria-current': legalPage === page ? 'page' : null, text: t(key),
+    }));
+  });
   if (state.config && state.config.mail_outbox) {
-    footer.append(' · ', h('a', {
+    legalLinks.append(' · ', h('a', {
       href: '#/mail', 'data-testid': 'outbox-link-footer', 'aria-current': routeName === 'mail' ? 'page' : null, text: t('mail.footer_link'),
     }));
   }
+  legalLinks.style.marginTop = '.4rem';
+  footer.append(legalLinks);
 }
 
 async function logout() {

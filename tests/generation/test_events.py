@@ -70,10 +70,12 @@ def test_someone_elses_stream_is_a_404_json_error(make_user):
     assert set(response.json()["error"]) == {"code", "message"}
 
 
-def test_the_stream_needs_login(client, make_user):
+def test_a_person_s_stream_is_a_404_to_a_visitor(client, make_user):
     user, _ = make_user()
     job = user.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
-    assert client.get(f"/api/generations/{job['id']}/events").status_code == 401
+    response = client.get(f"/api/generations/{job['id']}/events")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "generation_not_found"
 
 
 def test_the_stream_waits_for_the_worker_s_notice(make_user):

@@ -129,8 +129,11 @@ def test_someone_elses_generation_and_preview_are_404(make_user):
     assert bob.get(body["candidates"][0]["preview_url"]).status_code == 404
 
 
-def test_generation_needs_login(client):
-    assert client.post("/api/themes/galactic-droids/generations", json={"count": 1}).status_code == 401
+def test_a_visitor_may_generate_without_logging_in(client):
+    """Try first (tests/generation/test_visitors.py): no account needed, a visitor id instead."""
+    response = client.post("/api/themes/galactic-droids/generations", json={"count": 1})
+    assert response.status_code == 202, response.text
+    assert client.cookies.get("ee_visitor")
 
 
 def test_candidates_near_a_sold_avatar_are_never_offered(stack):

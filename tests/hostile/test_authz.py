@@ -3,14 +3,16 @@
 User A ("owner") has real objects: a finished generation and its candidates, a bought avatar and
 its certificate, a board, a top-up. For each route, MATRIX says the status each caller gets:
 - a private object of A's is 404 to everyone else, admins included (never 403: that would tell a
-  stranger the object exists), and 401 to anonymous callers;
+  stranger the object exists), and 401 to anonymous callers; or 404 to them too where a visitor
+  (no account, the ee_visitor cookie) may own such objects: generations, their previews;
 - an admin route is 401 anonymously and 403 to every non-admin;
 - a public route answers everyone alike.
 No response to anyone but A may contain A's e-mail address or the ids of A's private objects.
 
 test_every_route_is_classified enumerates the app's routes (and the public avatar URL, served
 before routing) and fails on any route that has no row here: a new route must be classified, in
-one line (`mine(...)`, `own_account(...)`, `admin_only(...)`, `public(...)`).
+one line (`mine(...)`, `mine_or_visitor(...)`, `own_account(...)`, `own_or_visitor(...)`,
+`admin_only(...)`, `public(...)`).
 """
 from __future__ import annotations
 
@@ -81,6 +83,18 @@ def mine(build, status: int = 200) -> Row:
     return Row(build, {"anonymous": 401, "other": 404, "admin": 404, "owner": status})
 
 
+def own_or_visitor(build, status: int = 200) -> Row:
+    """Acts on the caller's own things, which a visitor without an account has too (try first:
+    generating, their proposals): everyone gets the same status, each on their own."""
+    return Row(build, dict.fromkeys(ROLES, status))
+
+
+def mine_or_visitor(build, status: int = 200) -> Row:
+    """One of A's private objects of a kind a visitor may own too: a 404 to an anonymous caller,
+    who owns nothing of A's, as to anyone but A."""
+    return Row(build, {"anonymous": 404, "other": 404, "admin": 404, "owner": status})
+
+
 def admin_only(build, status: int = 200) -> Row:
     return Row(build, {"anonymous": 401, "other": 403, "admin": status, "owner": 403}, admin_page=True)
 
@@ -139,6 +153,9 @@ MATRIX: dict[str, Row] = {
         "new_email": "authz-new@players.effigies.fr", "password": "not-the-password"}), 400),
     # Local mode's mail outbox: open to whoever reaches a local server (effigies.mail.outbox).
     "GET /api/mail/outbox": public(get("/api/mail/outbox")),
+    # The legal pages: for everyone, before any account.
+    "GET /api/legal": public(get("/api/legal")),
+    "GET /api/legal/{page}": public(get("/api/legal/terms")),
     # Themes
     "GET /api/themes": public(get("/api/themes")),
     "GET /api/themes/{slug}": public(get("/api/themes/galactic-droids")),
@@ -146,12 +163,12 @@ MATRIX: dict[str, Row] = {
     "GET /api/themes/{slug}/learning": public(get("/api/themes/pixel-heroes/learning")),
     "GET /api/themes/{slug}/learning/{name}": public(get("/api/themes/pixel-heroes/learning/{w.frame}")),
     # Generation
-    "POST /api/themes/{slug}/generations": own_account(post("/api/themes/galactic-droids/generations", json={"count": 1}), 202),
-    "GET /api/themes/{slug}/proposals": own_account(get("/api/themes/galactic-droids/proposals")),
+    "POST /api/themes/{slug}/generations": own_or_visitor(post("/api/themes/galactic-droids/generations", json={"count": 1}), 202),
+    "GET /api/themes/{slug}/proposals": own_or_visitor(get("/api/themes/galactic-droids/proposals")),
     "GET /api/me/proposals": own_account(get("/api/me/proposals")),
-    "GET /api/generations/{job_id}": mine(get("/api/generations/{w.job_id}")),
-    "GET /api/generations/{job_id}/events": mine(get("/api/generations/{w.job_id}/events")),
-    "GET /api/candidates/{candidate_id}/preview.webp": mine(get("/api/candidates/{w.preview_candidate}/preview.webp")),
+    "GET /api/generations/{job_id}": mine_or_visitor(get("/api/generations/{w.job_id}")),
+    "GET /api/generations/{job_id}/events": mine_or_visitor(get("/api/generations/{w.job_id}/events")),
+    "GET /api/candidates/{candidate_id}/preview.webp": mine_or_visitor(get("/api/candidates/{w.preview_candidate}/preview.webp")),
     "POST /api/themes/{slug}/boards": own_account(post("/api/themes/pixel-heroes/boards", json={"count": 16}), 202),
     "GET /api/boards/{board_id}": mine(get("/api/boards/{w.board_id}")),
     "GET /api/boards/{board_id}/board.{ext}": mine(get("/api/boards/{w.board_id}/board.png")),
@@ -339,7 +356,7 @@ def test_a_draft_theme_is_hidden_from_everyone_but_admin_pages(stack, world):
     for client in (world.owner.client, world.admin.client, ApiClient(base_url=stack.url, timeout=30)):
         assert client.get(f"/api/themes/{slug}").status_code == 404
         assert slug not in client.get("/api/themes").text
-        assert client.post(f"/api/themes/{slug}/generations", json={"count": 1}).status_code in (401, 404)
+        assert client.post(f"/api/themes/{slug}/generations", json={"count": 1}).status_code == 404
     assert slug in world.admin.client.get("/api/admin/themes").text
 
 

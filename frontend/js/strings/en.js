@@ -24,7 +24,7 @@ export default {
 
   'home.title': 'Your unique avatar, invented for you',
   'home.lead': 'Pick a theme, let our neural network imagine avatars, regenerate until one wins your heart, then buy it for {price}: it belongs to you alone.',
-  'home.sold': (p) => p.count === 0 ? 'No avatar sold yet: the first could be yours.' : p.count === 1 ? '1 avatar has already found its owner.' : `${p.count.toLocaleString('en-IE')} avatars have already found their owner.`,
+  'home.sold': (p) => p.count === 0 ? 'Be the first to own one.' : p.count === 1 ? '1 avatar has already found its owner.' : `${p.count.toLocaleString('en-IE')} avatars have already found their owner.`,
   'home.pedagogy': 'A GAN is two networks teaching each other: a generator invents images and a discriminator learns to tell them from real ones, so each pushes the other to improve — treat every proposal as a source of inspiration.',
   'home.steps_title': 'How it works',
   'home.step1': 'Pick a theme.',
@@ -78,7 +78,9 @@ export default {
   'theme.generate': 'Generate',
   'theme.regenerate': 'Regenerate',
   'theme.generate_hint': 'Each generation offers {count} avatars. Regenerating is free; you only pay for the one you keep.',
-  'theme.login_to_generate': 'Log in to generate avatars.',
+  // Try first: a visitor (no account) generates; buying needs an account, their proposals follow them.
+  'theme.visitor_hint': 'Try as much as you like, no account needed. To buy one, sign up or log in: your proposals stay with you.',
+  'theme.signup_to_buy': 'Sign up to buy for {price}',
   'theme.price_and_balance': 'Price: {price} per avatar — your balance: {balance}',
   'theme.price': 'Price: {price} per avatar',
   'theme.topup_link': 'Top up',
@@ -625,4 +627,12 @@ export default {
   'mail.date': 'Date',
   'mail.to': 'To',
   'mail.no_subject': '(no subject)',
+  // #/legal/<page> — terms, withdrawal, privacy, legal notice, contact (views/legal.js, footer)
+  'legal.footer_label': 'Legal information and contact',
+  'legal.terms': 'Terms of sale',
+  'legal.privacy': 'Privacy',
+  'legal.legal_notice': 'Legal notice',
+  'legal.contact': 'Contact',
+  'legal.title': 'Legal information',
+  'legal.updated': 'Last updated: {date}.',
 };

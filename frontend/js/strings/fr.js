@@ -38,7 +38,7 @@ export default {
 
   'home.title': 'Votre avatar unique, inventé pour vous',
   'home.lead': 'Choisissez un thème, laissez notre réseau de neurones imaginer des avatars, régénérez jusqu’au coup de cœur, puis achetez-le pour {price} : il n’appartient qu’à vous.',
-  'home.sold': (p) => p.count === 0 ? 'Aucun avatar vendu pour l’instant : le premier sera peut-être le vôtre.' : p.count === 1 ? '1 avatar a déjà trouvé son propriétaire.' : `${p.count.toLocaleString('fr-FR')} avatars ont déjà trouvé leur propriétaire.`,
+  'home.sold': (p) => p.count === 0 ? 'Soyez le premier à en posséder un.' : p.count === 1 ? '1 avatar a déjà trouvé son propriétaire.' : `${p.count.toLocaleString('fr-FR')} avatars ont déjà trouvé leur propriétaire.`,
   'home.pedagogy': 'Un GAN, c’est deux réseaux qui s’instruisent mutuellement : un générateur invente des images et un discriminateur apprend à les distinguer des vraies, si bien que chacun fait progresser l’autre — voyez chaque proposition comme une source d’inspiration.',
   'home.steps_title': 'Comment ça marche',
   'home.step1': 'Choisissez un thème.',
@@ -92,7 +92,9 @@ export default {
   'theme.generate': 'Générer',
   'theme.regenerate': 'Régénérer',
   'theme.generate_hint': 'Chaque génération propose {count} avatars. Régénérer est gratuit ; vous ne payez que celui que vous gardez.',
-  'theme.login_to_generate': 'Connectez-vous pour générer des avatars.',
+  // Essayer d’abord : un visiteur (sans compte) génère ; acheter demande un compte, ses propositions le suivent.
+  'theme.visitor_hint': 'Essayez autant que vous voulez, sans compte. Pour en acheter un, créez un compte ou connectez-vous : vos propositions vous suivent.',
+  'theme.signup_to_buy': 'Créer un compte pour l’acheter ({price})',
   'theme.price_and_balance': 'Prix : {price} par avatar — votre solde : {balance}',
   'theme.price': 'Prix : {price} par avatar',
   'theme.topup_link': 'Recharger',
@@ -641,4 +643,12 @@ export default {
   'mail.date': 'Date',
   'mail.to': 'À',
   'mail.no_subject': '(sans objet)',
+  // #/legal/<page> — CGV, rétractation, confidentialité, mentions légales, contact (views/legal.js, pied de page)
+  'legal.footer_label': 'Informations légales et contact',
+  'legal.terms': 'Conditions générales de vente',
+  'legal.privacy': 'Confidentialité',
+  'legal.legal_notice': 'Mentions légales',
+  'legal.contact': 'Contact',
+  'legal.title': 'Informations légales',
+  'legal.updated': 'Dernière mise à jour : {date}.',
 };

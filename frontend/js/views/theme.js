@@ -1,6 +1,8 @@
 // #/themes/{slug} — generate, regenerate, buy. The person's proposals still on sale come back
 // after a reload or on another device (GET /api/themes/{slug}/proposals): the newest batch in the
-// main grid, the older ones below it until they expire.
+// main grid, the older ones below it until they expire. A visitor (not logged in) tries first:
+// they generate too (the server knows them by a cookie), and each card's button leads to sign-up,
+// after which the same proposals are the new account's and this page shows them again.
 import { get, post, ApiError, randomKey } from '../api.js';
 import { h, clear, setMessage } from '../dom.js';
 import { t, money, timeOnly } from '../i18n.js';
@@ -26,8 +28,13 @@ const JOB_RESUME_MS = 10 * 60 * 1000;
 // message: the page's one message (see say() below); each card's own state is on the card.
 const sessions = new Map();
 
+/** Whose page this is: the person's id, or 'visitor' (their proposals become the account's at sign-up). */
+function who() {
+  return state.me ? state.me.id : 'visitor';
+}
+
 function sessionFor(slug) {
-  const key = (state.me ? state.me.id : '') + ':' + slug;
+  const key = who() + ':' + slug;
   if (!sessions.has(key)) {
     sessions.set(key, { jobId: null, status: null, candidates: [], earlier: [], generated: false, message: null, statusKey: null });
   }
@@ -36,7 +43,7 @@ function sessionFor(slug) {
 
 function rememberJob(slug, jobId) {
   try {
-    if (jobId && state.me) sessionStorage.setItem(JOB_KEY + slug, JSON.stringify({ id: jobId, user: state.me.id, at: Date.now() }));
+    if (jobId) sessionStorage.setItem(JOB_KEY + slug, JSON.stringify({ id: jobId, user: who(), at: Date.now() }));
     else sessionStorage.removeItem(JOB_KEY + slug);
   } catch (_) { /* storage disabled: a reload then shows the proposals once the job is done */ }
 }
@@ -44,7 +51,7 @@ function rememberJob(slug, jobId) {
 function rememberedJob(slug) {
   try {
     const saved = JSON.parse(sessionStorage.getItem(JOB_KEY + slug) || 'null');
-    if (saved && typeof saved.id === 'string' && state.me && saved.user === state.me.id && Date.now() - saved.at < JOB_RESUME_MS) return saved.id;
+    if (saved && typeof saved.id === 'string' && saved.user === who() && Date.now() - saved.at < JOB_RESUME_MS) return saved.id;
     sessionStorage.removeItem(JOB_KEY + slug);
   } catch (_) { /* garbled or disabled */ }
   return null;
@@ -79,7 +86,7 @@ export function mount(main, params, ctx) {
   let pollingJob = null;
   let resumedJob = null; // a job this tab started before a reload: waited for quietly
 
-  if (state.me && !session.jobId) {
+  if (!session.jobId) {
     const jobId = rememberedJob(slug);
     if (jobId) {
       session.jobId = jobId;
@@ -154,18 +161,17 @@ export function mount(main, params, ctx) {
     say(err instanceof ApiError && err.status === 404 ? { kind: 'error', key: 'err.theme_not_found' } : { kind: 'error', err });
   });
 
-  // ----- the person's proposals still on sale (after a reload, from another device) -----
-  if (state.me) {
-    get('/api/themes/' + encodeURIComponent(slug) + '/proposals', { signal: abort.signal }).then((data) => {
-      adoptProposals((data && data.proposals) || []);
-      drawCandidates();
-      drawGenerateButton();
-    }).catch((err) => {
-      // The page works without them (an unknown theme says so above); a lost session goes to log-in.
-      if (err && err.name === 'AbortError') return;
-      ctx.handleAuthError(err);
-    });
-  }
+  // ----- the person's (or visitor's) proposals still on sale (after a reload, from another
+  // device, or just after signing up: a visitor's proposals are the new account's) -----
+  get('/api/themes/' + encodeURIComponent(slug) + '/proposals', { signal: abort.signal }).then((data) => {
+    adoptProposals((data && data.proposals) || []);
+    drawCandidates();
+    drawGenerateButton();
+  }).catch((err) => {
+    // The page works without them (an unknown theme says so above); a lost session goes to log-in.
+    if (err && err.name === 'AbortError') return;
+    ctx.handleAuthError(err);
+  });
 
   /** The server's list is the truth: what it no longer offers leaves, unless bought here (shown as bought). */
   function adoptProposals(list) {
@@ -204,7 +210,7 @@ export function mount(main, params, ctx) {
   }
 
   // Past their expiry: greyed in the latest batch (as after a refused purchase), gone from the earlier ones.
-  const pruner = state.me && setInterval(() => {
+  const pruner = setInterval(() => {
     let changed = false;
     session.candidates.forEach((c) => {
       if (c.state === 'offered' && expired(c)) { c.state = 'expired'; changed = true; }
@@ -213,7 +219,7 @@ export function mount(main, params, ctx) {
     if (still.length !== session.earlier.length) { session.earlier = still; changed = true; }
     if (changed) drawCandidates();
   }, PRUNE_EVERY_MS);
-  if (pruner) cleanups.push(() => clearInterval(pruner));
+  cleanups.push(() => clearInterval(pruner));
 
   // ----- drawing -----
   let generateButton, statusLine, candidatesGrid, earlierSection, earlierGrid, balanceLine, boughtBox, topupBox;
@@ -241,14 +247,6 @@ export function mount(main, params, ctx) {
       body.append(h('p', { class: 'notice', text: theme.status === 'retired' ? t('err.theme_retired') : t('theme.not_available') }));
       return;
     }
-    if (!state.me) {
-      body.append(h('p', { class: 'notice' },
-        t('theme.login_to_generate') + ' ',
-        h('a', { href: '#/login?next=' + encodeURIComponent('/themes/' + slug), text: t('nav.login') }),
-        ' · ',
-        h('a', { href: '#/signup?next=' + encodeURIComponent('/themes/' + slug), text: t('nav.signup') })));
-      return;
-    }
 
     balanceLine = h('p', { class: 'balance-line', 'data-testid': 'theme-balance' });
     generateButton = h('button', { type: 'button', class: 'btn btn-primary btn-large', 'data-testid': 'generate', onclick: generate });
@@ -268,6 +266,11 @@ export function mount(main, params, ctx) {
         h('div', {},
           balanceLine,
           h('p', { class: 'hint', text: t('theme.generate_hint', { count: COUNT }) }))),
+      state.me ? null : h('p', { class: 'notice', 'data-testid': 'visitor-hint' },
+        t('theme.visitor_hint') + ' ',
+        h('a', { href: '#/signup' + backHere(), text: t('nav.signup') }),
+        ' · ',
+        h('a', { href: '#/login' + backHere(), text: t('nav.login') })),
       statusLine,
       boughtBox,
       topupBox,
@@ -275,7 +278,7 @@ export function mount(main, params, ctx) {
         h('h2', { id: 'candidates-title', class: 'visually-hidden', text: t('theme.candidates_title') }),
         candidatesGrid),
       earlierSection,
-      boardSection(slug, abort.signal));
+      state.me ? boardSection(slug, abort.signal) : null); // boards need an account
 
     drawBalance();
     drawGenerateButton();
@@ -289,6 +292,10 @@ export function mount(main, params, ctx) {
       if (session.jobId) poll(session.jobId);
       else { session.status = null; session.statusKey = null; drawStatus(); drawGenerateButton(); }
     }
+  }
+
+  function backHere() {
+    return '?next=' + encodeURIComponent('/themes/' + slug);
   }
 
   function drawBalance() {
@@ -346,7 +353,12 @@ export function mount(main, params, ctx) {
       onclick: () => buy(cand),
     });
     const note = h('p', { class: 'candidate-note' });
-    if (cand.state === 'offered') {
+    if (cand.state === 'offered' && !state.me) {
+      // A visitor buys nothing: an account first, then these very proposals are theirs to buy.
+      button.textContent = t('theme.signup_to_buy', { price });
+      button.onclick = () => ctx.navigate('/signup' + backHere());
+      if (cand.expires_at) note.textContent = t('theme.expires', { time: timeOnly(cand.expires_at) });
+    } else if (cand.state === 'offered') {
       button.textContent = t('theme.buy', { price });
       if (cand.expires_at) note.textContent = t('theme.expires', { time: timeOnly(cand.expires_at) });
     } else if (cand.state === 'buying') {
@@ -487,7 +499,7 @@ export function mount(main, params, ctx) {
   }
 
   async function buy(cand) {
-    if (cand.state !== 'offered') return;
+    if (cand.state !== 'offered' || !state.me) return;
     cand.state = 'buying';
     drawCandidates();
     try {
