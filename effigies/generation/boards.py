@@ -1,7 +1,7 @@
 """Design boards' lifecycle: asked for by the API, drawn by a generate worker, swept after a day.
 
 The drawing itself is effigies.generation.board; the samples are filtered like candidates
-(effigies.generation.service._fresh_candidates)."""
+(effigies.generation.jobs.fresh_candidates)."""
 from __future__ import annotations
 
 import secrets
@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
 from effigies.generation import board
-from effigies.generation.service import GenerationError, _fresh_candidates, _version, enqueue
+from effigies.generation.jobs import fresh_candidates, version_weights
+from effigies.generation.service import GenerationError, enqueue
 from effigies.themes import service as themes_service
 
 MAKE_BOARD_TASK = "effigies.generation.tasks.make_board"
@@ -61,9 +62,9 @@ def make_board(*, board_id: str) -> str:
         theme = themes_service.get_visible_theme(session=session, slug=meta["slug"])
         themes_service.ensure_generating(theme=theme)
         version_id = theme.current_model_version_id
-        weights_dir, pixel_art = _version(session, version_id)
+        weights_dir, pixel_art = version_weights(session, version_id)
         title = theme.name_fr if meta["locale"] == "fr" and theme.name_fr else theme.name
-    accepted, _ = _fresh_candidates(version_id=str(version_id), weights_dir=weights_dir, count=meta["count"],
+    accepted, _ = fresh_candidates(version_id=str(version_id), weights_dir=weights_dir, count=meta["count"],
                                     seed=meta["seed"])
     sheet = board.compose([image for image, _ in accepted], per_row=int(meta["count"] ** 0.5), title=title,
                           made_on=utcnow().date(), pixel_art=pixel_art)

@@ -14,7 +14,7 @@ from effigies.api.openapi import content, errors
 from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
 from effigies.errors import DomainError
-from effigies.generation import board, boards, service, stream
+from effigies.generation import board, boards, jobs, service, stream
 from effigies.generation.schemas import (
     BoardIn, BoardOut, GenerationCreated, GenerationIn, GenerationOut, ProposalsOut,
 )
@@ -104,7 +104,7 @@ def candidate_preview(candidate_id: uuid.UUID, user: OptionalUser, visitor: Visi
     candidate = service.candidate_for_user(session=session, candidate_id=candidate_id, **_owner(user, visitor))
     service.ensure_offered(candidate)
     return FileResponse(
-        service.candidate_preview_path(session=session, candidate=candidate),
+        jobs.candidate_preview_path(session=session, candidate=candidate),
         media_type="image/webp",
         headers={"Cache-Control": "private, max-age=1800"},
     )

@@ -5,7 +5,7 @@ import uuid
 
 from effigies.config import get_settings
 from effigies.db import session_scope
-from effigies.generation import boards, service
+from effigies.generation import boards, jobs, service
 from effigies.generation.events import publish_job_update
 from effigies.worker import celery_app
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 @celery_app.task(name="effigies.generation.tasks.generate_candidates", bind=True, max_retries=3)
 def generate_candidates(self, job_id: str) -> str:
     try:
-        return service.run_job(job_id=uuid.UUID(job_id))
+        return jobs.run_job(job_id=uuid.UUID(job_id))
     except Exception as exc:  # the person must see "failed", not a job stuck in "running"
         log.exception("generation %s failed", job_id)
         with session_scope() as session:

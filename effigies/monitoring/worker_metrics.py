@@ -41,7 +41,7 @@ def _count_generation(sender=None, task=None, args=None, kwargs=None, retval=Non
 
 
 def _candidates_count(job_id: uuid.UUID) -> int:
-    # The job just committed it (effigies.generation.service.run_job); one primary-key read.
+    # The job just committed it (effigies.generation.jobs.run_job); one primary-key read.
     from effigies.db import get_engine
     from effigies.generation.models import GenerationJob
 

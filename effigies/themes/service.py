@@ -94,6 +94,16 @@ def resolve_weights_dir(weights_dir: str) -> Path:
     raise ValueError(f"unknown weights location {weights_dir!r}")
 
 
+def version_drawing(*, session: Session, version_id: uuid.UUID) -> tuple[Path, bool]:
+    """(weights folder, pixel art?) of a model version: what a worker needs to draw with it."""
+    stored, pixel_art = session.execute(
+        select(ModelVersion.weights_dir, Theme.pixel_art)
+        .join(Theme, Theme.id == ModelVersion.theme_id)
+        .where(ModelVersion.id == version_id)
+    ).one()
+    return resolve_weights_dir(stored), pixel_art
+
+
 def is_slug(slug: str) -> bool:
     """Whether `slug` could name a theme at all. Anything else (a NUL byte, which PostgreSQL
     refuses, a 5,000-character path segment) is answered "no such theme" without a query."""

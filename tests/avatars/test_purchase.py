@@ -95,6 +95,7 @@ def test_two_users_buying_the_same_candidate_at_once_make_one_avatar(make_user):
 def test_near_duplicates_bought_at_once_by_two_users_sell_once(make_user, stack):
     """Two users hold the same image (same seed); both press buy together: one wins, one gets 409."""
     from effigies.db import session_scope
+    from effigies.generation import jobs as generation_jobs
     from effigies.generation import service as generation_service
 
     users = [make_user(balance_cents=100) for _ in range(2)]
@@ -103,7 +104,7 @@ def test_near_duplicates_bought_at_once_by_two_users_sell_once(make_user, stack)
         jobs[1].seed = jobs[0].seed
         job_ids = [j.id for j in jobs]
     for job_id in job_ids:
-        generation_service.run_job(job_id=job_id)
+        generation_jobs.run_job(job_id=job_id)
     candidate_ids = []
     for (c, _), job_id in zip(users, job_ids):
         body = c.get(f"/api/generations/{job_id}").json()

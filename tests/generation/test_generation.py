@@ -143,6 +143,7 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
     from effigies.accounts import service as accounts_service
     from effigies.config import get_settings
     from effigies.db import session_scope
+    from effigies.generation import jobs as generation_jobs
     from effigies.generation import service as generation_service
     from effigies.generation.models import Candidate
     from effigies.uniqueness import service as uniqueness_service
@@ -156,13 +157,13 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
         second = generation_service.create_job(session=session, user_id=user.id, slug="galactic-droids", count=3)
         second.seed = first.seed
         first_id, second_id = first.id, second.id
-    assert generation_service.run_job(job_id=first_id) == "done"
+    assert generation_jobs.run_job(job_id=first_id) == "done"
     with session_scope() as session:
         sold = session.query(Candidate).filter_by(job_id=first_id).all()
         for c in sold:
             uniqueness_service.register(session=session, value=c.fingerprint, kind="sold")
         sold_hashes = [c.fingerprint for c in sold]
-    generation_service.run_job(job_id=second_id)
+    generation_jobs.run_job(job_id=second_id)
     with session_scope() as session:
         offered = session.query(Candidate).filter_by(job_id=second_id).all()
         assert offered, "the job should top up with fresh images"

@@ -182,7 +182,7 @@ def test_a_job_still_running_at_sign_up_yields_the_account_s_candidates(stack):
     """adopt_visitor moves a pending job; the worker reads its owner when it commits the images."""
     from effigies.accounts import service as accounts_service
     from effigies.db import session_scope
-    from effigies.generation import service
+    from effigies.generation import jobs, service
 
     visitor_id = service.new_visitor_id()
     with session_scope() as session:
@@ -191,7 +191,7 @@ def test_a_job_still_running_at_sign_up_yields_the_account_s_candidates(stack):
                                           password=PASSWORD, display_name="La").id
     with session_scope() as session:
         assert service.adopt_visitor(session=session, visitor=visitor_id, user_id=user_id) == 0  # nothing offered yet
-    assert service.run_job(job_id=job_id) == "done"
+    assert jobs.run_job(job_id=job_id) == "done"
     assert db("SELECT user_id, visitor FROM candidates WHERE job_id = :j", j=job_id) == [(user_id, None)]
 
 

@@ -148,6 +148,7 @@ def test_two_different_images_sharing_a_lock_key_wait_for_each_other_and_are_bot
 def test_twenty_people_buying_the_same_image_at_once_one_owns_it(make_user, stack):
     """Through the API: 20 accounts hold the same image (same seed) and press buy together."""
     from effigies.db import session_scope
+    from effigies.generation import jobs as generation_jobs
     from effigies.generation import service as generation_service
 
     from tests.avatars.test_purchase import _state
@@ -159,7 +160,7 @@ def test_twenty_people_buying_the_same_image_at_once_one_owns_it(make_user, stac
             job.seed = jobs[0].seed
         job_ids = [j.id for j in jobs]
     for job_id in job_ids:
-        assert generation_service.run_job(job_id=job_id) == "done"
+        assert generation_jobs.run_job(job_id=job_id) == "done"
     candidate_ids = [wait_generation(c, str(job_id))["candidates"][0]["id"] for (c, _), job_id in zip(users, job_ids)]
 
     barrier = threading.Barrier(len(users))
