@@ -310,6 +310,17 @@ def wait_generation(client: httpx.Client, job_id: str, timeout: float = 60) -> d
     raise AssertionError(f"generation {job_id} not finished after {timeout}s")
 
 
+def within_one_window(check, window_s: int = 3600) -> None:
+    """Rate limits count in fixed windows (effigies.api.ratelimit): run a budget check, and once
+    more if it straddled a window boundary (its counts then fell into two windows)."""
+    for _ in range(2):
+        window = int(time.time() // window_s)
+        check()
+        if int(time.time() // window_s) == window:
+            return
+    pytest.fail("two window boundaries crossed in one check")
+
+
 @pytest.fixture(scope="session")
 def rgba_theme(stack: Stack) -> str:
     """A published theme whose generator draws RGBA (an untrained tiny one: its alpha is partial

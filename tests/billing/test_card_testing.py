@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from tests.billing.stripe_helpers import payment_method, wait_topup
+from tests.conftest import within_one_window
 
 
 def _throttled(client, code: str) -> int:
@@ -19,14 +19,6 @@ def _throttled(client, code: str) -> int:
     return 0
 
 
-def _within_one_window(check) -> None:
-    """The budget counts in fixed hour-long windows: rerun once if the check straddled two."""
-    for _ in range(2):
-        window = int(time.time() // 3600)
-        check()
-        if int(time.time() // 3600) == window:
-            return
-    pytest.fail("two window boundaries crossed in one check")
 
 
 def test_card_forms_and_top_ups_of_one_account_are_limited_per_hour(make_user):
@@ -41,7 +33,7 @@ def test_card_forms_and_top_ups_of_one_account_are_limited_per_hour(make_user):
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
         assert 0 < int(refused.headers["Retry-After"]) <= 3600
 
-    _within_one_window(check)
+    within_one_window(check)
 
 
 def test_card_payments_pause_after_five_failed_top_ups_in_a_day(make_user, client):
