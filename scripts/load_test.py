@@ -177,7 +177,7 @@ class Person:
             if candidates and round_ % 3 == 0:
                 r = await self.call("POST /api/candidates/{id}/purchase", "POST",
                                     f"/api/candidates/{self.rng.choice(candidates)}/purchase",
-                                    headers={"Idempotency-Key": uuid.uuid4().hex})
+                                    json={"withdrawal_waiver": True}, headers={"Idempotency-Key": uuid.uuid4().hex})
                 if r is not None and r.status_code == 201:
                     self.owned.append(r.json()["avatar"]["public_id"])
                 await self.pause()

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from effigies.api.deps import CurrentUser, SessionDep
 from effigies.api.openapi import errors
 from effigies.avatars import service
-from effigies.avatars.schemas import AvatarOut, PurchaseOut
+from effigies.avatars.schemas import AvatarOut, PurchaseIn, PurchaseOut
 from effigies.billing import checkout
 
 router = APIRouter(tags=["avatars"])
@@ -17,18 +17,22 @@ router = APIRouter(tags=["avatars"])
 
 @router.post(
     "/api/candidates/{candidate_id}/purchase", status_code=201, response_model=PurchaseOut,
-    responses=errors(402, 409, 410),
+    responses=errors(402, 409, 410, 422),
 )
 def purchase(
     candidate_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
+    body: PurchaseIn | None = None,
     # Checked by billing.idempotency (its own error); the pattern tells clients what it accepts.
     idempotency_key: Annotated[
         str | None, Header(max_length=255, json_schema_extra={"pattern": r"^[\x21-\x7e]{1,255}$"})
     ] = None,
 ):
-    result = checkout.purchase(session=session, user_id=user.id, candidate_id=candidate_id, idempotency_key=idempotency_key)
+    result = checkout.purchase(
+        session=session, user_id=user.id, candidate_id=candidate_id, idempotency_key=idempotency_key,
+        withdrawal_waiver=bool(body and body.withdrawal_waiver),
+    )
     # A replay answers with the status and body the first request got, read back from the database.
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status, headers=headers)

@@ -2,12 +2,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class AvatarRef(BaseModel):
     public_id: str
     url: str
+
+
+class PurchaseIn(BaseModel):
+    """The buyer's express consent, given with each purchase: the image is delivered at once, so
+    the right of withdrawal ends with it (Directive 2011/83/EU art. 16(m)); the shop records it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    withdrawal_waiver: bool = False
 
 
 class PurchaseOut(BaseModel):

@@ -48,6 +48,9 @@ class LedgerLine(BaseModel):
     kind: str  # topup, purchase, adjustment (positive: goodwill; negative: correction)
     description: str
     avatar: AvatarBought | None = None  # purchase
+    # purchase: the buyer's consent to immediate delivery (which ends the right of withdrawal),
+    # {"wording": the consent text's version, "at": when it was given}
+    withdrawal_waiver: dict[str, str] | None = None
     topup_id: uuid.UUID | None = None  # topup
     reason: str | None = None  # adjustment
 

@@ -32,6 +32,7 @@ def wallet_lines(*, session: Session, account_id: uuid.UUID, limit: int) -> list
             avatar=avatars.get(_uuid(r.details.get("avatar_id"))),
             topup_id=_uuid(r.details.get("topup_id")),
             reason=r.details.get("reason"),
+            withdrawal_waiver=r.details.get("withdrawal_waiver"),
         )
         for r in rows
     ]

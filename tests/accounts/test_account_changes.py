@@ -66,7 +66,7 @@ def test_deleting_the_account_keeps_its_avatars_sold_and_removes_the_person(make
     email = _email(user)
     job = user.post("/api/themes/galactic-droids/generations", json={"count": 1}).json()
     candidate = wait_generation(user, job["id"])["candidates"][0]
-    bought = user.post(f"/api/candidates/{candidate['id']}/purchase")
+    bought = user.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
     public_id = bought.json()["avatar"]["public_id"]
     image_before = client.get(f"/a/{public_id}.png", params={"s": 64})

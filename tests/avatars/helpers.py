@@ -87,7 +87,7 @@ def buy(stack, slug: str) -> str:
         assert job.status_code in (201, 202), job.text
         body = wait_generation(user, job.json()["id"])
         assert body["status"] == "done", body
-        bought = user.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase")
+        bought = user.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase", json={"withdrawal_waiver": True})
         assert bought.status_code == 201, bought.text
         return bought.json()["avatar"]["public_id"]
 

@@ -15,7 +15,7 @@ def test_a_hundred_concurrent_purchases_of_one_candidate_make_one_avatar_and_one
         c.get("/api/config")  # CSRF cookie first, not 100 times at once
 
     with ThreadPoolExecutor(100) as pool:
-        responses = list(pool.map(lambda c: (c is owner, c.post(url)), buyers))
+        responses = list(pool.map(lambda c: (c is owner, c.post(url, json={"withdrawal_waiver": True})), buyers))
 
     mine = [r for is_owner, r in responses if is_owner]
     theirs = [r for is_owner, r in responses if not is_owner]
@@ -35,7 +35,7 @@ def test_with_credit_for_k_avatars_k_plus_five_concurrent_purchases_buy_exactly_
     user.get("/api/config")
 
     with ThreadPoolExecutor(len(offered)) as pool:
-        responses = list(pool.map(lambda c: user.post(f"/api/candidates/{c['id']}/purchase"), offered))
+        responses = list(pool.map(lambda c: user.post(f"/api/candidates/{c['id']}/purchase", json={"withdrawal_waiver": True}), offered))
 
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] * k + [402] * 5, [r.text for r in responses]

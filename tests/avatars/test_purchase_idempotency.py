@@ -8,7 +8,7 @@ from tests.conftest import fund
 
 
 def _buy(client, candidate_id, key):
-    return client.post(f"/api/candidates/{candidate_id}/purchase", headers={"Idempotency-Key": key})
+    return client.post(f"/api/candidates/{candidate_id}/purchase", json={"withdrawal_waiver": True}, headers={"Idempotency-Key": key})
 
 
 def test_a_replayed_key_gets_the_same_response_and_no_second_debit(make_user):
@@ -85,7 +85,7 @@ def test_a_malformed_key_is_422_and_buys_nothing(make_user):
     candidate = candidates(user, 1)[0]
     for key in ("has space", "x" * 256, "é"):
         response = user.post(
-            f"/api/candidates/{candidate['id']}/purchase", headers={"Idempotency-Key": key.encode("utf-8")}
+            f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True}, headers={"Idempotency-Key": key.encode("utf-8")}
         )
         assert response.status_code == 422, key
     assert state(user_id)[:2] == (100, 0)

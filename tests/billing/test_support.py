@@ -113,7 +113,7 @@ def test_wallet_view_shows_the_owners_lines_with_top_ups_and_who_adjusted(make_u
     generated = wait_generation(user, job.json()["id"])
     assert generated["status"] == "done", generated
     candidate = generated["candidates"][0]
-    public_id = user.post(f"/api/candidates/{candidate['id']}/purchase").json()["avatar"]["public_id"]
+    public_id = user.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True}).json()["avatar"]["public_id"]
 
     response = admin.get(f"/api/admin/wallets/{user_id}")
     assert response.status_code == 200, response.text

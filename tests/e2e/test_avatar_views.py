@@ -126,7 +126,7 @@ def test_a_candidate_zooms_and_shows_as_a_profile_picture_before_buying(lang, co
 def test_my_avatars_downloads_every_platform_size_in_png_and_webp_and_checks_a_custom_size(lang, context, make_user):
     say = TEXT[lang]
     user, _ = make_user(balance_cents=100)
-    public_id = user.post(f"/api/candidates/{candidates(user, 1)[0]['id']}/purchase").json()["avatar"]["public_id"]
+    public_id = user.post(f"/api/candidates/{candidates(user, 1)[0]['id']}/purchase", json={"withdrawal_waiver": True}).json()["avatar"]["public_id"]
     page, errors = logged_in(context, user)
     page.goto("/#/avatars")
     choose_language(page, lang)

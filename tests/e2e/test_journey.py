@@ -38,7 +38,8 @@ TEXT = {
         "display_name": "Nom affiché", "email": "Adresse e-mail", "password": "Mot de passe",
         "signup_submit": "Créer mon compte", "hello": "Bonjour, Ada E2E", "balance": "Solde : ",
         "pedagogy": "générateur", "generate": "Générer", "regenerate": "Régénérer",
-        "ready": "4 propositions prêtes.", "buy": "Acheter pour ", "board": "Créer la planche",
+        "ready": "4 propositions prêtes.", "buy": "Acheter pour ",
+        "waiver_required": "Pour acheter, cochez la case au-dessus des propositions", "board": "Créer la planche",
         "board_ready": "Votre planche est prête.", "board_png": "Télécharger en PNG", "board_pdf": "Télécharger en PDF",
         "wallet": "Portefeuille", "pay": "Payer ", "paid": "Paiement reçu : ", "themes": "Thèmes",
         "bought": "C’est à vous", "see_avatars": "Voir mes avatars", "avatars": "Mes avatars", "copy": "Copier",
@@ -51,7 +52,8 @@ TEXT = {
         "display_name": "Display name", "email": "E-mail address", "password": "Password",
         "signup_submit": "Create my account", "hello": "Hello, Ada E2E", "balance": "Balance: ",
         "pedagogy": "generator", "generate": "Generate", "regenerate": "Regenerate",
-        "ready": "4 proposals ready.", "buy": "Buy for ", "board": "Make the board",
+        "ready": "4 proposals ready.", "buy": "Buy for ",
+        "waiver_required": "To buy, tick the box above the proposals", "board": "Make the board",
         "board_ready": "Your board is ready.", "board_png": "Download as PNG", "board_pdf": "Download as PDF",
         "wallet": "Wallet", "pay": "Pay ", "paid": "Payment received: ", "themes": "Themes",
         "bought": "It’s yours", "see_avatars": "See my avatars", "avatars": "My avatars", "copy": "Copy",
@@ -224,8 +226,19 @@ def test_signup_generate_topup_buy_share_and_verify(lang, context, e2e_server, s
     assert candidate_ids(page) == second_ids, "the candidates should still be on the theme page"
     expect(page.get_by_test_id("theme-balance")).to_contain_text(re.compile(money("1.00")))
     chosen = page.locator(f"[data-testid=candidate][data-candidate-id='{second_ids[0]}']")
+    buy_button = chosen.get_by_role("button", name=re.compile(say["buy"] + money("0.10")))
+    # Nothing is sold without the buyer's own consent to immediate delivery (no withdrawal after it).
+    waiver = page.get_by_test_id("waiver")
+    expect(waiver).not_to_be_checked()
+    buy_button.click()
+    expect(page.get_by_test_id("theme-error")).to_contain_text(say["waiver_required"])
+    expect(waiver).to_be_focused()
+    expect(chosen).to_have_attribute("data-state", "offered")
+    waiver.check()
+    expect(page.get_by_test_id("theme-error")).to_be_hidden()
     with page.expect_request(lambda r: r.url.endswith("/purchase")) as purchase:
-        chosen.get_by_role("button", name=re.compile(say["buy"] + money("0.10"))).click()
+        buy_button.click()
+    assert purchase.value.post_data_json == {"withdrawal_waiver": True}
     # A retry after a lost answer must not buy twice: the page sends an Idempotency-Key.
     assert len(purchase.value.headers.get("idempotency-key", "")) == 32
     bought = page.get_by_test_id("bought")

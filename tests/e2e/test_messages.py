@@ -61,6 +61,7 @@ def card(page: Page, candidate_id: str):
 
 
 def buy(page: Page, candidate_id: str) -> None:
+    page.get_by_test_id("waiver").check()  # the consent to immediate delivery; stays ticked for the visit
     with page.expect_response(lambda r: r.url.endswith(f"/api/candidates/{candidate_id}/purchase")):
         card(page, candidate_id).get_by_test_id("buy").click()
 

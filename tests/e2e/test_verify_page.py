@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 def test_verify_page_shows_a_genuine_avatar_and_refuses_a_tampered_file(context, make_user, tmp_path):
     owner, _ = make_user(balance_cents=100)
     candidate = _candidates(owner, 1)[0]
-    public_id = owner.post(f"/api/candidates/{candidate['id']}/purchase").json()["avatar"]["public_id"]
+    public_id = owner.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True}).json()["avatar"]["public_id"]
     certificate = owner.get(f"/api/avatars/{public_id}/certificate").json()
 
     page = context.new_page()

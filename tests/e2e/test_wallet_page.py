@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 def test_wallet_history_reads_as_sentences_in_both_languages(context, make_user):
     user, _ = make_user(balance_cents=100)  # posted as a goodwill adjustment, reason "test funds"
     candidate = candidates(user, 1)[0]
-    public_id = user.post(f"/api/candidates/{candidate['id']}/purchase").json()["avatar"]["public_id"]
+    public_id = user.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True}).json()["avatar"]["public_id"]
     declined = user.post("/api/wallet/topups", json={"amount_cents": 200, "payment_method_id": payment_method("4000000000000341")})
     assert wait_topup(user, declined.json()["id"])["status"] == "failed"
 

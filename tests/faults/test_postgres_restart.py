@@ -31,7 +31,7 @@ def _buy_all(c: httpx.Client, candidates: list[str], first_done: threading.Barri
         deadline = time.monotonic() + 60
         while True:
             try:
-                r = c.post(f"/api/candidates/{candidate}/purchase", headers={"Idempotency-Key": f"buy-{candidate}"})
+                r = c.post(f"/api/candidates/{candidate}/purchase", json={"withdrawal_waiver": True}, headers={"Idempotency-Key": f"buy-{candidate}"})
                 log.append((r.status_code, r.text))
             except httpx.HTTPError as exc:
                 log.append((0, repr(exc)))

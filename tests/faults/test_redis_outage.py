@@ -35,7 +35,7 @@ def test_generation_survives_a_redis_outage(dedicated):
     d.fund(buyer_email, 100)
     first = d.wait_job(buyer, d.generate(buyer))
     assert first["status"] == "done", first
-    bought = buyer.post(f"/api/candidates/{first['candidates'][0]['id']}/purchase")
+    bought = buyer.post(f"/api/candidates/{first['candidates'][0]['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
     public_path = "/a/" + bought.json()["avatar"]["public_id"] + ".png"
     other, other_email = d.signup()

@@ -207,7 +207,7 @@ def test_expired_candidates_lose_their_files_on_the_worker_then_their_rows(make_
     assert fresh_file.is_file() and user.get(f"/api/candidates/{fresh}/preview.webp").status_code == 200
     gone = user.get(f"/api/candidates/{old}/preview.webp")
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "candidate_expired"
-    assert user.post(f"/api/candidates/{old}/purchase").status_code == 410
+    assert user.post(f"/api/candidates/{old}/purchase", json={"withdrawal_waiver": True}).status_code == 410
 
     # Twice is harmless; a week later the row itself goes (then it is simply unknown).
     assert sweep_expired_candidates() == {"expired": 0, "deleted": 0}
@@ -249,7 +249,7 @@ def test_proposals_survive_a_reload_newest_first_and_only_while_for_sale(make_us
         session.execute(update(Candidate).where(Candidate.id == ids(first)[0]).values(expires_at=Candidate.created_at))
     buyer, _ = make_user(balance_cents=100)
     bought = wait_generation(buyer, buyer.post("/api/themes/arcane-sigils/generations", json={"count": 2}).json()["id"])
-    assert buyer.post(f"/api/candidates/{ids(bought)[0]}/purchase").status_code == 201
+    assert buyer.post(f"/api/candidates/{ids(bought)[0]}/purchase", json={"withdrawal_waiver": True}).status_code == 201
     assert [p["id"] for p in buyer.get("/api/themes/arcane-sigils/proposals").json()["proposals"]] == ids(bought)[1:]
     assert [p["id"] for p in user.get("/api/themes/arcane-sigils/proposals").json()["proposals"]] == (
         ids(second) + ids(first)[1:])

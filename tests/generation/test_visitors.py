@@ -119,7 +119,7 @@ def test_nobody_else_sees_a_visitor_s_objects_nor_a_visitor_a_person_s(visitor, 
 def test_a_visitor_cannot_buy_nor_use_the_account_s_pages(visitor):
     client = visitor()
     candidate = generate(client, count=1)["candidates"][0]
-    purchase = client.post(f"/api/candidates/{candidate['id']}/purchase")
+    purchase = client.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True})
     assert purchase.status_code == 401 and purchase.json()["error"]["code"] == "not_authenticated"
     assert client.post(f"/api/themes/{SLUG}/boards", json={"count": 16}).status_code == 401
     assert client.get("/api/me/proposals").status_code == 401
@@ -153,7 +153,7 @@ def test_signing_up_takes_the_unexpired_proposals_into_the_account(visitor):
 
     # And the account can buy one.
     fund(uuid.UUID(user_id), 100)
-    bought = client.post(f"/api/candidates/{kept['candidates'][0]['id']}/purchase")
+    bought = client.post(f"/api/candidates/{kept['candidates'][0]['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
 
 

@@ -181,7 +181,7 @@ MATRIX: dict[str, Row] = {
     # Signed by Stripe or refused, whoever sends it (signed deliveries: tests/billing/test_webhooks.py).
     "POST /api/stripe/webhook": public(post("/api/stripe/webhook", json={"type": "payment_intent.succeeded"}), 400),
     # Avatars and certificates
-    "POST /api/candidates/{candidate_id}/purchase": mine(post("/api/candidates/{w.purchase_candidate}/purchase"), 201),
+    "POST /api/candidates/{candidate_id}/purchase": mine(post("/api/candidates/{w.purchase_candidate}/purchase", json={"withdrawal_waiver": True}), 201),
     "GET /api/me/avatars": own_account(get("/api/me/avatars")),
     "GET /a/{public_id}.{format}": public(get("/a/{w.public_id}.webp")),
     "GET /api/avatars/{public_id}/certificate": mine(get("/api/avatars/{w.public_id}/certificate")),
@@ -256,7 +256,7 @@ def world(stack) -> World:
     done = wait_generation(a, job.json()["id"])
     assert done["status"] == "done" and len(done["candidates"]) == 3, done
     bought, preview, purchase = (c["id"] for c in done["candidates"])
-    sale = a.post(f"/api/candidates/{bought}/purchase")
+    sale = a.post(f"/api/candidates/{bought}/purchase", json={"withdrawal_waiver": True})
     assert sale.status_code == 201, sale.text
     public_id = sale.json()["avatar"]["public_id"]
     certificate = a.get(f"/api/avatars/{public_id}/certificate").json()
@@ -331,7 +331,7 @@ def test_a_stranger_cannot_see_buy_or_download_an_unsold_candidate(stack, world)
     other, owner = world.other.client, world.owner.client
     candidate = world.preview_candidate
     assert other.get(f"/api/candidates/{candidate}/preview.webp").status_code == 404
-    assert other.post(f"/api/candidates/{candidate}/purchase").status_code == 404
+    assert other.post(f"/api/candidates/{candidate}/purchase", json={"withdrawal_waiver": True}).status_code == 404
     # The clean image has no public address before it is sold: not by the candidate's id either.
     with ApiClient(base_url=stack.url, timeout=30) as anonymous:
         for ext in ("png", "webp", "jpg"):

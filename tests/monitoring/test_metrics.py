@@ -59,7 +59,7 @@ def test_metrics_parse_and_counters_follow_a_generation_and_a_purchase(stack, ma
     before = _settled(stack)
     user, _ = make_user(balance_cents=100)
     offered = candidates(user, count=3)
-    assert user.post(f"/api/candidates/{offered[0]['id']}/purchase").status_code == 201
+    assert user.post(f"/api/candidates/{offered[0]['id']}/purchase", json={"withdrawal_waiver": True}).status_code == 201
 
     # Sales and revenue come from PostgreSQL: there at once.
     now = _scrape(stack)

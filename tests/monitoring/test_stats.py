@@ -45,7 +45,7 @@ def test_a_generation_and_a_purchase_show_in_the_day_counts(make_user, client):
     before = _stats(admin)
     user, _ = make_user(balance_cents=100)
     offered = candidates(user, count=3)
-    bought = user.post(f"/api/candidates/{offered[0]['id']}/purchase")
+    bought = user.post(f"/api/candidates/{offered[0]['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
 
     after = _stats(admin)
@@ -77,7 +77,7 @@ def test_activity_is_counted_on_its_own_utc_day(make_user):
     admin, _ = make_user(role="admin")
     user, _ = make_user(balance_cents=100)
     offered = candidates(user, count=2)
-    assert user.post(f"/api/candidates/{offered[1]['id']}/purchase").status_code == 201
+    assert user.post(f"/api/candidates/{offered[1]['id']}/purchase", json={"withdrawal_waiver": True}).status_code == 201
     wait_quiet()
     before = _stats(admin, days=7)["series"]
     job_id = _db("SELECT job_id FROM candidates WHERE id = :id", id=offered[1]["id"])[0][0]

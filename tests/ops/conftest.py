@@ -146,7 +146,7 @@ def source(stack, tmp_path_factory) -> Source:
         job = owner.post("/api/themes/galactic-droids/generations", json={"count": 2}).json()
         candidates = wait_generation(owner, job["id"])["candidates"]
         assert len(candidates) == 2, candidates
-        bought = owner.post(f"/api/candidates/{candidates[0]['id']}/purchase")
+        bought = owner.post(f"/api/candidates/{candidates[0]['id']}/purchase", json={"withdrawal_waiver": True})
         assert bought.status_code == 201, bought.text
         public_id = bought.json()["avatar"]["public_id"]
         certificate = owner.get(f"/api/avatars/{public_id}/certificate").json()

@@ -10,7 +10,7 @@ def _buy_one_keep_one(client) -> tuple[str, str]:
     job = client.post("/api/themes/arcane-sigils/generations", json={"count": 2})
     done = wait_generation(client, job.json()["id"])
     bought, kept = (c["id"] for c in done["candidates"])
-    purchase = client.post(f"/api/candidates/{bought}/purchase")
+    purchase = client.post(f"/api/candidates/{bought}/purchase", json={"withdrawal_waiver": True})
     assert purchase.status_code == 201, purchase.text
     return purchase.json()["avatar"]["public_id"], kept
 
@@ -34,6 +34,9 @@ def test_the_export_holds_exactly_the_persons_own_data(make_user, client):
     assert [p["id"] for p in data["proposals"]] == [alice_kept]
     assert data["wallet"]["balance_cents"] == 90
     assert sorted(m["amount_cents"] for m in data["wallet"]["movements"]) == [-10, 100]
+    # The consent given at purchase (immediate delivery, no withdrawal) is part of her record.
+    sale = next(m for m in data["wallet"]["movements"] if m["kind"] == "purchase")
+    assert sale["withdrawal_waiver"]["wording"] and sale["withdrawal_waiver"]["at"]
     assert len(data["sessions"]) == 1 and set(data["sessions"][0]) == {"created_at", "last_seen_at", "expires_at"}
     # Nothing of Bob's, and no secret of Alice's.
     text = response.text

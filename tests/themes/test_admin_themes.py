@@ -224,7 +224,7 @@ def test_publish_retire_and_unretire(admin, make_user, stack):
     job = buyer.post(f"/api/themes/{slug}/generations", json={"count": 3}).json()
     candidates = wait_generation(buyer, job["id"])["candidates"]
     assert len(candidates) >= 2
-    bought = buyer.post(f"/api/candidates/{candidates[0]['id']}/purchase")
+    bought = buyer.post(f"/api/candidates/{candidates[0]['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
     avatar = bought.json()["avatar"]
     pending = [c["id"] for c in candidates[1:]]
@@ -235,7 +235,7 @@ def test_publish_retire_and_unretire(admin, make_user, stack):
     assert _candidate_statuses(pending) == {"expired"}
     gone = buyer.post(f"/api/themes/{slug}/generations", json={"count": 1})
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "theme_retired"
-    late = buyer.post(f"/api/candidates/{pending[0]}/purchase")
+    late = buyer.post(f"/api/candidates/{pending[0]}/purchase", json={"withdrawal_waiver": True})
     assert late.status_code == 410
     # What was sold stays sold and visible.
     assert any(a["public_id"] == avatar["public_id"] for a in buyer.get("/api/me/avatars").json())

@@ -51,7 +51,7 @@ def test_journey_works_with_every_shipped_theme(slug, make_user, client):
     assert body["status"] == "done", body
     preview = user.get(body["candidates"][0]["preview_url"])
     assert preview.status_code == 200
-    bought = user.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase")
+    bought = user.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
     public_id = bought.json()["avatar"]["public_id"]
     image = client.get(f"/a/{public_id}.png", params={"s": 128})

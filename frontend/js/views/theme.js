@@ -23,9 +23,11 @@ const JOB_RESUME_MS = 10 * 60 * 1000;
 
 // Kept across re-renders (language switch, coming back to the page) for the session, per person.
 // user:slug → { jobId, status, candidates: [{id, preview_url, expires_at, state}], earlier: [same],
-//               generated, message }
+//               generated, message, waiver }
 // candidates: the latest batch; earlier: older proposals still on sale, newest first.
 // message: the page's one message (see say() below); each card's own state is on the card.
+// waiver: the box "deliver it now, I lose my right of withdrawal" is ticked (sent with each
+// purchase, recorded with it; never ticked in advance: the person ticks it, once per visit).
 const sessions = new Map();
 
 /** Whose page this is: the person's id, or 'visitor' (their proposals become the account's at sign-up). */
@@ -36,7 +38,7 @@ function who() {
 function sessionFor(slug) {
   const key = who() + ':' + slug;
   if (!sessions.has(key)) {
-    sessions.set(key, { jobId: null, status: null, candidates: [], earlier: [], generated: false, message: null, statusKey: null });
+    sessions.set(key, { jobId: null, status: null, candidates: [], earlier: [], generated: false, message: null, statusKey: null, waiver: false });
   }
   return sessions.get(key);
 }
@@ -222,7 +224,7 @@ export function mount(main, params, ctx) {
   cleanups.push(() => clearInterval(pruner));
 
   // ----- drawing -----
-  let generateButton, statusLine, candidatesGrid, earlierSection, earlierGrid, balanceLine, boughtBox, topupBox;
+  let generateButton, statusLine, candidatesGrid, earlierSection, earlierGrid, balanceLine, boughtBox, topupBox, waiverBox;
 
   function draw() {
     const name = themeName(theme);
@@ -258,6 +260,7 @@ export function mount(main, params, ctx) {
       h('p', { class: 'hint', text: t('theme.earlier_hint') }),
       earlierGrid);
     boughtBox = h('div', { class: 'bought', hidden: true, 'data-testid': 'bought' });
+    waiverBox = state.me ? waiverLine() : null;
     topupBox = h('div', { class: 'inline-topup', hidden: true });
 
     body.append(
@@ -276,6 +279,7 @@ export function mount(main, params, ctx) {
       topupBox,
       h('section', { 'aria-labelledby': 'candidates-title', class: 'candidates' },
         h('h2', { id: 'candidates-title', class: 'visually-hidden', text: t('theme.candidates_title') }),
+        waiverBox,
         candidatesGrid),
       earlierSection,
       state.me ? boardSection(slug, abort.signal) : null); // boards need an account
@@ -292,6 +296,21 @@ export function mount(main, params, ctx) {
       if (session.jobId) poll(session.jobId);
       else { session.status = null; session.statusKey = null; drawStatus(); drawGenerateButton(); }
     }
+  }
+
+  function waiverLine() {
+    const box = h('input', {
+      type: 'checkbox', id: 'waiver', 'data-testid': 'waiver', checked: session.waiver,
+      onchange: () => {
+        session.waiver = box.checked;
+        const m = session.message;
+        if (box.checked && m && m.key === 'err.waiver_required') say(null);
+      },
+    });
+    return h('p', { class: 'waiver', hidden: true },
+      box, ' ',
+      h('label', { for: 'waiver', text: t('theme.waiver') }), ' ',
+      h('a', { href: '#/legal/withdrawal', text: t('theme.waiver_link') }));
   }
 
   function backHere() {
@@ -344,6 +363,10 @@ export function mount(main, params, ctx) {
       earlierGrid.append(candidateCard(cand, index + 1, older, { testid: 'earlier-candidate', altKey: 'theme.earlier_alt' }));
     });
     earlierSection.hidden = older === 0;
+    if (waiverBox) {
+      waiverBox.hidden = !session.candidates.concat(session.earlier).some((c) => c.state === 'offered');
+      waiverBox.querySelector('input').checked = session.waiver;
+    }
   }
 
   function candidateCard(cand, n, total, { testid = 'candidate', altKey = 'theme.candidate_alt' } = {}) {
@@ -500,12 +523,18 @@ export function mount(main, params, ctx) {
 
   async function buy(cand) {
     if (cand.state !== 'offered' || !state.me) return;
+    if (!session.waiver) {
+      say({ kind: 'error', key: 'err.waiver_required' });
+      const box = waiverBox && waiverBox.querySelector('input');
+      if (box) box.focus();
+      return;
+    }
     cand.state = 'buying';
     drawCandidates();
     try {
       // One key per candidate on this page: a retry after a lost answer returns the same avatar, never a second debit.
       cand.purchaseKey = cand.purchaseKey || randomKey();
-      const result = await post(`/api/candidates/${encodeURIComponent(cand.id)}/purchase`, {},
+      const result = await post(`/api/candidates/${encodeURIComponent(cand.id)}/purchase`, { withdrawal_waiver: true },
         { signal: abort.signal, headers: { 'Idempotency-Key': cand.purchaseKey } });
       cand.state = 'sold';
       drawCandidates();
@@ -532,6 +561,10 @@ export function mount(main, params, ctx) {
       } else if (code === 'candidate_expired') {
         cand.state = 'expired';
         say({ kind: 'error', key: 'err.candidate_expired' });
+      } else if (code === 'withdrawal_consent_required') {
+        cand.state = 'offered';
+        session.waiver = false;
+        say({ kind: 'error', key: 'err.waiver_required' });
       } else if (err instanceof ApiError && err.status === 404) {
         cand.state = 'unavailable';
         say({ kind: 'error', key: 'err.candidate_not_found' });
