@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # users: 38.8 jobs/s at B = 64 vs 33.3 at B = 1); on a 2-core CPU waiting bought no more
     # throughput and cost latency (1 user, p50: 42 ms at W = 0, 43 at 5, 55 at 20;
     # scripts/bench_generate.py, README). A GPU may want a few ms.
+    # The home page's fresh avatars (effigies.generation.showcase) are redrawn this often.
+    showcase_refresh_s: int = Field(3600, ge=60, alias="EE_SHOWCASE_REFRESH_S")
     generation_max_batch: int = Field(64, ge=1, le=1024, alias="EE_GENERATION_MAX_BATCH")
     generation_max_wait_ms: float = Field(0.0, ge=0, le=1000, alias="EE_GENERATION_MAX_WAIT_MS")
     # Redis re-delivers a job whose worker died (SIGKILL, lost machine) after this long; a job

@@ -46,6 +46,12 @@ celery_app.conf.update(
             "schedule": get_settings().generation_requeue_s,
             "options": {"queue": "generate", "expires": get_settings().generation_requeue_s},
         },
+        # The home page's fresh avatars (each run redraws only the sets older than the period).
+        "refresh-showcase": {
+            "task": "effigies.generation.tasks.refresh_showcase",
+            "schedule": get_settings().showcase_refresh_s / 4,
+            "options": {"queue": "generate", "expires": get_settings().showcase_refresh_s / 4},
+        },
         # Training runs whose worker died (lease expired) go back to their queue and resume.
         "recover-training-runs": {
             "task": "effigies.training.tasks.recover_training_runs",

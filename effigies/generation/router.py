@@ -5,7 +5,7 @@ import uuid
 
 import redis
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from effigies.api.deps import (
     VISITOR_COOKIE, VISITOR_MAX_AGE_S, CurrentUser, OptionalUser, SessionDep, VisitorId,
@@ -14,9 +14,9 @@ from effigies.api.openapi import content, errors
 from effigies.api.ratelimit import client_ip, hits
 from effigies.config import get_settings
 from effigies.errors import DomainError
-from effigies.generation import board, boards, jobs, service, stream
+from effigies.generation import board, boards, jobs, service, showcase, stream
 from effigies.generation.schemas import (
-    BoardIn, BoardOut, GenerationCreated, GenerationIn, GenerationOut, ProposalsOut,
+    BoardIn, BoardOut, GenerationCreated, GenerationIn, GenerationOut, ProposalsOut, ShowcaseOut, ShowcaseTheme,
 )
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,26 @@ def candidate_preview(candidate_id: uuid.UUID, user: OptionalUser, visitor: Visi
         media_type="image/webp",
         headers={"Cache-Control": "private, max-age=1800"},
     )
+
+
+@router.get("/showcase", response_model=ShowcaseOut)
+def get_showcase(session: SessionDep):
+    """The home page's large fresh avatars: a few per published theme, redrawn every hour."""
+    body = ShowcaseOut(themes=[
+        ShowcaseTheme(slug=theme.slug, name=theme.name, name_fr=theme.name_fr, pixel_art=theme.pixel_art,
+                      images=[f"/api/showcase/{theme.slug}/{name}" for name in shown.files])
+        for theme, shown in showcase.current(session=session)
+    ])
+    return JSONResponse(body.model_dump(mode="json"), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/showcase/{slug}/{name}", response_class=FileResponse, responses={**content("image/webp"), **errors(404)})
+def showcase_image(slug: str, name: str):
+    path = showcase.image_path(slug, name)
+    if path is None:
+        raise service.GenerationError("showcase_image_not_found", "No such showcase image: the home page draws new ones every hour.", status=404)
+    # A set's file names are new each time it is drawn: the bytes behind one never change.
+    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "public, max-age=86400, immutable"})
 
 
 # A board is 16 or 64 samples: fewer per minute than generations.

@@ -54,3 +54,15 @@ class BoardOut(BaseModel):
     status: Literal["pending", "done"]
     png_url: str | None = None
     pdf_url: str | None = None
+
+
+class ShowcaseTheme(BaseModel):
+    slug: str
+    name: str
+    name_fr: str
+    pixel_art: bool
+    images: list[str]  # 256 px WebP URLs, with alpha where the theme has it; empty until first drawn
+
+
+class ShowcaseOut(BaseModel):
+    themes: list[ShowcaseTheme]

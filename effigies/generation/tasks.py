@@ -5,7 +5,7 @@ import uuid
 
 from effigies.config import get_settings
 from effigies.db import session_scope
-from effigies.generation import boards, jobs, service
+from effigies.generation import boards, jobs, service, showcase
 from effigies.generation.events import publish_job_update
 from effigies.worker import celery_app
 
@@ -57,3 +57,9 @@ def recover_generation_jobs() -> dict:
 @celery_app.task(name="effigies.generation.tasks.make_board")
 def make_board(board_id: str) -> str:
     return boards.make_board(board_id=board_id)
+
+
+@celery_app.task(name="effigies.generation.tasks.refresh_showcase")
+def refresh_showcase(slugs: list[str] | None = None) -> dict:
+    """The home page's fresh avatars: by the beat every hour, and when the API finds a set missing."""
+    return showcase.refresh(slugs=slugs)

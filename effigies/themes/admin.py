@@ -1,5 +1,5 @@
 """The admin side of themes: create one from an upload or a built dataset, see how each one does,
-publish, retire."""
+publish, retire, and set the order the catalogue lists them in."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from effigies.config import get_settings
 from effigies.themes import built_datasets, large_images, uploads
 from effigies.themes.models import ModelVersion, Theme
-from effigies.themes.service import ThemesError, get_theme, is_slug, resolve_weights_dir
+from effigies.themes.service import CATALOGUE_ORDER, ThemesError, get_theme, is_slug, resolve_weights_dir
 from effigies.uniqueness import service as uniqueness_service
 from effigies.uniqueness.training_set import (
     TRAINING_FINGERPRINTS_FILE,
@@ -146,7 +147,7 @@ def create_theme(
         report = uploads.process_archive(archive, pixel_art=new.pixel_art, pixel_grid=new.pixel_grid)
     if not report.ok:
         raise _refusal(report)
-    theme = Theme(status="draft", **new.__dict__)
+    theme = Theme(status="draft", **new.__dict__)  # its position: after every existing theme (the column's default)
     session.add(theme)
     try:
         session.flush()  # a concurrent upload of the same slug waits here, then fails
@@ -231,8 +232,8 @@ def _capacity(metrics: dict) -> float | None:
 
 def overview(*, session: Session, slug: str | None = None) -> list[dict[str, Any]]:
     """Every theme (or the one called `slug`), whatever its status, with its versions: the themes' part
-    of the admin table (effigies.curation.service.overview adds sales and refusals)."""
-    query = select(Theme).order_by(Theme.created_at, Theme.slug)
+    of the admin table (effigies.curation.service.overview adds sales and refusals), in the catalogue's order."""
+    query = select(Theme).order_by(*CATALOGUE_ORDER, Theme.slug)
     themes = list(session.scalars(query.where(Theme.slug == slug) if slug else query))
     ids = [t.id for t in themes]
     versions: dict[uuid.UUID, list[dict[str, Any]]] = {}
@@ -313,3 +314,28 @@ def unretire(*, session: Session, slug: str) -> Theme:
     theme.status = "published"
     session.commit()
     return theme
+
+
+def _listed(slugs: list[str]) -> str:
+    return ", ".join(repr(s) for s in slugs)
+
+
+def set_order(*, session: Session, slugs: list[str]) -> None:
+    """The catalogue's order: `slugs` names every theme, whatever its status, exactly once, in the
+    order to list them. Anything else is ThemesError (422) naming the problem, and nothing
+    changes; otherwise the positions are rewritten (1, 2, ...) and committed together."""
+    # Locked: two admins reordering at once are applied one after the other, never interleaved.
+    themes = {t.slug: t for t in session.scalars(select(Theme).order_by(Theme.slug).with_for_update())}
+    named = set(slugs)
+    duplicates = [s for s, n in Counter(slugs).items() if n > 1]
+    if duplicates:
+        raise ThemesError("duplicate_theme", f"Name each theme once; named more than once: {_listed(duplicates)}.", status=422)
+    unknown = [s for s in slugs if s not in themes]
+    if unknown:
+        raise ThemesError("unknown_theme", f"No theme called {_listed(unknown)}.", status=422)
+    missing = [s for s in themes if s not in named]
+    if missing:
+        raise ThemesError("missing_theme", f"The order must name every theme; missing: {_listed(missing)}.", status=422)
+    for position, slug in enumerate(slugs, start=1):
+        themes[slug].position = position
+    session.commit()

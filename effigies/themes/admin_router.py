@@ -22,6 +22,7 @@ from effigies.themes.schemas import (
     RetiredOut,
     ThemeCreatedOut,
     ThemeCreateIn,
+    ThemeOrderIn,
     UploadProblemOut,
 )
 from effigies.themes.service import ThemesError
@@ -61,6 +62,14 @@ def _one(session, slug: str) -> AdminThemeOut:
 
 @themes_router.get("", response_model=list[AdminThemeOut])
 def list_themes(session: SessionDep):
+    return [_out(row) for row in curation.overview(session=session)]
+
+
+@themes_router.put("/order", response_model=list[AdminThemeOut], responses=errors(422))
+def set_theme_order(body: ThemeOrderIn, session: SessionDep):
+    """The catalogue's order (GET /api/themes, and this table): every theme's slug, whatever its
+    status, exactly once. 422 names an unknown, a missing or a repeated slug, and nothing changes."""
+    admin.set_order(session=session, slugs=body.slugs)
     return [_out(row) for row in curation.overview(session=session)]
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,6 +13,8 @@ from effigies.db import Base
 THEME_STATUSES = ("draft", "training", "ready", "published", "retired")
 # A grid is pixel art; the values are effigies.themes.pixel_grid.GRIDS (migration 0011 spells them too).
 PIXEL_GRID_CHECK = "pixel_grid IS NULL OR (pixel_art AND pixel_grid IN (8, 16, 32))"
+# A theme inserted without a position goes after every existing one (evaluated inside the INSERT).
+AFTER_THE_OTHERS = text("(SELECT COALESCE(MAX(position), 0) + 1 FROM themes)")
 
 
 class Theme(Base):
@@ -35,6 +37,9 @@ class Theme(Base):
     # Pixel art drawn on pixel_grid x pixel_grid cells (effigies.themes.pixel_grid): its generator
     # draws that grid, one pixel per cell, with a palette learned from the set. None: no grid.
     pixel_grid: Mapped[int | None]
+    # Where the catalogue lists it: 1 first, ties by name. An admin sets the order
+    # (effigies.themes.admin.set_order); the shipped themes start in BUILTIN_THEMES's order.
+    position: Mapped[int] = mapped_column(default=AFTER_THE_OTHERS)
     current_model_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("model_versions.id", use_alter=True, ondelete="SET NULL")
     )

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from effigies import text
@@ -159,6 +160,19 @@ class ThemeCreatedOut(BaseModel):
 
 class PublishIn(BaseModel):
     model_version_id: uuid.UUID
+
+
+class ThemeOrderIn(BaseModel):
+    """PUT /api/admin/themes/order: every theme's slug once, in the order the catalogue is to list them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Only compared with the themes' own slugs, never sent to the database; bounded for the messages.
+    # Repeats are refused by name (duplicate_theme), as unknown and missing slugs are.
+    slugs: list[Annotated[str, Field(max_length=64)]] = Field(
+        max_length=1000, json_schema_extra={"uniqueItems": True},
+        description="every theme's slug, whatever its status, exactly once, in the catalogue's new order",
+    )
 
 
 class RetiredOut(BaseModel):

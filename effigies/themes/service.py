@@ -19,6 +19,8 @@ from effigies.uniqueness.training_set import TRAINING_FINGERPRINTS_FILE, read_tr
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _SLUG = re.compile(SLUG_PATTERN)
+# How every list of themes is sorted: the admin's order (effigies.themes.admin.set_order), ties by name.
+CATALOGUE_ORDER = (Theme.position, Theme.name)
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 
 
@@ -43,17 +45,10 @@ class BuiltinTheme:
 
 # Themes whose generator ships inside the package (`make themes`: datasets, then
 # `effigies train --theme SLUG` with effigies/training/recipes.py; a theme whose folder
-# has no generator yet is simply not seeded).
+# has no generator yet is simply not seeded). Listed in the catalogue's first order, most appealing
+# first (lowest classifier two-sample accuracy, best SWD against its goal, and by eye); migration
+# 0014 gives existing databases the same order, and an admin may change it.
 BUILTIN_THEMES = (
-    BuiltinTheme(
-        slug="galactic-droids",
-        name="Galactic droids",
-        name_fr="Droïdes galactiques",
-        description="Robot heads from an intergalactic saga: antennas, visors, bolts. Each one is invented by a generator that learned from 10,000 droids.",
-        description_fr="Des têtes de robots tout droit sorties d'une saga intergalactique : antennes, visières, boulons. Chacune est inventée par un générateur qui a appris de 10 000 droïdes.",
-        pixel_art=False,
-        attribution='"Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).',
-    ),
     BuiltinTheme(
         slug="pixel-heroes",
         name="Pixel heroes",
@@ -64,13 +59,13 @@ BUILTIN_THEMES = (
         attribution='The DiceBear "Pixel Art" avatar style (CC0 1.0), rendered with DiceBear (MIT).',
     ),
     BuiltinTheme(
-        slug="arcane-sigils",
-        name="Arcane sigils",
-        name_fr="Sceaux arcaniques",
-        description="Glowing magic symbols on dark badges, for a guild, a character or a game profile. The generator learned the look of thousands of game icons and draws sigils of its own.",
-        description_fr="Des symboles magiques lumineux sur des blasons sombres, pour une guilde, un personnage ou un profil de joueur. Le générateur a appris l'allure de milliers d'icônes de jeu et dessine ses propres sceaux.",
+        slug="galactic-droids",
+        name="Galactic droids",
+        name_fr="Droïdes galactiques",
+        description="Robot heads from an intergalactic saga: antennas, visors, bolts. Each one is invented by a generator that learned from 10,000 droids.",
+        description_fr="Des têtes de robots tout droit sorties d'une saga intergalactique : antennes, visières, boulons. Chacune est inventée par un générateur qui a appris de 10 000 droïdes.",
         pixel_art=False,
-        attribution="Silhouettes from game-icons.net by Lorc, Delapouite and contributors (CC BY 3.0), recoloured.",
+        attribution='"Bottts" by Pablo Stanley (bottts.com), free for personal and commercial use, rendered with DiceBear (MIT).',
     ),
     BuiltinTheme(
         slug="emoji-folk",
@@ -80,6 +75,15 @@ BUILTIN_THEMES = (
         description_fr="Des visages ronds pleins d'humeur : sourires, clins d'œil, bouderies et surprises. Le générateur a appris des émojis de visages de cinq jeux d'émojis libres et les mélange en visages que personne n'a encore tapés.",
         pixel_art=False,
         attribution="Face emojis from Twemoji (CC BY 4.0), Noto Emoji (Apache 2.0), Fluent Emoji (MIT), FxEmoji (Apache 2.0) and EmojiOne 2 (CC BY 4.0).",
+    ),
+    BuiltinTheme(
+        slug="arcane-sigils",
+        name="Arcane sigils",
+        name_fr="Sceaux arcaniques",
+        description="Glowing magic symbols on dark badges, for a guild, a character or a game profile. The generator learned the look of thousands of game icons and draws sigils of its own.",
+        description_fr="Des symboles magiques lumineux sur des blasons sombres, pour une guilde, un personnage ou un profil de joueur. Le générateur a appris l'allure de milliers d'icônes de jeu et dessine ses propres sceaux.",
+        pixel_art=False,
+        attribution="Silhouettes from game-icons.net by Lorc, Delapouite and contributors (CC BY 3.0), recoloured.",
     ),
 )
 
@@ -125,7 +129,8 @@ def get_visible_theme(*, session: Session, slug: str) -> Theme:
 
 
 def list_themes(*, session: Session) -> list[Theme]:
-    return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(Theme.name)))
+    """The catalogue, in the admin's order."""
+    return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(*CATALOGUE_ORDER)))
 
 
 # Training's side of a theme (effigies.training.service calls these; only themes writes themes'
@@ -206,7 +211,7 @@ def _shipped_metrics(weights: Path, config: dict) -> dict | None:
 
 def seed_builtin_themes(*, session: Session) -> None:
     """Create the shipped themes and register their generator; safe to run at every start."""
-    for spec in BUILTIN_THEMES:
+    for position, spec in enumerate(BUILTIN_THEMES, start=1):
         weights = PRETRAINED_DIR / spec.slug
         if not (weights / "generator.safetensors").is_file():
             continue
@@ -220,6 +225,8 @@ def seed_builtin_themes(*, session: Session) -> None:
                 description_fr=spec.description_fr,
                 pixel_art=spec.pixel_art,
                 status="published",
+                # Only when created: the order an admin set since stays.
+                position=position,
             )
             session.add(theme)
             session.flush()

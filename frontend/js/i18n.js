@@ -14,7 +14,12 @@ function initialLocale() {
     const saved = localStorage.getItem(STORAGE_KEY);
     if (LOCALES.includes(saved)) return saved;
   } catch (_) { /* storage disabled */ }
-  return 'fr';
+  // No choice made here yet: the browser's first language we speak; French for a French-speaking
+  // browser (our first public), English for every other one (more widely read than French).
+  const wanted = (navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || 'fr'])
+    .map((tag) => String(tag).toLowerCase().split('-')[0]);
+  const first = wanted.find((lang) => LOCALES.includes(lang));
+  return first || (wanted.length ? 'en' : 'fr');
 }
 
 let current = initialLocale();

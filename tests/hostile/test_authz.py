@@ -162,6 +162,9 @@ MATRIX: dict[str, Row] = {
     "GET /api/themes/{slug}/sample.png": public(get("/api/themes/galactic-droids/sample.png")),
     "GET /api/themes/{slug}/learning": public(get("/api/themes/pixel-heroes/learning")),
     "GET /api/themes/{slug}/learning/{name}": public(get("/api/themes/pixel-heroes/learning/{w.frame}")),
+    # The home page's fresh avatars: for everyone (an image name that is not one: 404 for all alike).
+    "GET /api/showcase": public(get("/api/showcase")),
+    "GET /api/showcase/{slug}/{name}": public(get("/api/showcase/galactic-droids/000000000000-0.webp"), 404),
     # Generation
     "POST /api/themes/{slug}/generations": own_or_visitor(post("/api/themes/galactic-droids/generations", json={"count": 1}), 202),
     "GET /api/themes/{slug}/proposals": own_or_visitor(get("/api/themes/galactic-droids/proposals")),
@@ -200,6 +203,8 @@ MATRIX: dict[str, Row] = {
         post("/api/admin/themes/{w.draft_slug}/publish", json={"model_version_id": str(uuid.uuid4())}), 404),
     "POST /api/admin/themes/{slug}/retire": admin_only(post("/api/admin/themes/{w.draft_slug}/retire"), 409),
     "POST /api/admin/themes/{slug}/unretire": admin_only(post("/api/admin/themes/{w.draft_slug}/unretire"), 409),
+    # An order naming no theme: an admin gets 422, after the admin gate; the order stays.
+    "PUT /api/admin/themes/order": admin_only(lambda w: Call("PUT", "/api/admin/themes/order", {"json": {"slugs": []}}), 422),
     "GET /api/admin/training-presets": admin_only(get("/api/admin/training-presets")),
     "POST /api/admin/themes/{slug}/training-runs": admin_only(
         post("/api/admin/themes/{w.draft_slug}/training-runs", json={"preset": "no-such-preset"}), 422),

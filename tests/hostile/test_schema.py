@@ -43,6 +43,9 @@ DOMAIN_RULES = {
     "POST /api/wallet/topups": "amounts are the configured packs (EE_TOPUP_PACKS_CENTS), not any integer up to 100,000",
     "POST /api/admin/themes": "the archive must be a zip of images (tests/themes/test_uploads.py)",
     "POST /api/admin/themes/{slug}/publish": "the model version must be one of this theme's",
+    "PUT /api/admin/themes/order": "the slugs must be exactly the existing themes' (tests/themes/test_theme_order.py)",
+    "POST /api/candidates/{candidate_id}/purchase": "nothing is sold without withdrawal_waiver: true, the buyer's consent "
+                                                    "to immediate delivery (tests/avatars/test_purchase.py)",
     "POST /api/admin/wallets/{user_id}/adjustments": "the reason must be 3 to 500 characters on one line",
     "GET /api/admin/users": "the search is trimmed, then must be 2+ characters without control characters",
     "PATCH /api/me": "a display name needs a visible character (by Unicode category) and is trimmed first: "

@@ -81,7 +81,6 @@ def test_shipped_generator_was_trained_by_its_recipe(slug):
 
 def test_the_pixel_art_generator_draws_crisp_cells_of_its_palette():
     """Pixel heroes delivers 64 px images made of constant 4x4 cells, in its training palette only."""
-    import numpy as np
 
     from effigies.gan.checkpoint import load_generator
     from effigies.gan.sample import latents, sample

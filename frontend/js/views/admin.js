@@ -1,8 +1,9 @@
-// #/admin — themes: the table (status, version, sales…), publish / retire / un-retire, and a new
+// #/admin — themes: the table (status, version, sales…), publish / retire / un-retire, the catalogue's
+// order (move up / down: the whole new order goes to PUT /api/admin/themes/order), and a new
 // theme from a zip of example images or a dataset built by `effigies dataset build`, with the
 // server's validation report. The server refuses everyone but admins; this page only saves them
 // a useless trip.
-import { get, post, readCookie, ApiError } from '../api.js';
+import { api, get, post, readCookie, ApiError } from '../api.js';
 import { h, clear, setMessage, uid } from '../dom.js';
 import { t, money, number, hasKey } from '../i18n.js';
 import { state } from '../store.js';
@@ -234,9 +235,20 @@ function versionLabel(version) {
   return version ? t('admin.version', { n: version.version }) : '—';
 }
 
-function actionsFor(theme, act) {
+/** Move up / down: the catalogue lists themes in the table's order. Disabled at the ends. */
+function orderButtons(theme, index, count, move) {
   const name = themeName(theme);
-  const cell = h('div', { class: 'admin-actions' });
+  const button = (delta, key, testid) => h('button', {
+    type: 'button', class: 'btn', 'data-testid': testid, 'data-move': delta,
+    disabled: delta < 0 ? index === 0 : index === count - 1,
+    'aria-label': t(key + '_label', { name }), onclick: () => move(theme, delta), text: t(key),
+  });
+  return [button(-1, 'admin.move_up', 'move-up'), button(1, 'admin.move_down', 'move-down')];
+}
+
+function actionsFor(theme, act, order) {
+  const name = themeName(theme);
+  const cell = h('div', { class: 'admin-actions' }, order);
   if (theme.status !== 'retired') {
     cell.append(h('a', {
       class: 'btn', href: '#/admin/themes/' + encodeURIComponent(theme.slug) + '/training', 'data-testid': 'train',
@@ -278,7 +290,7 @@ function capacityText(theme) {
   return t(theme.capacity_is_lower_bound ? 'admin.capacity.at_least' : 'admin.capacity.about', { n });
 }
 
-function themesTable(themes, act) {
+function themesTable(themes, act, move) {
   if (!themes.length) return h('p', { class: 'empty', text: t('admin.no_themes') });
   const cols = ['theme', 'status', 'version', 'images', 'sales', 'revenue', 'rejected', 'capacity', 'actions'];
   const numeric = new Set(['images', 'sales', 'revenue', 'rejected', 'capacity']);
@@ -286,7 +298,7 @@ function themesTable(themes, act) {
   return h('div', {}, h('div', { class: 'table-scroll' }, h('table', { 'data-testid': 'admin-themes' },
     h('caption', { class: 'visually-hidden', text: t('admin.table_caption') }),
     h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: numeric.has(c) ? 'amount' : null, text: t('admin.col.' + c) })))),
-    h('tbody', {}, themes.map((theme) => h('tr', { 'data-slug': theme.slug, 'data-status': theme.status },
+    h('tbody', {}, themes.map((theme, index) => h('tr', { 'data-slug': theme.slug, 'data-status': theme.status },
       h('th', { scope: 'row' }, themeName(theme), h('br'), h('code', { class: 'hint', text: theme.slug }),
         theme.pixel_grid ? [h('br'), h('span', { class: 'hint', 'data-testid': 'pixel-grid-badge', text: t('admin.grid_badge', { n: theme.pixel_grid }) })] : null),
       h('td', {}, statusBadge(theme)),
@@ -296,7 +308,8 @@ function themesTable(themes, act) {
       h('td', { class: 'amount', text: money(theme.revenue_cents, state.currency) }),
       h('td', { class: 'amount', text: number(theme.rejected_near_duplicates) }),
       h('td', { class: 'amount', 'data-testid': 'capacity', text: capacityText(theme) }),
-      h('td', {}, actionsFor(theme, act))))))),
+      h('td', {}, actionsFor(theme, act, orderButtons(theme, index, themes.length, move)))))))),
+    h('p', { class: 'hint', 'data-testid': 'order-hint', text: t('admin.order_hint') }),
     h('p', { class: 'hint', 'data-testid': 'capacity-hint', text: t('admin.capacity.hint') }));
 }
 
@@ -310,14 +323,21 @@ export function mount(main, _params, ctx) {
   const status = h('p', { role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'admin-status' });
   const table = h('div', { 'aria-busy': 'true' });
   let alive = true;
+  let shown = [];  // the themes as the table lists them: the order a move rewrites
+  let moving = false;  // one move at a time: a second press before the answer would reorder the old table
+
+  function draw(themes) {
+    shown = themes;
+    clear(table);
+    table.removeAttribute('aria-busy');
+    table.append(themesTable(themes, act, move));
+  }
 
   async function load() {
     try {
       const themes = await get('/api/admin/themes');
       if (!alive) return;
-      clear(table);
-      table.removeAttribute('aria-busy');
-      table.append(themesTable(themes, act));
+      draw(themes);
     } catch (err) {
       if (ctx.handleAuthError(err)) return;
       setMessage(status, errorText(err), 'error');
@@ -334,6 +354,37 @@ export function mount(main, _params, ctx) {
     } catch (err) {
       if (ctx.handleAuthError(err)) return;
       setMessage(status, errorText(err), 'error');
+    }
+  }
+
+  async function move(theme, delta) {
+    const slugs = shown.map((s) => s.slug);
+    const from = slugs.indexOf(theme.slug);
+    const to = from + delta;
+    if (moving || from < 0 || to < 0 || to >= slugs.length) return;
+    [slugs[from], slugs[to]] = [slugs[to], slugs[from]];
+    moving = true;
+    table.setAttribute('aria-busy', 'true');
+    try {
+      const themes = await api('PUT', '/api/admin/themes/order', { slugs });
+      if (!alive) return;
+      draw(themes);
+      const at = themes.findIndex((s) => s.slug === theme.slug);
+      setMessage(status, t('admin.done.move', { name: themeName(theme), n: at + 1, count: themes.length }), 'success');
+      // The row was drawn again: the keyboard stays on the moved theme's button (the other one at an end).
+      const row = [...table.querySelectorAll('tr[data-slug]')].find((tr) => tr.dataset.slug === theme.slug);
+      const buttons = row ? [...row.querySelectorAll('button[data-move]')] : [];
+      const same = buttons.find((b) => b.dataset.move === String(delta));
+      (same && !same.disabled ? same : buttons.find((b) => !b.disabled))?.focus();
+    } catch (err) {
+      if (ctx.handleAuthError(err)) return;
+      // The themes changed since the table was drawn (another admin, a new theme): show them as they are now.
+      const stale = t('admin.order_stale');
+      setMessage(status, errorText(err, { unknown_theme: stale, missing_theme: stale, duplicate_theme: stale }), 'error');
+      if (err instanceof ApiError && err.status === 422) await load();
+    } finally {
+      moving = false;
+      table.removeAttribute('aria-busy');
     }
   }
 
