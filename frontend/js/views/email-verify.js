@@ -7,14 +7,25 @@ import { state, loadMe } from '../store.js';
 import { errorText } from '../errors.js';
 import { TOKEN_RE, TOKEN_ERRORS, linkErrorText } from './password.js';
 
-// One POST per token and page load: a re-render (a change of language) shows the same outcome
-// instead of spending the token again and reporting it "already used".
+// One POST per token: a re-render (a change of language) shows the same outcome instead of
+// spending the token again and reporting it "already used"; so does a reload of the tab, from
+// what this tab remembers of the success (the token is spent: nothing secret is kept).
 const attempts = new Map();
+const DONE_KEY = 'ee.verified.';
+
+function remembered(token) {
+  try {
+    const email = sessionStorage.getItem(DONE_KEY + token);
+    return email ? { data: { email } } : null;
+  } catch (_) { return null; }
+}
 
 function confirm(token) {
   if (!attempts.has(token)) {
-    attempts.set(token, post('/api/auth/email/verify', { token }).then(
+    const known = remembered(token);
+    attempts.set(token, known ? Promise.resolve(known) : post('/api/auth/email/verify', { token }).then(
       async (data) => {
+        try { sessionStorage.setItem(DONE_KEY + token, data.email); } catch (_) { /* storage disabled */ }
         if (state.me) await loadMe().catch(() => null);
         return { data };
       },

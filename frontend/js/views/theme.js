@@ -263,7 +263,8 @@ export function mount(main, params, ctx) {
     waiverBox = state.me ? waiverLine() : null;
     topupBox = h('div', { class: 'inline-topup', hidden: true });
 
-    body.append(
+    // Element.append writes a null as the text "null": the parts this person does not get are left out.
+    body.append(...[
       h('div', { class: 'generate-bar' },
         generateButton,
         h('div', {},
@@ -282,7 +283,8 @@ export function mount(main, params, ctx) {
         waiverBox,
         candidatesGrid),
       earlierSection,
-      state.me ? boardSection(slug, abort.signal) : null); // boards need an account
+      state.me ? boardSection(slug, abort.signal) : null, // boards need an account
+    ].filter(Boolean));
 
     drawBalance();
     drawGenerateButton();
