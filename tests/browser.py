@@ -89,9 +89,14 @@ def open_context(browser, server: Server, **options):
 def new_context(browser, e2e_server: Server, request: pytest.FixtureRequest):
     """Opens more profiles in one test (an admin and a plain user side by side), closed after it."""
     opened = []
+    refused: list[str] = []  # what the Content-Security-Policy blocked, on any page of the test
+
+    def watch_policy(page) -> None:
+        page.on("console", lambda msg: "Content Security Policy" in msg.text and refused.append(f"{page.url}: {msg.text}"))
 
     def factory(**options):
         context = open_context(browser, e2e_server, **options)
+        context.on("page", watch_policy)
         opened.append(context)
         return context
 
@@ -99,6 +104,7 @@ def new_context(browser, e2e_server: Server, request: pytest.FixtureRequest):
     yield factory
     for context in opened:
         context.close()
+    assert refused == [], "the page did something its Content-Security-Policy refuses"
 
 
 @pytest.fixture

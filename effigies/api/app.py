@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from effigies.accounts.router import router as accounts_router
 from effigies.api import errors, openapi, pages, system
 from effigies.api.deps import require_admin
-from effigies.api.security import SecurityMiddleware
+from effigies.api.security import DOCS_PATH, SecurityMiddleware
 from effigies.avatars.public import PublicAvatars
 from effigies.avatars.router import router as avatars_router
 from effigies.billing.router import router as billing_router
@@ -36,11 +36,14 @@ def create_app() -> FastAPI:
     # Request bodies are limited by SecurityMiddleware (declared and received bytes, JSON 413), not
     # by FastAPI's max_body_size: that one answers a declared oversize in plain text, whatever
     # the app would have said.
-    app = FastAPI(title="Effigies Edification", version="0.1.0", docs_url="/api/docs", openapi_url="/openapi.json")
+    # The Swagger UI page loads its assets from a CDN: for local work only, off in production
+    # (the API's description stays at /openapi.json).
+    settings = get_settings()
+    docs_url = DOCS_PATH if settings.is_local else None
+    app = FastAPI(title="Effigies Edification", version="0.1.0", docs_url=docs_url, openapi_url="/openapi.json")
     errors.install(app)
     app.add_middleware(SecurityMiddleware)
     # Added last, so outermost: the public avatar URL skips CSRF, cookies and routing entirely.
-    settings = get_settings()
     app.add_middleware(PublicAvatars, cache_bytes=settings.avatar_cache_mb * 1_000_000,
                        renders=settings.avatar_renders, render_queue=settings.avatar_render_queue)
     # Outside even that, so public avatars are counted too (in memory only: effigies.monitoring.http).

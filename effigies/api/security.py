@@ -1,4 +1,10 @@
-"""CSRF (double-submit cookie + Origin check) and security headers, for every request."""
+"""CSRF (double-submit cookie + Origin check) and security headers, for every request.
+
+Headers: a Content-Security-Policy that allows this origin only, plus Stripe's (js.stripe.com,
+its frames and API when live; localstripe's origin locally), and no framing by anyone
+(frame-ancestors 'none', X-Frame-Options DENY); HSTS once the site is served over HTTPS (the
+same switch as Secure cookies); `Cache-Control: no-store` on every JSON answer of the API that
+does not say otherwise (most are someone's own data: wallet, account, proposals)."""
 from __future__ import annotations
 
 import hmac
@@ -30,6 +36,45 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+# FastAPI's Swagger UI page loads its script and style from jsDelivr (local and test only: the
+# page is off in production, effigies.api.app).
+DOCS_PATH = "/api/docs"
+DOCS_CDN = "https://cdn.jsdelivr.net"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(*, stripe_api_base: str | None, docs: bool = False) -> str:
+    """The policy of every page and answer. Stripe.js is the only foreign script: Stripe's own
+    origins when live (https://docs.stripe.com/security/guide#content-security-policy),
+    localstripe's shim and API (one origin) when STRIPE_API_BASE points at it."""
+    if stripe_api_base:
+        local = _origin(stripe_api_base)
+        script, connect, frame = local, local, local
+    else:
+        script, connect, frame = "https://js.stripe.com", "https://api.stripe.com", "https://js.stripe.com https://hooks.stripe.com"
+    if docs:  # the Swagger UI page: its CDN, and the inline script that starts it
+        script = f"{script} {DOCS_CDN} 'unsafe-inline'"
+    style = f"'self' {DOCS_CDN}" if docs else "'self'"
+    return "; ".join([
+        "default-src 'self'", f"script-src 'self' {script}", f"style-src {style}", "img-src 'self' data: blob:",
+        "font-src 'self'", f"connect-src 'self' {connect}", f"frame-src {frame}", "frame-ancestors 'none'",
+        "base-uri 'none'", "form-action 'self'", "object-src 'none'",
+    ])
+
+
+def security_headers(*, path: str) -> list[tuple[bytes, bytes]]:
+    settings = get_settings()
+    headers = list(SECURITY_HEADERS)
+    policy = content_security_policy(stripe_api_base=settings.stripe_api_base, docs=path == DOCS_PATH)
+    headers.append((b"content-security-policy", policy.encode("latin-1")))
+    if settings.cookie_secure:
+        headers.append(HSTS)
+    return headers
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -107,7 +152,7 @@ class SecurityMiddleware:
                 )(scope, receive, send)
                 return
 
-        extra = list(SECURITY_HEADERS)
+        extra = security_headers(path=path)
         # Hand out the CSRF cookie on page and API reads, so the first POST (sign-up) can echo it;
         # never on the public avatar images, which CDNs must be able to cache.
         if (path == "/" or path.startswith("/api/")) and CSRF_COOKIE not in _cookies(scope):
@@ -115,9 +160,16 @@ class SecurityMiddleware:
             cookie = f"{CSRF_COOKIE}={secrets.token_urlsafe(24)}; Path=/; SameSite=Lax; Max-Age=31536000{secure}"
             extra.append((b"set-cookie", cookie.encode("latin-1")))
 
+        api = path.startswith("/api/")
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + extra
+                own = list(message.get("headers", []))
+                names = {k.lower() for k, _ in own}
+                json_answer = any(k.lower() == b"content-type" and v.startswith(b"application/json") for k, v in own)
+                if api and json_answer and b"cache-control" not in names:
+                    own.append((b"cache-control", b"no-store"))
+                message["headers"] = own + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -11,6 +11,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (key === 'hidden' || key === 'disabled' || key === 'readOnly' || key === 'required' || key === 'checked') el[key] = Boolean(value);
     else if (key === 'value') el.value = value;
+    // Through the CSSOM: a style attribute would be refused by the Content-Security-Policy (style-src 'self').
+    else if (key === 'style') el.style.cssText = String(value);
     else el.setAttribute(key, value === true ? '' : String(value));
   }
   append(el, children);

@@ -1,6 +1,7 @@
 """The home page's first screen, in Chromium on the real stack (frontend/js/views/home.js): a large,
-fresh avatar of every published theme, whole inside the first viewport on a desktop and on a
-360 px phone, each one a link to its theme; "Show others" draws other ones from the set."""
+fresh avatar of every published theme, each one a link to its theme, the first four (the admin's
+order: all four shipped themes) whole inside the first viewport on a desktop and on a 360 px
+phone; "Show others" draws other ones from the set."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +14,7 @@ from tests.generation.test_showcase import by_slug, wait_showcase
 pytestmark = pytest.mark.browser
 
 # (viewport, smallest width an avatar may be drawn at: "large" on that screen)
+FIRST_SCREEN = 4  # themes whose avatar the first screen shows whole (other tests may publish more)
 SCREENS = {"desktop": ({"width": 1280, "height": 800}, 200), "phone": ({"width": 360, "height": 740}, 140)}
 
 
@@ -41,8 +43,8 @@ def test_the_first_screen_shows_a_large_fresh_avatar_of_every_theme(screen, loca
         assert image.evaluate("i => i.naturalWidth") == 256
         box = image.bounding_box()
         assert box["width"] >= min_px, (slug, box)
-        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] and box["y"] + box["height"] <= viewport["height"], (
-            f"{slug}'s avatar is not whole on the first screen: {box}")
+        whole = box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] and box["y"] + box["height"] <= viewport["height"]
+        assert whole or i >= FIRST_SCREEN, f"{slug}'s avatar is not whole on the first screen: {box}"
         assert tile.get_by_role("link").get_attribute("href") == f"#/themes/{slug}"
         assert image.get_attribute("alt").startswith({"fr": "Un avatar inventé", "en": "An avatar invented"}[locale])
     page.screenshot(path=str(screenshots / f"home-first-screen-{screen}-{locale}.png"))

@@ -43,13 +43,13 @@ function resultsTable(users, open) {
     [t('support.col.account')], [t('support.col.balance'), 'amount'], [t('support.col.avatars'), 'amount'],
   ], users.map((u) => h('tr', { 'data-user-id': u.id },
     h('th', { scope: 'row' },
-      h('strong', { style: 'overflow-wrap: anywhere', text: u.email }),
+      h('strong', { class: 'wrap-anywhere', text: u.email }),
       u.role === 'admin' ? [' ', h('span', { class: 'badge badge-muted', text: t('support.role_admin') })] : null,
       u.deleted_at ? [' ', h('span', { class: 'badge badge-muted', text: t('support.deleted') })] : null,
-      h('span', { class: 'hint', style: 'display: block; font-weight: normal',
+      h('span', { class: 'hint hint-block',
         text: t('support.signed_up', { name: u.display_name, created: dateTime(u.created_at) }) }),
       h('button', {
-        type: 'button', class: 'btn', style: 'white-space: nowrap', 'data-testid': 'support-open', onclick: () => open(u.id),
+        type: 'button', class: 'btn nowrap', 'data-testid': 'support-open', onclick: () => open(u.id),
         'aria-label': t('support.open_label', { email: u.email }), text: t('support.open'),
       })),
     h('td', { class: 'amount', text: money(u.balance_cents, state.currency) }),
@@ -188,7 +188,7 @@ export function mount(main, params, ctx) {
   const results = h('div', { 'data-testid': 'support-results-box' });
   // An e-mail address is one long word: at 360 px it must wrap rather than widen the page.
   const walletBox = h('section', {
-    'aria-labelledby': 'support-wallet-title', 'data-testid': 'support-wallet', hidden: true, style: 'overflow-wrap: break-word',
+    'aria-labelledby': 'support-wallet-title', 'data-testid': 'support-wallet', hidden: true, class: 'wrap-words',
   });
   const searchForm = h('form', { role: 'search', class: 'panel admin-form', novalidate: true },
     field(t('support.search_label'), input, t('support.search_hint')),

@@ -4,7 +4,7 @@
 // they generate too (the server knows them by a cookie), and each card's button leads to sign-up,
 // after which the same proposals are the new account's and this page shows them again.
 import { get, post, ApiError, randomKey } from '../api.js';
-import { h, clear, setMessage } from '../dom.js';
+import { h, append, clear, setMessage } from '../dom.js';
 import { t, money, timeOnly } from '../i18n.js';
 import { state, subscribe, priceCents, refreshWallet, rememberTheme } from '../store.js';
 import { errorText } from '../errors.js';
@@ -263,8 +263,8 @@ export function mount(main, params, ctx) {
     waiverBox = state.me ? waiverLine() : null;
     topupBox = h('div', { class: 'inline-topup', hidden: true });
 
-    // Element.append writes a null as the text "null": the parts this person does not get are left out.
-    body.append(...[
+    // dom.js append, not Element.append: that one writes a null child (a part this person does not get) as "null".
+    append(body, [
       h('div', { class: 'generate-bar' },
         generateButton,
         h('div', {},
@@ -284,7 +284,7 @@ export function mount(main, params, ctx) {
         candidatesGrid),
       earlierSection,
       state.me ? boardSection(slug, abort.signal) : null, // boards need an account
-    ].filter(Boolean));
+    ]);
 
     drawBalance();
     drawGenerateButton();
