@@ -145,4 +145,14 @@ def test_admin_uploads_trains_and_publishes_a_theme_then_a_user_generates(
     )
     expect(candidates.locator("img").first).to_have_class(re.compile(r"\bpixelated\b"))  # the upload's pixel-art flag
     expect(candidates.get_by_test_id("buy").first).to_have_text(re.compile(r"^Acheter pour 0,10\s?€$"))
+
+    # ---- the admin retires it (after a confirmation): it leaves the catalogue and the home page ----
+    admin.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_test_id("retire").click()
+    expect(row).to_have_attribute("data-status", "retired")
+    page.goto("/")
+    page.wait_for_function("() => document.body.dataset.ready === 'true'")
+    expect(page.locator("[data-testid=theme-card]").first).to_be_visible()
+    expect(page.locator(f"[data-testid=theme-card][data-slug='{slug}']")).to_have_count(0)
+    expect(page.locator(f"[data-testid=showcase-tile][data-slug='{slug}']")).to_have_count(0)
     assert not errors, errors
