@@ -218,8 +218,11 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
         return 2
     given = get_settings().admin_password
     password = (given.get_secret_value() if given else "") or getpass.getpass("Password (10+ characters): ")
-    if len(password) < 10:
-        print("error: the password needs at least 10 characters", file=sys.stderr)
+    _, refused = accounts_service.password_strength(password, email=email, display_name="Admin")
+    if refused:
+        reason = ("the password needs at least 10 characters" if refused == "password_short"
+                  else accounts_service.PASSWORD_REFUSED[refused])
+        print(f"error: {reason}", file=sys.stderr)
         return 2
     with session_scope() as session:
         user = accounts_service.ensure_admin(session=session, email=email, password=password)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from effigies.accounts import service
 from effigies.accounts.schemas import (
     AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
-    PasswordForgotIn, PasswordResetIn, SessionOut, SignupIn, TokenIn, UserOut,
+    PasswordForgotIn, PasswordResetIn, PasswordStrengthIn, PasswordStrengthOut, SessionOut, SignupIn, TokenIn, UserOut,
 )
 from effigies.api.deps import (
     CSRF_COOKIE, SESSION_COOKIE, VISITOR_COOKIE, CurrentUser, OptionalUser, SessionDep, VisitorId,
@@ -19,6 +19,9 @@ from effigies.config import get_settings
 router = APIRouter(prefix="/api", tags=["accounts"])
 SIGNUP_WINDOW_S = 3600  # settings.signup_rate_per_ip sign-ups per address in each
 MAIL_WINDOW_S = 3600  # settings.mail_rate_per_address / _per_ip e-mails in each
+# The meter asks as the person types (the page waits 250 ms after the last key): a generous
+# budget per address, still no oracle for testing guesses by the thousand.
+STRENGTH_PER_MINUTE = 120
 
 
 def _mail_budget(request: Request, address: str) -> None:
@@ -62,6 +65,16 @@ def signup(body: SignupIn, request: Request, response: Response, session: Sessio
     set_session_cookies(response, token)
     _forget_visitor(request, response)
     return user
+
+
+@router.post("/auth/password-strength", response_model=PasswordStrengthOut, responses=errors(429))
+def password_strength(body: PasswordStrengthIn, request: Request, user: OptionalUser):
+    """How strong a password being typed is, by the rule sign-up, a change and a reset apply.
+    Changes nothing; never logged."""
+    hit("password-strength", client_ip(request), limit=STRENGTH_PER_MINUTE, window_s=60)
+    email, name = (user.email, user.display_name) if user is not None else (body.email, body.display_name)
+    score, code = service.password_strength(body.password, email=email, display_name=name)
+    return PasswordStrengthOut(score=score, ok=code is None, code=code)
 
 
 @router.post("/auth/login", response_model=UserOut, responses=errors(401, 429))

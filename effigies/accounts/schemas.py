@@ -36,6 +36,23 @@ class SignupIn(BaseModel):
     locale: Literal["fr", "en"] = "fr"
 
 
+class PasswordStrengthIn(BaseModel):
+    """A password being typed, for the strength meter; with the e-mail and name typed beside it
+    at sign-up (a logged-in person's own are used instead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(max_length=128)
+    email: str | None = Field(None, max_length=320)
+    display_name: str | None = Field(None, max_length=200)
+
+
+class PasswordStrengthOut(BaseModel):
+    score: int  # zxcvbn 0 (guessed at once) to 4 (very hard to guess)
+    ok: bool  # what sign-up, a change and a reset would accept (10+ characters and score 3+)
+    code: str | None  # why not: password_short, password_personal, password_weak
+
+
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from effigies.accounts import throttle
+from effigies.accounts import passwords, throttle
 from effigies.accounts.models import AccountToken, AuthSession, User
 from effigies.avatars import service as avatars_service
 from effigies.billing import service as billing_service
@@ -58,7 +58,31 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+MIN_PASSWORD_LENGTH = 10  # as the schemas say (effigies.accounts.schemas)
+PASSWORD_REFUSED = {
+    "password_personal": "Your password must not be your e-mail address or your name: choose another one.",
+    "password_weak": "This password is too easy to guess. Use a few uncommon words, or a longer sentence.",
+}
+
+
+def password_strength(password: str, *, email: str | None, display_name: str | None) -> tuple[int, str | None]:
+    """(zxcvbn score, why it would be refused or None): the strength meter's reading, the same
+    verdict as check_new_password's (the length rule included)."""
+    verdict = passwords.judge(password, email=email, display_name=display_name)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return min(verdict.score, 2), "password_short"
+    return verdict.score, verdict.code
+
+
+def check_new_password(password: str, *, email: str | None, display_name: str | None) -> None:
+    """Refuses (422) a new password that is too easy to guess (effigies.accounts.passwords)."""
+    verdict = passwords.judge(password, email=email, display_name=display_name)
+    if not verdict.ok:
+        raise AccountsError(verdict.code, PASSWORD_REFUSED[verdict.code], status=422)
+
+
 def signup(*, session: Session, email: str, password: str, display_name: str, role: str = "user") -> User:
+    check_new_password(password, email=email, display_name=display_name)
     user = User(
         email=normalise_email(email),
         password_hash=hash_password(password),
@@ -108,6 +132,7 @@ def change_password(*, session: Session, user: User, current_password: str, new_
     """Ends every session of the account (a thief's included), tells the address, and returns a
     fresh token for the caller."""
     _confirm_password(user=user, password=current_password, ip=ip)
+    check_new_password(new_password, email=user.email, display_name=user.display_name)
     user.password_hash = hash_password(new_password)
     session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
     token = open_session(session=session, user=user)
@@ -250,6 +275,7 @@ def ensure_admin(*, session: Session, email: str, password: str) -> User:
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
+        check_new_password(password, email=user.email, display_name=user.display_name)
         user.password_hash = hash_password(password)
     return user
 
@@ -358,6 +384,7 @@ def reset_password(*, session: Session, token: str, new_password: str) -> User:
     one must log in with the new password), every other reset link dies, the address counts as
     verified (the link reached it) and is told. Committed."""
     row, user = _take_token(session=session, token=token, purpose="reset_password")
+    check_new_password(new_password, email=user.email, display_name=user.display_name)
     user.password_hash = hash_password(new_password)
     if row.email == user.email and user.email_verified_at is None:
         user.email_verified_at = utcnow()

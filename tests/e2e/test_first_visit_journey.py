@@ -31,7 +31,7 @@ TEXT = {
         "reset_subject": "Réinitialisez votre mot de passe", "confirmed": "est confirmée",
         "forgot": "Mot de passe oublié ?", "forgot_submit": "M’envoyer un lien", "new_password": "Nouveau mot de passe",
         "new_password_again": "Nouveau mot de passe (confirmation)", "reset_submit": "Changer mon mot de passe",
-        "hello": "Bonjour, Ada", "my_avatars": "Mes avatars",
+        "hello": "Bonjour, Ada", "my_avatars": "Mes avatars", "weak": "trop facile à deviner",
     },
     "en": {
         "signup": "Sign up", "login": "Log in", "display_name": "Display name", "email": "E-mail address",
@@ -41,7 +41,7 @@ TEXT = {
         "reset_subject": "Reset your password", "confirmed": "is confirmed",
         "forgot": "Forgot your password?", "forgot_submit": "Send me a link", "new_password": "New password",
         "new_password_again": "New password (again)", "reset_submit": "Change my password",
-        "hello": "Hello, Ada", "my_avatars": "My avatars",
+        "hello": "Hello, Ada", "my_avatars": "My avatars", "weak": "too easy to guess",
     },
 }
 
@@ -111,7 +111,14 @@ def test_a_visitor_becomes_a_happy_owner(lang, screen, new_context, e2e_server, 
     page.get_by_test_id("visitor-hint").get_by_role("link", name=say["signup"]).click()
     page.get_by_label(say["display_name"], exact=True).fill("Ada")
     page.get_by_label(say["email"], exact=True).fill(email)
-    page.get_by_label(say["password"], exact=True).fill(PASSWORD)
+    # The meter says how guessable the password is, as it is typed, by the rule sign-up applies.
+    password = page.get_by_label(say["password"], exact=True)
+    meter = page.get_by_test_id("password-strength")
+    password.press_sequentially("password123")
+    expect(meter).to_have_attribute("data-ok", "false")
+    expect(meter).to_contain_text(say["weak"])
+    password.fill(PASSWORD)
+    expect(meter).to_have_attribute("data-ok", "true")
     page.get_by_role("button", name=say["signup_submit"]).click()
     expect(page).to_have_url(re.compile(rf"#/themes/{SLUG}$"))
     expect(page.locator("[data-testid=candidate]")).to_have_count(4)

@@ -158,6 +158,7 @@ def test_proposals_come_back_after_a_reload_and_stay_below_a_new_generation(cont
     # ---- an earlier one bought: shown as bought, then gone from the list ----
     bought = first[0]
     card = page.locator(f"[data-testid=earlier-candidate][data-candidate-id='{bought}']")
+    page.get_by_test_id("waiver").check()  # the consent to immediate delivery
     card.get_by_test_id("buy").click()
     expect(card).to_have_attribute("data-state", "sold")
     expect(card.get_by_test_id("buy")).to_have_text("Voir mes avatars")

@@ -146,6 +146,8 @@ MATRIX: dict[str, Row] = {
     "POST /api/auth/email/verify": public(post("/api/auth/email/verify", json={"token": "A" * 43}), 400),
     "POST /api/auth/password/reset": public(
         post("/api/auth/password/reset", json={"token": "A" * 43, "new_password": "another-password-1"}), 400),
+    # The strength meter: anyone typing a new password (sign-up, reset), logged in or not.
+    "POST /api/auth/password-strength": public(post("/api/auth/password-strength", json={"password": "correct-horse-battery"})),
     "POST /api/auth/password/forgot": public(lambda w: Call("POST", "/api/auth/password/forgot", {"json": {
         "email": f"authz-{uuid.uuid4().hex[:10]}@players.effigies.fr"}}), 202),
     "POST /api/me/email/verification": own_account(post("/api/me/email/verification", json={}), 202),

@@ -6,6 +6,7 @@ import { t, timeOnly, money } from '../i18n.js';
 import { state, setMe, loadMe, refreshWallet } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 import { field } from './auth.js';
+import { passwordMeter } from '../password-meter.js';
 import { themeName } from './home.js';
 
 function statusLine(testid) {
@@ -181,7 +182,7 @@ function passwordForm(ctx) {
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: t('account.password_submit') });
   const form = h('form', { class: 'auth-form panel', novalidate: true, 'aria-labelledby': 'password-title' },
     h('h2', { id: 'password-title', text: t('account.password_title') }),
-    status, current.el, fresh.el, again.el,
+    status, current.el, fresh.el, passwordMeter(fresh.input), again.el,
     h('div', { class: 'actions' }, submit));
   const ui = feedback(status, [current.input, fresh.input, again.input]);
 
@@ -199,6 +200,7 @@ function passwordForm(ctx) {
     } catch (err) {
       if (ctx.handleAuthError(err)) return;
       if (err instanceof ApiError && err.code === 'wrong_password') ui.invalid(current.input, errorText(err));
+      else if (err instanceof ApiError && (err.code === 'password_weak' || err.code === 'password_personal')) ui.invalid(fresh.input, errorText(err));
       else if (invalidField(err) === 'new_password') ui.invalid(fresh.input, t('err.password_too_short'));
       else setMessage(status, errorText(err), 'error');
     } finally {

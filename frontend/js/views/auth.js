@@ -4,6 +4,7 @@ import { h, uid, setMessage } from '../dom.js';
 import { t, getLocale } from '../i18n.js';
 import { setMe, loadMe, refreshWallet, rememberLocale, setFlash } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
+import { passwordMeter } from '../password-meter.js';
 
 export function field({ label, type, name, autocomplete, required = true, minlength, hint }) {
   const id = uid(name);
@@ -56,6 +57,7 @@ export function mount(main, params, ctx) {
   const form = h('form', { class: 'auth-form panel', novalidate: true },
     error,
     name && name.el, email.el, password.el,
+    signup ? passwordMeter(password.input, { email: () => email.input.value.trim(), name: () => name.input.value.trim() }) : null,
     forgot ? h('p', { class: 'forgot' }, forgot) : null,
     h('div', { class: 'actions' }, submit),
     h('p', { class: 'switch' },
@@ -108,6 +110,7 @@ export function mount(main, params, ctx) {
       const fieldName = err instanceof ApiError && err.status === 422 ? invalidField(err) : '';
       if (err instanceof ApiError && err.code === 'email_taken') invalid(email.input, message);
       else if (err instanceof ApiError && err.code === 'invalid_credentials') invalid(password.input, message);
+      else if (err instanceof ApiError && (err.code === 'password_weak' || err.code === 'password_personal')) invalid(password.input, message);
       else if (fieldName === 'email') invalid(email.input, t('err.invalid_email'));
       else if (fieldName === 'password') invalid(password.input, signup ? t('err.password_too_short') : message);
       else if (fieldName === 'display_name' && name) invalid(name.input, t('err.invalid_display_name'));

@@ -5,6 +5,7 @@ import { t, getLocale } from '../i18n.js';
 import { setMe } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 import { field } from './auth.js';
+import { passwordMeter } from '../password-meter.js';
 
 /** What an e-mailed link carries (the server checks it again): 20–100 of A–Z a–z 0–9 _ -. */
 export const TOKEN_RE = /^[A-Za-z0-9_-]{20,100}$/;
@@ -108,7 +109,7 @@ function reset(main, params, ctx) {
   const again = field({ label: t('account.new_password_again'), type: 'password', name: 'new_password_again', autocomplete: 'new-password' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: t('reset.submit') });
   const form = h('form', { class: 'auth-form panel', novalidate: true, 'aria-label': t('reset.title') },
-    error, fresh.el, again.el,
+    error, fresh.el, passwordMeter(fresh.input), again.el,
     h('div', { class: 'actions' }, submit));
   main.append(form);
 
@@ -137,6 +138,8 @@ function reset(main, params, ctx) {
         form.remove();
         showLinkError(err);
         main.querySelector('[data-testid=reset-ask-again]').focus();
+      } else if (err instanceof ApiError && (err.code === 'password_weak' || err.code === 'password_personal')) {
+        invalid(fresh.input, errorText(err));
       } else if (fieldName === 'new_password') {
         invalid(fresh.input, t('err.password_too_short'));
       } else if (fieldName === 'token') {
