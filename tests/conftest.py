@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+# pytest-xdist runs several test processes, each beside a stack of its own (API, workers), on a
+# machine with few cores: one torch thread per process, or their thread pools thrash each other
+# (a 5 s training run took minutes). Set before anything imports torch; the stacks inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("EE_TORCH_THREADS", "1")
+
 if TYPE_CHECKING:
     from effigies.embedded.smtp import EmbeddedSmtp
 
