@@ -104,6 +104,11 @@ export function createTopup({ onSuccess, title } = {}) {
       cardBox,
       h('p', { id: ids.hint, class: 'hint', text: t('wallet.card_hint') })),
     h('div', { class: 'actions' }, payButton),
+    // Checkout links to the terms it is under, and to the 14 days a top-up may be withdrawn in.
+    h('p', { class: 'hint', 'data-testid': 'topup-terms' },
+      t('wallet.terms_before'), ' ',
+      h('a', { href: '#/legal/terms', text: t('legal.terms') }), ' · ',
+      h('a', { href: '#/legal/withdrawal', text: t('wallet.withdrawal_link') })),
     status);
 
   updatePayLabel();

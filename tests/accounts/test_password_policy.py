@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.accounts.test_email_links import _messages, _token
 from tests.conftest import ApiClient
+from tests.generation.test_limits import fresh_ip
 
 STRONG = "correct-horse-battery"
 
@@ -14,12 +17,20 @@ def _address(prefix: str = "pw") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@players.effigies.fr"
 
 
+@pytest.fixture
+def own_address(stack):
+    """A client from an address of its own: sign-ups are budgeted per address (refusals count)."""
+    with ApiClient(base_url=stack.url, timeout=30, headers={"X-Forwarded-For": fresh_ip()}) as c:
+        yield c
+
+
 def _refused(response, code: str) -> None:
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == code, response.text
 
 
-def test_sign_up_refuses_guessable_and_personal_passwords_and_keeps_no_account(client):
+def test_sign_up_refuses_guessable_and_personal_passwords_and_keeps_no_account(own_address):
+    client = own_address
     email = _address("ada.lovelace")
     local = email.split("@")[0]
     for password, code in (("password123", "password_weak"), ("qwertyuiop", "password_weak"),
@@ -32,7 +43,8 @@ def test_sign_up_refuses_guessable_and_personal_passwords_and_keeps_no_account(c
     assert made.status_code == 201, made.text
 
 
-def test_a_change_or_a_reset_to_a_weak_password_changes_nothing(client, stack):
+def test_a_change_or_a_reset_to_a_weak_password_changes_nothing(own_address, stack):
+    client = own_address
     email = _address()
     assert client.post("/api/auth/signup", json={"email": email, "password": STRONG, "display_name": "Bo"}).status_code == 201
     weak = client.post("/api/me/password", json={"current_password": STRONG, "new_password": "motdepasse123"})

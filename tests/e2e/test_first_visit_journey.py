@@ -131,6 +131,8 @@ def test_a_visitor_becomes_a_happy_owner(lang, screen, new_context, e2e_server, 
     page.get_by_test_id("theme-topup-link").click()
     ready(page)
     page.get_by_role("radio", name=re.compile(r"10 avatars")).check()
+    terms = page.get_by_test_id("topup-terms")  # checkout links to the terms and the withdrawal page
+    assert [terms.get_by_role("link").nth(i).get_attribute("href") for i in range(2)] == ["#/legal/terms", "#/legal/withdrawal"]
     card = page.locator("#card-element")
     card.locator("input[placeholder=number]").fill("4242424242424242")
     card.locator("input[placeholder=exp_month]").fill("12")

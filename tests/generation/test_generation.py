@@ -151,7 +151,7 @@ def test_candidates_near_a_sold_avatar_are_never_offered(stack):
 
     with session_scope() as session:
         user = accounts_service.signup(
-            session=session, email=f"gen-{uuid_mod.uuid4().hex[:8]}@players.effigies.fr", password="x" * 12, display_name="G"
+            session=session, email=f"gen-{uuid_mod.uuid4().hex[:8]}@players.effigies.fr", password="correct-horse-battery", display_name="G"
         )
         first = generation_service.create_job(session=session, user_id=user.id, slug="galactic-droids", count=3)
         second = generation_service.create_job(session=session, user_id=user.id, slug="galactic-droids", count=3)

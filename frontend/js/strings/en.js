@@ -127,6 +127,8 @@ export default {
   'wallet.title': 'Wallet',
   'wallet.balance': 'Balance',
   'wallet.explain': 'An avatar costs {price}; since a card payment must be at least €0.50, you top up your wallet with packs and each purchase is taken from it.',
+  'wallet.terms_before': 'Paying means you accept our terms of sale. What is left of a top-up can be refunded within 14 days.',
+  'wallet.withdrawal_link': 'Right of withdrawal',
   'wallet.packs': 'Choose a pack',
   'wallet.pack': (p) => `${p.count} avatar${p.count > 1 ? 's' : ''}`,
   'wallet.topup_title': 'Top up my wallet',

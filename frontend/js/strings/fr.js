@@ -141,6 +141,8 @@ export default {
   'wallet.title': 'Portefeuille',
   'wallet.balance': 'Solde',
   'wallet.explain': 'Un avatar coûte {price} ; comme un paiement par carte doit être d’au moins 0,50 €, vous rechargez votre portefeuille par packs, puis chaque achat y est prélevé.',
+  'wallet.terms_before': 'En payant, vous acceptez nos conditions générales de vente. Ce qui reste d’une recharge peut vous être remboursé sous 14 jours.',
+  'wallet.withdrawal_link': 'Droit de rétractation',
   'wallet.packs': 'Choisissez un pack',
   'wallet.pack': (p) => `${p.count} avatar${p.count > 1 ? 's' : ''}`,
   'wallet.topup_title': 'Recharger mon portefeuille',
