@@ -351,3 +351,17 @@ def rgba_theme(stack: Stack) -> str:
         session.flush()
         theme.current_model_version_id = version.id
     return slug
+
+
+# Files measured long (`--durations`) beside those with a test marked slow.
+LONG_FILES = {"ops/test_backup.py", "avatars/test_public_sizes.py", "gan/test_gan_dry_run.py", "hostile/test_schema.py",
+              "hostile/test_authz.py", "uniqueness/test_index.py", "billing/test_support.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long files first. pytest-xdist (--dist loadfile) hands files out in this order: a long
+    file started last ends the run alone, one started first runs beside the many short ones."""
+    tests_dir = Path(__file__).resolve().parent
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    slow |= {tests_dir / name for name in LONG_FILES}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each file keeps its order
