@@ -86,6 +86,10 @@ BASE = {
 # 2 CPU-minutes; a step of 64 costs little more than half a step of 128 on a CPU). Spectral norm +
 # hinge tied with today's D and loss within the noise (246.7 vs 283.7 here, the other way round in
 # the first pass). The next long runs try sn-hinge at batch 64.
+#
+# Latent truncation (sampling z scaled by psi < 1, as BigGAN does to trade variety for fidelity),
+# measured on the shipped droids generator (2026-12-03, 4,096 samples, seed 0): SWD 26.10 at
+# psi 1.0 vs 32.96 at psi 0.9, diversity 99.4 % vs 99.5 %: worse, not used.
 RGBA = {"ngf": 32, "ndf": 32, "nc": 4}
 TOTAL_RGBA = 600_000
 SHIPPED_RGB = {"ngf": 32, "ndf": 32}
