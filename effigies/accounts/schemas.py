@@ -15,7 +15,34 @@ def _email_form(value: object) -> object:
     return unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else value
 
 
-Email = Annotated[EmailStr, BeforeValidator(_email_form), Field(max_length=254)]
+# Scripts a domain label may mix (Unicode TS #39, "highly restrictive"): Japanese, Chinese and
+# Korean names mix Han with their own scripts and Latin; any other mix ("pаypal" with a Cyrillic
+# а) is a look-alike of another address, refused.
+_SCRIPT_MIXES = ({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}, {"LATIN", "HAN", "BOPOMOFO"}, {"LATIN", "HAN", "HANGUL"})
+
+
+def _label_scripts(label: str) -> set[str]:
+    from confusable_homoglyphs import categories
+
+    if label.lower().startswith("xn--"):
+        try:
+            label = label.encode("ascii").decode("idna")
+        except UnicodeError:
+            raise ValueError("the domain name is not valid") from None
+    return {categories.alias(ch) for ch in label} - {"COMMON", "INHERITED"}
+
+
+def _single_script_domain(value: str) -> str:
+    domain = value.rsplit("@", 1)[-1]
+    for label in domain.split("."):
+        scripts = _label_scripts(label)
+        if len(scripts) > 1 and not any(scripts <= mix for mix in _SCRIPT_MIXES):
+            raise ValueError(f"the domain name mixes scripts ({', '.join(sorted(s.title() for s in scripts))}), "
+                             "as look-alikes of other addresses do")
+    return value
+
+
+Email = Annotated[EmailStr, BeforeValidator(_email_form), Field(max_length=254), AfterValidator(_single_script_domain)]
 # What others read: NFC, no control or text-direction characters (effigies.text). The pattern
 # tells clients so; the validator enforces it, with a message that names the problem.
 DisplayName = Annotated[
