@@ -13,7 +13,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_journey import GENERATION_TIMEOUT_MS, PAYMENT_TIMEOUT_MS, euros
+from tests.e2e.test_journey import GENERATION_TIMEOUT_MS, PAYMENT_TIMEOUT_MS, euros, fill_test_card
 from tests.generation.test_proposals_page import images_loaded, ready, watch
 
 pytestmark = pytest.mark.browser
@@ -133,12 +133,7 @@ def test_a_visitor_becomes_a_happy_owner(lang, screen, new_context, e2e_server, 
     page.get_by_role("radio", name=re.compile(r"10 avatars")).check()
     terms = page.get_by_test_id("topup-terms")  # checkout links to the terms and the withdrawal page
     assert [terms.get_by_role("link").nth(i).get_attribute("href") for i in range(2)] == ["#/legal/terms", "#/legal/withdrawal"]
-    card = page.locator("#card-element")
-    card.locator("input[placeholder=number]").fill("4242424242424242")
-    card.locator("input[placeholder=exp_month]").fill("12")
-    card.locator("input[placeholder=exp_year]").fill("34")
-    card.locator("input[placeholder=cvc]").fill("123")
-    card.locator("input[placeholder=postal_code]").fill("75001")
+    fill_test_card(page)
     page.get_by_role("button", name=re.compile(say["pay"] + money("1.00"))).click()
     expect(page.get_by_test_id("topup-status")).to_contain_text(say["paid"], timeout=PAYMENT_TIMEOUT_MS)
     expect(page.get_by_test_id("wallet-balance")).to_have_attribute("data-cents", "100")

@@ -64,6 +64,15 @@ TEXT = {
 }
 
 
+def fill_test_card(page: Page) -> None:
+    """The test card 4242… in localstripe's shim: plain inputs (placeholders number, exp_month,
+    exp_year, cvc, postal_code) in #card-element; 16 digits, no spaces, a two-digit year."""
+    card = page.locator("#card-element")
+    for placeholder, value in (("number", "4242424242424242"), ("exp_month", "12"), ("exp_year", "34"),
+                               ("cvc", "123"), ("postal_code", "75001")):
+        card.locator(f"input[placeholder={placeholder}]").fill(value)
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
     assert data[12:16] == b"IHDR"
@@ -200,15 +209,7 @@ def test_signup_generate_topup_buy_share_and_verify(lang, context, e2e_server, s
     page.get_by_role("radio", name=re.compile(r"10 avatars")).check()
     pay = page.get_by_role("button", name=re.compile(say["pay"] + money("1.00")))
     expect(pay).to_be_enabled()
-    # localstripe's shim renders plain inputs (placeholders number, exp_month, exp_year, cvc,
-    # postal_code) straight into #card-element; the number must be 16 digits, no spaces, and the
-    # year two digits (the shim prefixes "20").
-    card_element = page.locator("#card-element")
-    card_element.locator("input[placeholder=number]").fill("4242424242424242")
-    card_element.locator("input[placeholder=exp_month]").fill("12")
-    card_element.locator("input[placeholder=exp_year]").fill("34")
-    card_element.locator("input[placeholder=cvc]").fill("123")
-    card_element.locator("input[placeholder=postal_code]").fill("75001")
+    fill_test_card(page)
     pay.click()
     expect(page.get_by_test_id("topup-status")).to_have_text(
         re.compile(say["paid"] + money("1.00")), timeout=PAYMENT_TIMEOUT_MS

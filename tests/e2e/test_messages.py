@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 
 from tests.avatars.helpers import candidates
 from tests.conftest import fund
+from tests.e2e.test_journey import fill_test_card
 
 pytestmark = pytest.mark.browser
 
@@ -86,12 +87,7 @@ def pay_with_test_card(page: Page, amount: str = "1.00") -> None:
     page.get_by_role("radio", name=re.compile(r"10 avatars")).check()
     pay = page.get_by_role("button", name=re.compile("Payer " + euros(amount).pattern))
     expect(pay).to_be_enabled()
-    box = page.locator("#card-element")
-    box.locator("input[placeholder=number]").fill("4242424242424242")
-    box.locator("input[placeholder=exp_month]").fill("12")
-    box.locator("input[placeholder=exp_year]").fill("34")
-    box.locator("input[placeholder=cvc]").fill("123")
-    box.locator("input[placeholder=postal_code]").fill("75001")
+    fill_test_card(page)
     pay.click()
     expect(page.get_by_test_id("topup-status")).to_have_text(re.compile("Paiement reçu : " + euros(amount).pattern),
                                                              timeout=PAYMENT_TIMEOUT_MS)
