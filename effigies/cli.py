@@ -109,6 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra["ema_images"] = args.ema_images
     if args.sample_every_s is not None:
         extra["sample_every_s"] = args.sample_every_s
+    if args.init_generator is not None:
+        extra["init_generator"] = str(args.init_generator)
     if args.dry_run:  # the recipe's network and options, a few steps of a small batch, no run folder
         extra.pop("batch_size", None)
         return dry_run_command(args.data, seed=args.seed, num_threads=args.threads, **extra)
@@ -301,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--diffaugment", help='"color,translation,cutout", "none" or "auto" (on below 5,000 images)')
     train.add_argument("--ema-images", type=int, help="EMA half-life of G's weights in images (0 = off)")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    train.add_argument("--init-generator", type=Path,
+                       help="warm start: a new run's G begins from this exported generator folder (same network), D from scratch")
     train.add_argument("--sample-every-s", type=float, help="seconds between sample grids (the timeline's frames)")
     train.add_argument("--stage", choices=("gan", "upscaler"), default="gan",
                        help="gan: the generator (default); upscaler: the theme's 64 -> 256 px upscaler")

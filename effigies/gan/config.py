@@ -126,6 +126,9 @@ class TrainOptions:
     lecam_decay: float = 0.99  # EMA decay of D's mean outputs that LeCam anchors to
     n_samples: int = 64  # fixed-noise grid size (8x8)
     dataset_name: str | None = None  # recorded in exports; default: data_dir's folder name
+    # Warm start: a fresh run's G (and its EMA) start from this exported generator (same
+    # config), D from scratch; a session too short for a whole run continues a shipped one.
+    init_generator: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):

@@ -18,7 +18,7 @@ from typing import Any, Callable, ContextManager
 import torch
 
 from .augment import parse_policy
-from .checkpoint import latest_checkpoint, load_training_checkpoint, prune_checkpoints, save_training_checkpoint
+from .checkpoint import GENERATOR_WEIGHTS, latest_checkpoint, load_training_checkpoint, prune_checkpoints, save_training_checkpoint
 from .config import DCGANConfig, TrainOptions
 from .data import BatchSampler, learn_palette, load_image_folder
 from .ema import GeneratorEMA
@@ -155,7 +155,9 @@ def build_state(setup: RunSetup, *, fresh: bool) -> TrainState:
     """Networks, optimisers, EMA, LeCam anchors, batch order and noise generator of step 0."""
     options, config = setup.options, setup.config
     netG, netD = build_models(config, seed=options.seed)
-    if config.palette and fresh:  # a resumed run's palette comes with its weights
+    if fresh and options.init_generator:
+        warm_start(netG, options.init_generator, config)  # palette included
+    elif config.palette and fresh:  # a resumed run's palette comes with its weights
         netG.palette.copy_(learn_palette(setup.data.cpu(), config.palette, seed=options.seed))
     netG.to(device=setup.device, memory_format=setup.memory_format)
     netD.to(device=setup.device, memory_format=setup.memory_format)
@@ -173,6 +175,21 @@ def build_state(setup: RunSetup, *, fresh: bool) -> TrainState:
         sampler=BatchSampler(setup.n_images, setup.batch_size, seed=options.seed),
         noise_gen=torch.Generator(device=setup.device).manual_seed(options.seed + NOISE_SEED_OFFSET),
     )
+
+
+def warm_start(netG: Generator, source: str | Path, config: DCGANConfig) -> None:
+    """Copy an exported generator's weights into ``netG``; ValueError when its network differs."""
+    from .checkpoint import load_generator
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / GENERATOR_WEIGHTS
+    if not path.is_file():
+        raise ValueError(f"init_generator: no exported generator at {source}")
+    g, its_config = load_generator(path)
+    if its_config.to_dict() != config.to_dict():
+        raise ValueError(f"init_generator: {source} has another network ({its_config.to_dict()}) than this run ({config.to_dict()})")
+    netG.load_state_dict(g.state_dict())
 
 
 def resume(state: TrainState, setup: RunSetup, ckpt: dict[str, Any]) -> None:
