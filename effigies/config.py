@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     # API server processes (`effigies api`); unset: the CPUs this process may use in production
     # (effigies.api.server), 1 elsewhere. Per-process state is only caches and SSE listeners.
     api_workers: int | None = Field(None, ge=1, le=256, alias="EE_API_WORKERS")
+    # Slow senders (effigies.api.http_limits): a request's line and headers must arrive within
+    # this many seconds (of the connection, or of their first byte), else 408 and closed...
+    http_header_timeout_s: float = Field(10.0, gt=0, alias="EE_HTTP_HEADER_TIMEOUT_S")
+    # ...and a body must bring at least 500 bytes a second on average over every window this long.
+    http_body_timeout_s: float = Field(30.0, gt=0, alias="EE_HTTP_BODY_TIMEOUT_S")
     # Memory for encoded public avatar variants, per API process (effigies.avatars.public): a
     # smooth 256 px PNG is ~55 kB, a 1024 px one ~450 kB, WebP and JPEG a tenth (pixel art: less).
     avatar_cache_mb: int = Field(64, ge=0, alias="EE_AVATAR_CACHE_MB")

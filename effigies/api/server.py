@@ -73,6 +73,8 @@ def serve(*, settings: Settings, host: str | None, port: int | None, workers: in
         host=host or settings.host,
         port=port or settings.port,
         workers=worker_count(settings, workers),
+        # httptools with limits on the request's head and on slow senders (431/414/408 in JSON).
+        http="effigies.api.http_limits:LimitedHttpToolsProtocol",
         proxy_headers=True,
         log_level="info",
         log_config=log_config(),
