@@ -15,6 +15,7 @@ from effigies.config import get_settings
 from effigies.db import utcnow
 from effigies.errors import DomainError
 from effigies.generation import service as generation_service
+from effigies.themes import service as themes_service
 from effigies.themes.models import Theme
 from effigies.uniqueness import service as uniqueness_service
 
@@ -45,12 +46,16 @@ def hand_over(*, session: Session, user_id: uuid.UUID, candidate_id: uuid.UUID) 
     """Lock the offer, check it, claim its fingerprint, make the avatar: the ownership half of a
     purchase (effigies.billing.checkout adds the money, in the same transaction)."""
     settings = get_settings()
+    not_found = AvatarsError(
+        "candidate_not_found", "This proposal does not exist, or is not yours: generate new ones.", status=404
+    )
+    theme_id = generation_service.theme_of_offer(session=session, candidate_id=candidate_id)
+    if theme_id is None:
+        raise not_found
+    theme = themes_service.hold_for_sale(session=session, theme_id=theme_id)  # the theme, then the offer
     candidate = generation_service.lock_offer(session=session, candidate_id=candidate_id, user_id=user_id)
     if candidate is None:
-        raise AvatarsError(
-            "candidate_not_found", "This proposal does not exist, or is not yours: generate new ones.", status=404
-        )
-    theme = session.get(Theme, candidate.theme_id)
+        raise not_found
     if candidate.status == "sold":
         # The same person asking twice (double click, retry) gets the same avatar, charged once.
         return HandOver(session.scalar(select(Avatar).where(Avatar.candidate_id == candidate.id)), theme.name, False)

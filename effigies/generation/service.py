@@ -205,6 +205,12 @@ class Offer:
         return self.status == "expired" or (self.status == "offered" and self.expires_at <= utcnow())
 
 
+def theme_of_offer(*, session: Session, candidate_id: uuid.UUID) -> uuid.UUID | None:
+    """The theme a proposal was drawn from (it never changes), read without a lock: a purchase
+    locks that theme before the offer (effigies.themes.service.hold_for_sale)."""
+    return session.scalar(select(Candidate.theme_id).where(Candidate.id == candidate_id))
+
+
 def lock_offer(*, session: Session, candidate_id: uuid.UUID, user_id: uuid.UUID) -> Offer | None:
     """The person's proposal, row-locked until the caller's transaction ends (two purchases of
     it run one after the other); None if it does not exist or is someone else's."""

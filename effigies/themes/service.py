@@ -133,6 +133,29 @@ def list_themes(*, session: Session) -> list[Theme]:
     return list(session.scalars(select(Theme).where(Theme.status == "published").order_by(*CATALOGUE_ORDER)))
 
 
+# The one lock order of a theme and what is sold from it: the theme row first, then its
+# candidates (then fingerprints, then wallets). Retire, publish and un-retire take the row FOR
+# UPDATE and then end offers; a purchase takes it FOR KEY SHARE (many purchases share it, only
+# those three wait) before it locks its offer. The avatar it inserts needs that key-share lock
+# for its foreign key anyway: taken late, it deadlocked with a retire holding the theme and
+# waiting for the offer (2026-12 hostile test, 7 pairs of 8).
+
+
+@dataclass(frozen=True)
+class OnSale:
+    name: str
+    status: str
+
+
+def hold_for_sale(*, session: Session, theme_id: uuid.UUID) -> OnSale:
+    """Key-share lock on the theme until the caller's transaction ends: it cannot be retired (or
+    republished) under a purchase, and its status read here stays true until then."""
+    name, status = session.execute(
+        select(Theme.name, Theme.status).where(Theme.id == theme_id).with_for_update(read=True, key_share=True)
+    ).one()
+    return OnSale(name, status)
+
+
 # Training's side of a theme (effigies.training.service calls these; only themes writes themes'
 # rows). Each locks the theme row, so that version numbers are handed out one at a time.
 
