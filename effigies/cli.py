@@ -241,7 +241,8 @@ def cmd_billing_reconcile(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from effigies.certificates.cli import verify_command
 
-    return verify_command(args.file, key=args.key, keys=args.keys)
+    online = args.online is not None
+    return verify_command(args.file, key=args.key, keys=args.keys, online=online, server=args.online or None)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -357,15 +358,22 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_admin_create)
 
     verify = sub.add_parser(
-        "verify", help="check an ownership certificate offline (exit 0 genuine, 1 not genuine, 2 unreadable)",
+        "verify", help="check an ownership certificate offline (exit 0 genuine, 1 not genuine, 2 unreadable, "
+        "3 genuine but ownership ended: --online)",
         description="Verifies a certificate file's Ed25519 signature without the server: against the given public "
         "key(s), or by default the keys of this installation (EE_SIGNING_KEY, the key file under EE_DATA_DIR, "
-        "EE_SIGNING_KEYS_RETIRED).",
+        "EE_SIGNING_KEYS_RETIRED). A signature cannot say whether the owner has deleted their account since: "
+        "--online also asks the server, and exits 3 when ownership has ended.",
     )
     verify.add_argument("file", type=Path, help="certificate JSON, as downloaded (effigies-PUBLICID.json)")
     given = verify.add_mutually_exclusive_group()
     given.add_argument("--key", type=Path, help="a public key file: PEM, or base64 of the 32 raw bytes")
     given.add_argument("--keys", type=Path, help="a saved copy of /.well-known/effigies-signing-key (JSON)")
+    verify.add_argument(
+        "--online", nargs="?", const="", metavar="URL",
+        help="also ask the server (default EE_PUBLIC_URL) whether the avatar still has the owner the certificate "
+        "names; its published keys are used when no key is given or installed here",
+    )
     verify.set_defaults(func=cmd_verify)
 
     billing = sub.add_parser("billing", help="money chores").add_subparsers(dest="billing_command", required=True)

@@ -1,5 +1,5 @@
-"""Text that people type and others read (display names, theme names and descriptions): what we
-accept, said once for every form.
+"""Text that people type and others read (display names, adjustment reasons, theme names and
+descriptions): what we accept, said once for every form.
 
 - Normalised to NFC before any length check, so "é" typed as e + U+0301 and as U+00E9 is the same
   name, and the stored length is the length that was checked.
@@ -12,15 +12,22 @@ accept, said once for every form.
   counts as blank.
 
 E-mail addresses are not display text: see `normalise_email` (NFKC, accounts.service).
+
+Every free-text field of a request body says so with `Line` (one line) or `Lines` (a textarea),
+giving only its lengths: `reason: text.Line = Field(min_length=3, max_length=500)`.
 """
 from __future__ import annotations
 
 import unicodedata
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
 
 BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 # The same rule for one line, as a JSON Schema pattern (what /openapi.json tells clients).
 LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$"
-# A browser sends a textarea's line breaks as CRLF.
+# A textarea's: the same, tab, line feed and carriage return allowed (a browser sends CRLF).
+LINES_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$"
 MULTILINE_CONTROLS = frozenset("\r\n\t")
 
 
@@ -49,3 +56,19 @@ def check_line(value: str) -> str:
 
 def check_multiline(value: str) -> str:
     return check(value, multiline=True)
+
+
+def _line(value: object) -> object:
+    return check_line(value) if isinstance(value := normalise(value), str) else value
+
+
+def _lines(value: object) -> object:
+    return check_multiline(value) if isinstance(value := normalise(value), str) else value
+
+
+# NFC, trimmed and checked before the field's own lengths (pydantic's str checks, with their usual
+# messages), so that those see the stored form. The pattern tells clients (/openapi.json) what the
+# check enforces; the check's message names the problem.
+Line = Annotated[str, BeforeValidator(_line), Field(json_schema_extra={"pattern": LINE_PATTERN})]
+# A textarea's text: line breaks and tabs allowed, otherwise the same rule.
+Lines = Annotated[str, BeforeValidator(_lines), Field(json_schema_extra={"pattern": LINES_PATTERN})]

@@ -45,11 +45,7 @@ def _single_script_domain(value: str) -> str:
 Email = Annotated[EmailStr, BeforeValidator(_email_form), Field(max_length=254), AfterValidator(_single_script_domain)]
 # What others read: NFC, no control or text-direction characters (effigies.text). The pattern
 # tells clients so; the validator enforces it, with a message that names the problem.
-DisplayName = Annotated[
-    str, BeforeValidator(text.normalise),
-    Field(min_length=1, max_length=80, json_schema_extra={"pattern": text.LINE_PATTERN}),
-    AfterValidator(text.check_line),
-]
+DisplayName = Annotated[text.Line, Field(min_length=1, max_length=80)]
 
 
 class SignupIn(BaseModel):
@@ -100,7 +96,8 @@ class AccountDeleteIn(BaseModel):
 
     password: str = Field(min_length=1, max_length=128)
     # The wallet's balance, as shown to the person, that they agree to give up (409 when it differs).
-    forfeit_cents: int = Field(0, ge=0, le=10_000_000)
+    # Strict: money is never guessed from "100" or 100.0.
+    forfeit_cents: int = Field(0, strict=True, ge=0, le=10_000_000)
 
 
 class MePatch(BaseModel):

@@ -20,6 +20,9 @@ class Avatar(Base):
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     # Nullable so deleting an account removes personal data while the image stays sold.
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # When ownership ended (the owner deleted their account; owner_id is then NULL): what the
+    # verification of a certificate issued before says (effigies.certificates). NULL while owned.
+    owner_released_at: Mapped[datetime | None]
     candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("candidates.id"), unique=True)
     theme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("themes.id"))
     model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id"))

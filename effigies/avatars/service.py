@@ -6,6 +6,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -112,8 +113,30 @@ def sales_by_theme(*, session: Session, theme_ids: list[uuid.UUID] | None = None
 
 def disown_all(*, session: Session, user_id: uuid.UUID) -> None:
     """The person is leaving (effigies.accounts.service.delete_account, same transaction): their
-    avatars stay sold, ownerless, which is how certificates and the verify page tell it."""
-    session.execute(update(Avatar).where(Avatar.owner_id == user_id).values(owner_id=None))
+    avatars stay sold, ownerless since now, which is how certificates and the verify page tell it."""
+    session.execute(
+        update(Avatar).where(Avatar.owner_id == user_id).values(owner_id=None, owner_released_at=utcnow())
+    )
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Whether a sold avatar still belongs to the account it was sold to. Once that account is
+    deleted it belongs to nobody: `ended_at` says since when (None: before this was recorded)."""
+
+    owned: bool
+    ended_at: datetime | None = None
+
+
+def ownership(*, session: Session, public_id: str) -> Ownership | None:
+    """The avatar's ownership now; None for an avatar this installation never sold."""
+    row = session.execute(
+        select(Avatar.owner_id, Avatar.owner_released_at).where(Avatar.public_id == public_id)
+    ).first()
+    if row is None:
+        return None
+    owner_id, released_at = row
+    return Ownership(True) if owner_id is not None else Ownership(False, released_at)
 
 
 def owned_counts(*, session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from effigies import text
 
 
 class SetupIntentOut(BaseModel):
@@ -14,7 +15,8 @@ class SetupIntentOut(BaseModel):
 class TopUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_cents: int = Field(gt=0, le=100_000)
+    # Strict, as adjustments are: a client sending "100" or 100.0 has a bug, not a top-up.
+    amount_cents: int = Field(strict=True, gt=0, le=100_000)
     payment_method_id: str = Field(min_length=3, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
 
 
@@ -71,8 +73,9 @@ class AdjustmentIn(BaseModel):
 
     # Strict: money is never guessed from "2.5", "200" or true.
     amount_cents: int = Field(strict=True, ge=-GOODWILL_LIMIT_CENTS, le=GOODWILL_LIMIT_CENTS)
-    # Shown to the person in their wallet history, so: trimmed, one line, readable length.
-    reason: str = Field(max_length=2_000)
+    # Shown to the person in their wallet history, so: one line of readable text (effigies.text:
+    # NFC, trimmed, no control or text-direction characters), of a readable length.
+    reason: text.Line = Field(max_length=2_000)
 
     @field_validator("amount_cents")
     @classmethod
@@ -83,12 +86,9 @@ class AdjustmentIn(BaseModel):
 
     @field_validator("reason")
     @classmethod
-    def _one_line(cls, value: str) -> str:
-        value = value.strip()
+    def _readable_length(cls, value: str) -> str:
         if not 3 <= len(value) <= 500:
             raise ValueError("the reason must be 3 to 500 characters long")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            raise ValueError("the reason must be one line of text, without control characters")
         return value
 
 

@@ -1,4 +1,9 @@
-"""`effigies verify FILE`: checks a certificate offline, with no server and no database."""
+"""`effigies verify FILE`: checks a certificate's signature offline, with no server and no database.
+
+A signature cannot tell whether its owner still owns the avatar (they may have deleted their
+account since the download): `--online [URL]` also asks the server (POST /api/verify), which
+knows, and says "ownership ended on <date>" (exit 3) when so. The signature is still checked
+here, against the keys given, the installation's, or else the server's published ones."""
 from __future__ import annotations
 
 import json
@@ -8,8 +13,11 @@ from pathlib import Path
 from effigies.certificates import keys as keys_module
 from effigies.certificates.keys import PublicKey
 from effigies.certificates.service import verify
+from effigies.config import get_settings
 
-GENUINE, NOT_GENUINE, BAD_INPUT = 0, 1, 2
+# 3: the signature is genuine, but the server says the ownership it certifies has ended (--online).
+GENUINE, NOT_GENUINE, BAD_INPUT, OWNERSHIP_ENDED = 0, 1, 2, 3
+WELL_KNOWN = "/.well-known/effigies-signing-key"
 
 
 def _given(text: str) -> PublicKey:
@@ -17,19 +25,64 @@ def _given(text: str) -> PublicKey:
     return PublicKey(keys_module.key_id(public), public, "given")
 
 
+def _from_key_set(document: dict) -> list[PublicKey]:
+    # The well-known document as served: {"keys": [{"public_key": base64 | "pem": PEM, ...}]}.
+    # Ids are recomputed from the keys, never taken from the file.
+    return [_given(entry.get("public_key") or entry["pem"]) for entry in document["keys"]]
+
+
 def _load_keys(key: Path | None, keys: Path | None) -> list[PublicKey]:
     if key is not None:
         return [_given(key.read_text())]
     if keys is not None:
-        # The well-known document as served: {"keys": [{"public_key": base64 | "pem": PEM, ...}]}.
-        # Ids are recomputed from the keys, never taken from the file.
-        listed = json.loads(keys.read_text())["keys"]
-        return [_given(entry.get("public_key") or entry["pem"]) for entry in listed]
+        return _from_key_set(json.loads(keys.read_text()))
     # The local installation's keys, as its settings give them; never a freshly made one.
     return keys_module.public_keys(create=False)
 
 
-def verify_command(path: Path, *, key: Path | None = None, keys: Path | None = None) -> int:
+class ServerError(Exception):
+    """The server of --online could not be asked, or answered something else than a verdict."""
+
+
+def _server(url: str | None) -> str:
+    return (url or get_settings().public_url).rstrip("/")
+
+
+def _ask(method: str, url: str, **kwargs) -> dict:
+    import httpx
+
+    try:
+        response = httpx.request(method, url, timeout=15, **kwargs)
+    except httpx.HTTPError as exc:
+        raise ServerError(f"cannot reach {url}: {exc}") from None
+    if response.status_code != 200:
+        raise ServerError(f"{url} answered {response.status_code}: {response.text[:200]}")
+    try:
+        return response.json()
+    except ValueError:
+        raise ServerError(f"{url} did not answer JSON") from None
+
+
+def _ownership_line(facts, online: dict | None, server: str | None) -> tuple[str, int]:
+    """The `ownership:` line and the exit code it implies."""
+    if online is None:
+        if facts.owner is None:
+            return "ended: the owner deleted their account (--online gives the date)", GENUINE
+        return "not checked offline (the owner named when issued may have left since): add --online", GENUINE
+    if not online.get("genuine") or online.get("ownership") is None:
+        return f"unknown: {server} answered: {online.get('message', 'no verdict')}", GENUINE
+    ownership = online["ownership"]
+    if ownership["status"] == "current":
+        return f"current: the avatar still belongs to the account it was sold to (asked {server})", GENUINE
+    ended = ownership.get("ended_at")
+    when = f"on {ended[:10]}" if ended else "(date not recorded)"
+    return (f"ENDED {when}: the owner's account was deleted; the avatar has no owner now (asked {server})",
+            OWNERSHIP_ENDED)
+
+
+def verify_command(
+    path: Path, *, key: Path | None = None, keys: Path | None = None, online: bool = False, server: str | None = None
+) -> int:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -41,8 +94,17 @@ def verify_command(path: Path, *, key: Path | None = None, keys: Path | None = N
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: cannot read the public key(s): {exc}", file=sys.stderr)
         return BAD_INPUT
+    if online:
+        server = _server(server)
+    if not public_keys and online:
+        try:
+            public_keys = _from_key_set(_ask("GET", server + WELL_KNOWN))
+        except (ServerError, ValueError, KeyError, TypeError) as exc:
+            print(f"error: cannot read the public keys of {server}: {exc}", file=sys.stderr)
+            return BAD_INPUT
     if not public_keys:
-        print("error: no public key here: give --key or --keys (from /.well-known/effigies-signing-key)", file=sys.stderr)
+        print("error: no public key here: give --key or --keys (from /.well-known/effigies-signing-key), "
+              "or --online", file=sys.stderr)
         return BAD_INPUT
 
     result = verify(document, public_keys)
@@ -53,6 +115,14 @@ def verify_command(path: Path, *, key: Path | None = None, keys: Path | None = N
         print(f"NOT GENUINE: {result.message}")
         return NOT_GENUINE
     facts = result.facts
+    answer = None
+    if online:
+        try:
+            answer = _ask("POST", server + "/api/verify", json=document)
+        except ServerError as exc:
+            print(f"error: the signature is genuine, but the ownership could not be checked: {exc}", file=sys.stderr)
+            return BAD_INPUT
+    ownership, code = _ownership_line(facts, answer, server)
     print(f"GENUINE: certificate of avatar {facts.avatar_public_id}")
     print(f"  theme:         {facts.theme}, model version {facts.model_version}")
     print(f"  owner:         {facts.owner if facts.owner is not None else '(account deleted)'}")
@@ -60,7 +130,8 @@ def verify_command(path: Path, *, key: Path | None = None, keys: Path | None = N
     print(f"  pHash:         {facts.phash}")
     print(f"  PNG SHA-256:   {facts.image_sha256}")
     print(f"  signed by key: {result.key.id} ({result.key.status})")
-    return GENUINE
+    print(f"  ownership:     {ownership}")
+    return code
 
 
 def keys_list_command() -> int:

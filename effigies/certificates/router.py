@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from effigies.api.deps import CurrentUser, SessionDep
 from effigies.avatars import service as avatars_service
 from effigies.certificates import keys, service
-from effigies.certificates.schemas import CertificateIn, KeySetOut, PublicKeyOut, VerificationOut
+from effigies.certificates.schemas import CertificateIn, KeySetOut, OwnershipOut, PublicKeyOut, VerificationOut
 from effigies.errors import DomainError
 
 router = APIRouter(tags=["certificates"])
@@ -25,6 +25,7 @@ def _verification_out(result: service.Verification) -> VerificationOut:
         key_status=result.key.status if result.key else None,
         certificate=facts,
         image_url=avatars_service.public_url(facts.avatar_public_id) if facts else None,
+        ownership=OwnershipOut(status=result.ownership, ended_at=result.ownership_ended_at) if result.ownership else None,
     )
 
 
@@ -60,16 +61,17 @@ def signing_keys(response: Response):
 def verify_avatar(public_id: str, session: SessionDep):
     """The avatar's certificate as we would issue it now, checked against our published keys."""
     document = service.certificate(session=session, public_id=public_id)
-    return _verification_out(service.verify(document, keys.public_keys()))
+    return _verification_out(service.with_ownership(service.verify(document, keys.public_keys()), session=session))
 
 
 @router.post("/api/verify", response_model=VerificationOut)
-def verify_document(body: CertificateIn):
-    """200 with genuine true/false for anything shaped like a certificate; 422 for anything else."""
+def verify_document(body: CertificateIn, session: SessionDep):
+    """200 with genuine true/false for anything shaped like a certificate; 422 for anything else.
+    A genuine one also says whether its avatar still has an owner (ownership ended on …)."""
     result = service.verify(body.model_dump(), keys.public_keys())
     if result.reason == "malformed":
         raise DomainError("invalid_certificate", result.message, status=422)
-    return _verification_out(result)
+    return _verification_out(service.with_ownership(result, session=session))
 
 
 @router.get("/verify/{public_id}", include_in_schema=False)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +35,16 @@ class CertificateIn(BaseModel):
     signature: str = Field(min_length=1, max_length=200)
 
 
+class OwnershipOut(BaseModel):
+    """What a signature cannot say: whether the avatar still belongs to the account it was sold to."""
+
+    # "ended": that account was deleted, so the owner the certificate names owns nothing now and
+    # the avatar has no owner. The signature stays genuine all the same.
+    status: Literal["current", "ended"]
+    # When it ended; null while owned, or for an account deleted before the date was recorded.
+    ended_at: datetime | None = None
+
+
 class VerificationOut(BaseModel):
     genuine: bool
     # A malformed certificate is a 422, not an answer.
@@ -43,6 +54,8 @@ class VerificationOut(BaseModel):
     key_status: Literal["current", "retired"] | None = None
     certificate: CertificateFacts | None = None
     image_url: str | None = None
+    # Genuine certificates of an avatar sold here only.
+    ownership: OwnershipOut | None = None
 
 
 class PublicKeyOut(BaseModel):

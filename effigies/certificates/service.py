@@ -4,6 +4,11 @@ A certificate is {"certificate": {facts}, "signature": base64url}; the signature
 canonical JSON of the facts (sorted keys, no spaces, UTF-8). Ed25519 signatures are
 deterministic, so a certificate is computed from the avatar's row whenever asked: no table.
 Verification needs no database, which is what lets `effigies verify` work offline.
+
+A signature is forever; ownership is not. A certificate downloaded before its owner deleted the
+account stays genuine, but names someone who owns nothing any more: `with_ownership` adds what
+the database knows now (ownership ended on <date>), for the API, the verify page and
+`effigies verify --online`.
 """
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ import binascii
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -45,6 +50,10 @@ def _b64url(data: bytes) -> str:
 def _unb64url(text: str) -> bytes:
     # validate=True: a signature with stray characters is refused rather than read around them.
     return base64.b64decode(text + "=" * (-len(text) % 4), altchars="-_", validate=True)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _avatar_not_found() -> NotFound:
@@ -79,7 +88,7 @@ def facts_for(*, session: Session, public_id: str, owner_id: uuid.UUID | None = 
         "image_sha256": hashlib.sha256(image).hexdigest(),
         # None once the owner deleted their account: the avatar stays sold, the name goes.
         "owner": owner_name,
-        "purchased_at": avatar.created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "purchased_at": _utc(avatar.created_at),
     }
 
 
@@ -101,6 +110,10 @@ class Verification:
     message: str
     facts: CertificateFacts | None = None
     key: PublicKey | None = None
+    # Online only (with_ownership): "current" while the avatar belongs to the account it was sold
+    # to, "ended" once that account was deleted; None offline, or for an avatar we do not know.
+    ownership: str | None = None
+    ownership_ended_at: datetime | None = None
 
 
 def verify(document: Any, keys: list[PublicKey]) -> Verification:
@@ -128,3 +141,21 @@ def verify(document: Any, keys: list[PublicKey]) -> Verification:
             False, "bad_signature", "The signature does not match: this certificate was altered or forged.", facts, key
         )
     return Verification(True, "ok", "Genuine: signed by Effigies Edification.", facts, key)
+
+
+def with_ownership(result: Verification, *, session: Session) -> Verification:
+    """A genuine certificate's verdict with its avatar's ownership now. The signature stays
+    genuine; once the owner has deleted their account the verdict says since when nobody owns it."""
+    if not result.genuine:
+        return result
+    now = avatars_service.ownership(session=session, public_id=result.facts.avatar_public_id)
+    if now is None:
+        return result
+    if now.owned:
+        return replace(result, ownership="current")
+    when = f"on {now.ended_at.astimezone(timezone.utc):%Y-%m-%d}" if now.ended_at else "(date not recorded)"
+    return replace(
+        result, ownership="ended", ownership_ended_at=now.ended_at,
+        message=f"Genuine signature, but ownership ended {when}: the owner's account was deleted, "
+                "and the avatar has no owner now.",
+    )

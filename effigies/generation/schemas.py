@@ -4,13 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class GenerationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(4, ge=1, le=8)
+    # Strict: a quantity sent as "4" or 4.0 is a client's bug, refused rather than guessed.
+    count: int = Field(4, strict=True, ge=1, le=8)
 
 
 class GenerationCreated(BaseModel):
@@ -47,6 +49,14 @@ class BoardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: Literal[16, 64] = 16
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        # A Literal takes 16.0 for 16 (and True for 1): strict like GenerationIn.count.
+        if type(value) is not int:
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
 
 
 class BoardOut(BaseModel):

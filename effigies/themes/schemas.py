@@ -44,12 +44,13 @@ SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
 
 class ThemeCreateIn(BaseModel):
     slug: str = Field(pattern=SLUG_PATTERN, description="3-64 lowercase letters, digits and hyphens: the theme's URL")
-    name: str = Field(min_length=1, max_length=120)
-    name_fr: str = Field("", max_length=120)
-    description: str = Field("", max_length=2000)
-    description_fr: str = Field("", max_length=2000)
+    # Shown to every visitor of the catalogue: readable characters only (effigies.text).
+    name: text.Line = Field(min_length=1, max_length=120)
+    name_fr: text.Line = Field("", max_length=120)
+    description: text.Lines = Field("", max_length=2000)
+    description_fr: text.Lines = Field("", max_length=2000)
     # Required: whoever made the example images must be credited, and their licence must allow it.
-    attribution: str = Field(min_length=3, max_length=2000)
+    attribution: text.Lines = Field(min_length=3, max_length=2000)
     pixel_art: bool = False
     pixel_grid: int | None = Field(
         None, json_schema_extra={"enum": [*GRIDS, None]},
@@ -79,22 +80,6 @@ class ThemeCreateIn(BaseModel):
         if self.pixel_grid is not None:
             self.pixel_art = True  # cells are enlarged without smoothing wherever the theme is shown
         return self
-
-    @field_validator("name", "name_fr", "description", "description_fr", "attribution", mode="before")
-    @classmethod
-    def _normalise(cls, value):
-        return text.normalise(value)
-
-    # Shown to every visitor of the catalogue: readable characters only (effigies.text).
-    @field_validator("name", "name_fr")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        return text.check_line(value)
-
-    @field_validator("description", "description_fr", "attribution")
-    @classmethod
-    def _readable(cls, value: str) -> str:
-        return text.check_multiline(value)
 
 
 class UploadProblemOut(BaseModel):

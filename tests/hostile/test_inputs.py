@@ -3,9 +3,11 @@
 Each is refused with a JSON error of the right 4xx, never a 500, and leaves no row behind.
 
 Unicode choices (effigies.text, accounts.schemas):
-- display names and theme texts are stored NFC; control characters (NUL included), the bidi
-  overrides/embeddings/isolates (U+202A-E, U+2066-9) and lone surrogates are refused; emoji, zero-
-  width joiners and combining marks are welcome; a name of invisible characters only is blank;
+- every free-text field (display names, adjustment reasons, theme texts) is stored NFC; control
+  characters (NUL included), the bidi overrides/embeddings/isolates (U+202A-E, U+2066-9) and lone
+  surrogates are refused; emoji, zero-width joiners and combining marks are welcome; a name of
+  invisible characters only is blank;
+- money and quantities are JSON integers: "100", 100.0 and true are refused, never converted;
 - e-mail addresses are folded with NFKC before anything else, so "Ａdmin@…" (fullwidth A) *is*
   "admin@…": one account, reached by either spelling, never two look-alike accounts.
 """
@@ -310,3 +312,137 @@ def test_hostile_slugs_in_admin_writes_are_404(stack):
                          ("publish", {"model_version_id": str(uuid.uuid4())})):
         assert_json_error(admin.post(f"/api/admin/themes/a%00b/{action}", json=body), 404, "theme_not_found")
     assert row_counts("themes", "training_runs") == before
+
+
+# Free text: every string of a request body that someone types and someone else reads follows
+# effigies.text (text.Line / text.Lines); /openapi.json says so with a pattern.
+
+# Request-body strings that are not free text read by others, each with why.
+NOT_FREE_TEXT = {
+    ("LoginIn", "password"): "a secret, never shown",
+    ("SignupIn", "password"): "a secret, never shown",
+    ("PasswordChangeIn", "current_password"): "a secret, never shown",
+    ("PasswordChangeIn", "new_password"): "a secret, never shown",
+    ("PasswordResetIn", "new_password"): "a secret, never shown",
+    ("AccountDeleteIn", "password"): "a secret, never shown",
+    ("EmailChangeIn", "password"): "a secret, never shown",
+    ("PasswordStrengthIn", "password"): "a secret, never shown",
+    ("PasswordStrengthIn", "email"): "typed beside a password for the strength meter: neither stored nor shown",
+    ("PasswordStrengthIn", "display_name"): "typed beside a password for the strength meter: neither stored nor shown",
+    ("CertificateIn", "signature"): "checked against the signature it claims to be, never stored",
+    ("ThemeOrderIn", "slugs[]"): "only compared with the themes' slugs (an unknown one is refused)",
+    ("POST /api/admin/themes", "dataset"): "the name of a built dataset folder, looked up, never shown",
+}
+
+
+def _request_strings(document: dict) -> dict[tuple[str, str], dict]:
+    """(schema or operation, property) -> schema, for every string of every request body."""
+    found: dict[tuple[str, str], dict] = {}
+    schemas = document["components"]["schemas"]
+
+    def walk(owner: str, schema: dict, name: str | None, seen: frozenset) -> None:
+        if "$ref" in schema:
+            ref = schema["$ref"].rsplit("/", 1)[-1]
+            if ref not in seen:
+                walk(ref, schemas[ref], None, seen | {ref})
+            return
+        for branch in schema.get("anyOf", []) + schema.get("oneOf", []) + schema.get("allOf", []):
+            walk(owner, branch, name, seen)
+        for prop, sub in schema.get("properties", {}).items():
+            walk(owner, sub, prop, seen)
+        if "items" in schema:
+            walk(owner, schema["items"], f"{name}[]", seen)
+        if schema.get("type") == "string" and name:
+            found[(owner, name)] = schema
+
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                walk(f"{method.upper()} {path}", content["schema"], None, frozenset())
+    return found
+
+
+@pytest.fixture(scope="module")
+def request_strings() -> dict[tuple[str, str], dict]:
+    from effigies.api.app import create_app
+
+    return _request_strings(create_app().openapi())
+
+
+def test_every_string_of_a_request_has_a_rule_or_a_reason(request_strings):
+    """No pattern, format or enum: only the strings listed in NOT_FREE_TEXT, with why."""
+    unruled = {key for key, schema in request_strings.items() if not {"pattern", "format", "enum"} & set(schema)}
+    assert unruled == set(NOT_FREE_TEXT)
+
+
+# Each free-text field, with a body that is right but for it.
+FREE_TEXT_FIELDS = [
+    ("sign-up", "display_name"),
+    ("profile", "display_name"),
+    ("adjustment", "reason"),
+    *[("theme", field) for field in ("name", "name_fr", "description", "description_fr", "attribution")],
+]
+
+
+@pytest.mark.parametrize("bidi", ["\u202e", "\u202a", "\u2067"], ids=["RLO", "LRE", "RLI"])
+@pytest.mark.parametrize("form, field", FREE_TEXT_FIELDS, ids=[f"{f}-{x}" for f, x in FREE_TEXT_FIELDS])
+def test_text_direction_controls_are_refused_in_every_free_text_field(stack, anonymous, form, field, bidi):
+    value = f"gnp{bidi}exe.png"
+    before = row_counts(*ACCOUNT_TABLES, "themes", "ledger_entries")
+    if form == "sign-up":
+        response = anonymous.post("/api/auth/signup", json=_signup_body(**{field: value}))
+    elif form == "profile":
+        account = make_account(stack)
+        response = account.client.patch("/api/me", json={field: value})
+        assert account.client.get("/api/me").json()["display_name"] == "Hostile"
+    elif form == "adjustment":
+        user = make_account(stack)
+        admin = make_account(stack, role="admin").client
+        response = admin.post(f"/api/admin/wallets/{user.id}/adjustments", json={"amount_cents": 100, field: value})
+        before = row_counts(*ACCOUNT_TABLES, "themes", "ledger_entries")  # the accounts just made
+    else:
+        admin = make_account(stack, role="admin").client
+        before = row_counts(*ACCOUNT_TABLES, "themes", "ledger_entries")
+        fields = {**THEME, "slug": f"hostile-{uuid.uuid4().hex[:8]}", field: value}
+        response = admin.post("/api/admin/themes", data=fields,
+                              files={"archive": ("a.zip", b"PK\x05\x06" + b"\0" * 18, "application/zip")})
+    error = assert_json_error(response, 422, "invalid_request")
+    assert error["details"][0]["field"] == field
+    assert "text-direction" in error["message"], error
+    if form != "profile":
+        assert row_counts(*ACCOUNT_TABLES, "themes", "ledger_entries") == before
+
+
+def test_the_free_text_cases_cover_every_free_text_field(request_strings):
+    """The fields with effigies.text's rule are exactly those tested above: a new one fails here
+    until it has a case."""
+    from effigies.text import LINE_PATTERN, LINES_PATTERN
+
+    ruled = {key for key, schema in request_strings.items() if schema.get("pattern") in (LINE_PATTERN, LINES_PATTERN)}
+    assert ruled == {("SignupIn", "display_name"), ("MePatch", "display_name"), ("AdjustmentIn", "reason"),
+                     *[("POST /api/admin/themes", f) for f in ("name", "name_fr", "description", "description_fr", "attribution")]}
+    assert {field for _, field in ruled} == {field for _, field in FREE_TEXT_FIELDS}
+
+
+# Money and quantities are whole JSON numbers: "100", 100.0 and true are a client's bug, refused.
+
+STRICT_NUMBERS = [
+    ("POST", "/api/wallet/topups", {"payment_method_id": "pm_card_visa"}, "amount_cents", 100, ("topups",)),
+    ("POST", "/api/themes/pixel-heroes/generations", {}, "count", 4, ("generation_jobs",)),
+    ("POST", "/api/themes/pixel-heroes/boards", {}, "count", 16, ()),
+    ("POST", "/api/me/delete", {"password": PASSWORD}, "forfeit_cents", 0, ("users",)),
+]
+
+
+@pytest.mark.parametrize("method, path, body, field, number, tables", STRICT_NUMBERS,
+                         ids=[f"{p.rsplit('/', 1)[-1]}-{f}" for _, p, _, f, _, _ in STRICT_NUMBERS])
+@pytest.mark.parametrize("spelling", ["string", "float", "bool"])
+def test_numbers_sent_as_strings_floats_or_booleans_are_422(stack, method, path, body, field, number, tables, spelling):
+    account = make_account(stack)
+    value = {"string": str(number), "float": float(number), "bool": True}[spelling]
+    before = row_counts("topups", "generation_jobs", *tables)
+    response = account.client.request(method, path, json={**body, field: value})
+    error = assert_json_error(response, 422, "invalid_request")
+    assert error["details"][0]["field"] == field
+    assert row_counts("topups", "generation_jobs", *tables) == before
+    assert account.client.get("/api/me").status_code == 200  # the account is still there

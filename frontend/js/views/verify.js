@@ -1,18 +1,34 @@
 // #/verify/<public_id> — is this avatar genuine, and whose is it? #/verify — check a certificate file.
-// The server verifies the Ed25519 signature; this page only shows its answer.
+// The server verifies the Ed25519 signature, and says whether the owner still owns the avatar
+// (ownership ended on <date> once they deleted their account); this page only shows its answer.
 import { get, post } from '../api.js';
 import { h, clear, uid, liveRegion, setMessage } from '../dom.js';
-import { t, dateTime } from '../i18n.js';
+import { t, dateTime, dateOnly } from '../i18n.js';
 import { errorText } from '../errors.js';
 import { themeName } from './home.js';
 
-function facts(certificate, themes) {
+/** The owner row: the name the certificate states, and whether they still own the avatar. */
+function ownerText(certificate, ended) {
+  if (certificate.owner == null) return t('verify.owner_deleted');
+  return ended ? t('verify.owner_former', { name: certificate.owner }) : certificate.owner;
+}
+
+/** A signature is forever, ownership is not: the server says when the owner deleted their account. */
+function ownershipNotice(ownership) {
+  if (!ownership || ownership.status !== 'ended') return null;
+  const date = ownership.ended_at ? dateOnly(ownership.ended_at) : '';
+  return h('p', { class: 'notice notice-warning', 'data-testid': 'ownership-ended', 'data-ended-at': ownership.ended_at || '' },
+    h('strong', { text: date ? t('verify.ownership_ended', { date }) : t('verify.ownership_ended_undated') }), ' ',
+    t('verify.ownership_ended_detail'));
+}
+
+function facts(certificate, themes, ended) {
   const theme = themes.get(certificate.theme);
   const rows = [
     ['verify.avatar', certificate.avatar_public_id],
     ['verify.theme', theme ? themeName(theme) : certificate.theme],
     ['verify.model_version', String(certificate.model_version)],
-    ['verify.owner', certificate.owner ?? t('verify.owner_deleted')],
+    ['verify.owner', ownerText(certificate, ended)],
     ['verify.purchased_at', dateTime(certificate.purchased_at) || certificate.purchased_at],
     ['verify.phash', certificate.phash, true],
     ['verify.sha256', certificate.image_sha256, true],
@@ -26,6 +42,7 @@ function facts(certificate, themes) {
 function verdict(result, themes) {
   const genuine = result.genuine === true;
   const certificate = genuine ? result.certificate : null;
+  const ended = genuine && result.ownership && result.ownership.status === 'ended';
   const theme = certificate && themes.get(certificate.theme);
   const image = certificate && result.image_url ? new URL(result.image_url, location.origin) : null;
   if (image) image.searchParams.set('s', '256');
@@ -33,11 +50,12 @@ function verdict(result, themes) {
     h('p', { class: genuine ? 'notice notice-success verdict' : 'notice notice-error verdict' },
       h('strong', { text: genuine ? t('verify.genuine') : t('verify.not_genuine') }), ' ',
       t('verify.reason.' + result.reason)),
+    genuine ? ownershipNotice(result.ownership) : null,
     image ? h('img', {
       src: image.href, width: 256, height: 256, class: theme && theme.pixel_art ? 'pixelated' : 'smooth',
       alt: t('avatars.alt', { id: certificate.avatar_public_id }),
     }) : null,
-    certificate ? facts(certificate, themes) : null);
+    certificate ? facts(certificate, themes, ended) : null);
 }
 
 function fileForm(themes, signal) {
