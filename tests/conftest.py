@@ -252,6 +252,14 @@ def live_server(stack: Stack) -> Stack:
     return stack
 
 
+def csrf_token(base_url: str, session_token: str | None = None) -> str:
+    """The CSRF token the server hands this session cookie (or a visitor without one) on a read:
+    tokens are bound to the session (effigies.api.csrf), a made-up one is refused."""
+    cookies = {"ee_session": session_token} if session_token else {}
+    with httpx.Client(base_url=base_url, timeout=30, cookies=cookies) as c:
+        return c.get("/api/config").cookies["csrftoken"]
+
+
 class ApiClient(httpx.Client):
     """An httpx client that behaves like our frontend: cookies, and the CSRF header echoed."""
 

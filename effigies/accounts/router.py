@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Request, Response
 
 from effigies.accounts import service
@@ -9,6 +7,7 @@ from effigies.accounts.schemas import (
     AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
     PasswordForgotIn, PasswordResetIn, PasswordStrengthIn, PasswordStrengthOut, SessionOut, SignupIn, TokenIn, UserOut,
 )
+from effigies.api import csrf
 from effigies.api.deps import (
     CSRF_COOKIE, SESSION_COOKIE, VISITOR_COOKIE, CurrentUser, OptionalUser, SessionDep, VisitorId,
 )
@@ -37,9 +36,15 @@ def set_session_cookies(response: Response, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=settings.cookie_secure, path="/"
     )
-    # Rotated with the session; readable by our JavaScript, which echoes it in X-CSRF-Token.
+    # Rotated with the session and bound to it (effigies.api.csrf); readable by our JavaScript,
+    # which echoes it in X-CSRF-Token.
+    _set_csrf_cookie(response, csrf.issue(token))
+
+
+def _set_csrf_cookie(response: Response, value: str) -> None:
+    settings = get_settings()
     response.set_cookie(
-        CSRF_COOKIE, secrets.token_urlsafe(24), max_age=max_age, httponly=False, samesite="lax",
+        CSRF_COOKIE, value, max_age=settings.session_max_age_days * 86400, httponly=False, samesite="lax",
         secure=settings.cookie_secure, path="/",
     )
 
@@ -54,6 +59,7 @@ def _forget_visitor(request: Request, response: Response) -> None:
 def _logged_out() -> Response:
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    _set_csrf_cookie(response, csrf.issue(None))  # the closed session's token is no use any more
     return response
 
 

@@ -9,13 +9,14 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from effigies.accounts import service as accounts_service
+from effigies.api import csrf
 from effigies.accounts.models import User
 from effigies.db import session_factory
 from effigies.errors import DomainError
 from effigies.generation import service as generation_service
 
 SESSION_COOKIE = "ee_session"
-CSRF_COOKIE = "csrftoken"
+CSRF_COOKIE = csrf.COOKIE
 # A visitor's random id (effigies.generation.service: only its SHA-256 is stored), set by their
 # first generation request (effigies.generation.router) and cleared when they sign up or log in.
 VISITOR_COOKIE = "ee_visitor"

@@ -1,4 +1,5 @@
-"""CSRF (double-submit cookie + Origin check) and security headers, for every request.
+"""CSRF (a double-submit cookie bound to the session, effigies.api.csrf, and an Origin check) and
+security headers, for every request.
 
 Headers: a Content-Security-Policy that allows this origin only, plus Stripe's (js.stripe.com,
 its frames and API when live; localstripe's origin locally), and no framing by anyone
@@ -7,15 +8,14 @@ same switch as Secure cookies); `Cache-Control: no-store` on every JSON answer o
 does not say otherwise (most are someone's own data: wallet, account, proposals)."""
 from __future__ import annotations
 
-import hmac
-import secrets
 import sys
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from effigies.api.deps import CSRF_COOKIE
+from effigies.api import csrf
+from effigies.api.deps import CSRF_COOKIE, SESSION_COOKIE
 from effigies.api.errors import error_response
 from effigies.config import get_settings
 
@@ -117,10 +117,15 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 
 def _origin_allowed(origin: str, host: str | None) -> bool:
-    allowed = {urlsplit(get_settings().public_url).netloc}
-    if host:
-        allowed.add(host)
-    return urlsplit(origin).netloc in allowed
+    """The configured public URL's origin; the Host header too in local mode only (`effigies up`
+    on a laptop, reached as 127.0.0.1 or localhost): anywhere else Host is whatever the client
+    says, and trusting it let a forged Host vouch for a foreign Origin."""
+    settings = get_settings()
+    public = urlsplit(settings.public_url)
+    parts = urlsplit(origin)
+    if (parts.scheme, parts.netloc) == (public.scheme, public.netloc):
+        return True
+    return settings.env == "local" and bool(host) and parts.netloc == host
 
 
 class SecurityMiddleware:
@@ -144,21 +149,25 @@ class SecurityMiddleware:
             if origin and not _origin_allowed(origin, headers.get("host")):
                 await error_response(403, "csrf_failed", "This request came from another site and was refused.")(scope, receive, send)
                 return
-            cookie = _cookies(scope).get(CSRF_COOKIE, "")
-            sent = headers.get("x-csrf-token", "")
-            if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+            jar = _cookies(scope)
+            cookie, sent = jar.get(CSRF_COOKIE, ""), headers.get("x-csrf-token", "")
+            if cookie != sent or not csrf.valid(sent, jar.get(SESSION_COOKIE)):
                 await error_response(
                     403, "csrf_failed", "Security check failed: reload the page and try again."
                 )(scope, receive, send)
                 return
 
         extra = security_headers(path=path)
-        # Hand out the CSRF cookie on page and API reads, so the first POST (sign-up) can echo it;
+        # Hand out the CSRF cookie on page and API reads when it is missing or not this session's
+        # (issued before log-in, or for a session since closed), so the next POST can echo it;
         # never on the public avatar images, which CDNs must be able to cache.
-        if (path == "/" or path.startswith("/api/")) and CSRF_COOKIE not in _cookies(scope):
-            secure = "; Secure" if get_settings().cookie_secure else ""
-            cookie = f"{CSRF_COOKIE}={secrets.token_urlsafe(24)}; Path=/; SameSite=Lax; Max-Age=31536000{secure}"
-            extra.append((b"set-cookie", cookie.encode("latin-1")))
+        if path == "/" or path.startswith("/api/"):
+            jar = _cookies(scope)
+            if not csrf.valid(jar.get(CSRF_COOKIE, ""), jar.get(SESSION_COOKIE)):
+                secure = "; Secure" if get_settings().cookie_secure else ""
+                token = csrf.issue(jar.get(SESSION_COOKIE))
+                cookie = f"{CSRF_COOKIE}={token}; Path=/; SameSite=Lax; Max-Age=31536000{secure}"
+                extra.append((b"set-cookie", cookie.encode("latin-1")))
 
         api = path.startswith("/api/")
 

@@ -42,7 +42,7 @@ function codeForStatus(status) {
  * api('GET', '/api/me') → parsed JSON (null for 204).
  * Throws ApiError {status, code, message}; status 0 / code "network" when the server cannot be reached.
  */
-export async function api(method, path, body, { signal, headers: extra } = {}) {
+export async function api(method, path, body, { signal, headers: extra, retried = false } = {}) {
   method = method.toUpperCase();
   const headers = { Accept: 'application/json', ...extra };
   const init = { method, headers, credentials: 'same-origin', signal };
@@ -73,6 +73,13 @@ export async function api(method, path, body, { signal, headers: extra } = {}) {
   if (response.ok) return data;
 
   if (data && data.error && typeof data.error === 'object') {
+    // The token is bound to the session: one issued before a log-in (or for a session since
+    // closed, e.g. in another tab) is refused once; the next read hands out this session's.
+    if (data.error.code === 'csrf_failed' && UNSAFE.has(method) && !retried) {
+      document.cookie = 'csrftoken=; Max-Age=0; Path=/; SameSite=Lax';
+      await ensureCsrfCookie();
+      return api(method, path, body, { signal, headers: extra, retried: true });
+    }
     const err = new ApiError(response.status, data.error.code || codeForStatus(response.status),
       data.error.message || '', data.error.details ?? data.error.fields);
     // A 429 says when to come back (seconds); the message can then say so too.

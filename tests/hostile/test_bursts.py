@@ -22,7 +22,7 @@ import redis
 from effigies.accounts.router import SIGNUP_WINDOW_S
 from effigies.config import get_settings
 from effigies.generation.router import GENERATION_WINDOW_S
-from tests.conftest import _spawn, _stop, free_port, wait_http
+from tests.conftest import _spawn, _stop, csrf_token, free_port, wait_http
 from tests.hostile.conftest import PASSWORD, fresh_ip, make_account, row_counts
 
 
@@ -47,7 +47,7 @@ def burst(urls: list[str], requests: list[dict]) -> list[httpx.Response]:
 
     def send(i: int) -> httpx.Response:
         r = requests[i]
-        csrf = uuid.uuid4().hex
+        csrf = csrf_token(urls[i % len(urls)], r.get("cookies", {}).get("ee_session"))
         cookies = {"csrftoken": csrf, **r.get("cookies", {})}
         headers = {"X-CSRF-Token": csrf, **r.get("headers", {})}
         with httpx.Client(base_url=urls[i % len(urls)], timeout=120, cookies=cookies) as c:
@@ -159,9 +159,10 @@ def test_a_burst_of_wrong_passwords_on_one_account_gets_exactly_its_budget(stack
     assert_exactly(responses, 401, limit, settings.login_failure_window_s)
     # The account is paused for everyone now, the right password included (else guessing goes on).
     with httpx.Client(base_url=urls[1], timeout=30) as c:
-        c.cookies.set("csrftoken", "t")
+        token = csrf_token(urls[1])
+        c.cookies.set("csrftoken", token)
         late = c.post("/api/auth/login", json={"email": victim.email, "password": PASSWORD},
-                      headers={"X-CSRF-Token": "t", "X-Forwarded-For": fresh_ip()})
+                      headers={"X-CSRF-Token": token, "X-Forwarded-For": fresh_ip()})
     assert late.status_code == 429
 
 

@@ -27,6 +27,7 @@ from hypothesis.errors import Flaky
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import text
 
+from tests.conftest import csrf_token
 from tests.hostile.conftest import fresh_ip
 
 EXAMPLES = 10
@@ -106,7 +107,7 @@ def _identity(stack, role: str) -> dict[str, str]:
             password="correct-horse-battery", display_name=f"Fuzz {role}", role=role,
         )
         token = accounts_service.open_session(session=session, user=user)
-    csrf = uuid.uuid4().hex
+    csrf = csrf_token(stack.url, token)
     return {"Cookie": f"ee_session={token}; csrftoken={csrf}", "X-CSRF-Token": csrf, "X-Forwarded-For": fresh_ip()}
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, text
 from effigies.db import session_scope
 from effigies.generation.models import Candidate, GenerationJob
 from effigies.themes.models import ModelVersion, Theme
-from tests.conftest import wait_generation
+from tests.conftest import csrf_token, wait_generation
 from tests.themes.archives import (
     bomb_zip,
     build_zip,
@@ -138,13 +138,15 @@ def test_a_pixel_grid_theme_stores_its_grid_and_its_cells(admin, stack):
 
 
 def test_the_upload_route_alone_accepts_large_bodies(stack):
+    token = csrf_token(stack.url)
+
     def declared(path: str, length: int) -> int:
         url = urlsplit(stack.url)
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
         conn.putrequest("POST", path)
         conn.putheader("Content-Length", str(length))
-        conn.putheader("Cookie", "csrftoken=t0ken")
-        conn.putheader("X-CSRF-Token", "t0ken")
+        conn.putheader("Cookie", f"csrftoken={token}")
+        conn.putheader("X-CSRF-Token", token)
         conn.endheaders()  # no body: the answer must come from the declared length alone
         status = conn.getresponse().status
         conn.close()
