@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from effigies.accounts import service
+from effigies.accounts import devices, service
 from effigies.accounts.schemas import (
     AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
     PasswordForgotIn, PasswordResetIn, PasswordStrengthIn, PasswordStrengthOut, SessionOut, SignupIn, TokenIn, UserOut,
@@ -49,6 +49,13 @@ def _set_csrf_cookie(response: Response, value: str) -> None:
     )
 
 
+def _remember_device(response: Response, email: str) -> None:
+    """This browser now knows the account: its log-ins no longer share the account's failure
+    budget with strangers' (effigies.accounts.devices)."""
+    response.set_cookie(devices.COOKIE, devices.issue(email), max_age=devices.MAX_AGE_S, httponly=True,
+                        samesite="lax", secure=get_settings().cookie_secure, path="/api/auth")
+
+
 def _forget_visitor(request: Request, response: Response) -> None:
     """Once signed up or logged in, the visitor's proposals are the account's: the id goes."""
     if VISITOR_COOKIE in request.cookies:
@@ -69,6 +76,7 @@ def signup(body: SignupIn, request: Request, response: Response, session: Sessio
     user, token = service.register(session=session, email=body.email, password=body.password,
                                    display_name=body.display_name, locale=body.locale, visitor=visitor)
     set_session_cookies(response, token)
+    _remember_device(response, user.email)
     _forget_visitor(request, response)
     return user
 
@@ -86,8 +94,10 @@ def password_strength(body: PasswordStrengthIn, request: Request, user: Optional
 @router.post("/auth/login", response_model=UserOut, responses=errors(401, 429))
 def login(body: LoginIn, request: Request, response: Response, session: SessionDep, visitor: VisitorId):
     user, token = service.log_in(session=session, email=body.email, password=body.password, ip=client_ip(request),
-                                 replacing=request.cookies.get(SESSION_COOKIE), visitor=visitor)
+                                 replacing=request.cookies.get(SESSION_COOKIE), visitor=visitor,
+                                 device=request.cookies.get(devices.COOKIE))
     set_session_cookies(response, token)
+    _remember_device(response, user.email)
     _forget_visitor(request, response)
     return user
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from effigies.accounts import passwords, throttle
+from effigies.accounts import devices, passwords, throttle
 from effigies.accounts.models import AccountToken, AuthSession, User
 from effigies.avatars import service as avatars_service
 from effigies.billing import service as billing_service
@@ -114,11 +114,17 @@ def _password_matches(*, user: User | None, account: str, password: str, ip: str
     return True
 
 
-def authenticate(*, session: Session, email: str, password: str, ip: str) -> User:
+def authenticate(*, session: Session, email: str, password: str, ip: str, device: str | None = None) -> User:
+    """`device`: this browser's ee_device cookie (effigies.accounts.devices); one issued for this
+    address makes the attempt count against that device's budget, not the account's."""
     email = normalise_email(email)
     user = session.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
-    if not _password_matches(user=user, account=email, password=password, ip=ip):
+    known = devices.known(device, email)
+    budget = email if known is None else f"{email}\0device:{known}"
+    if not _password_matches(user=user, account=budget, password=password, ip=ip):
         raise AccountsError("invalid_credentials", "Wrong e-mail or password.", status=401)
+    if known is not None:
+        throttle.forget(account=email)  # the owner is in: strangers' guesses so far are wiped
     return user
 
 
@@ -185,11 +191,12 @@ def register(
 
 def log_in(
     *, session: Session, email: str, password: str, ip: str, replacing: str | None = None, visitor: str | None = None,
+    device: str | None = None,
 ) -> tuple[User, str]:
     """Check the password and open a session, committed. Whatever session this browser held
     (`replacing`, perhaps one planted by someone else) ends here; the unexpired proposals of its
     visitor id (`visitor`, tried before logging in) become the account's."""
-    user = authenticate(session=session, email=email, password=password, ip=ip)
+    user = authenticate(session=session, email=email, password=password, ip=ip, device=device)
     if replacing:
         close_session(session=session, token=replacing)
     token = open_session(session=session, user=user)
@@ -392,4 +399,5 @@ def reset_password(*, session: Session, token: str, new_password: str) -> User:
     session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
     _send_password_changed(user)
     session.commit()
+    throttle.forget(account=user.email)  # the link reached the owner: whatever locked the account ends
     return user

@@ -110,3 +110,9 @@ class Attempt:
         pipe.delete(account_key)
         pipe.zrem(ip_key, self.member)
         pipe.execute()
+
+
+def forget(*, account: str) -> None:
+    """Wipe the account's failures: its owner proved who they are (the right password on a known
+    device, or a reset link that reached their inbox)."""
+    _redis().delete(_key("account", account))
