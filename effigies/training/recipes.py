@@ -90,6 +90,12 @@ BASE = {
 # Latent truncation (sampling z scaled by psi < 1, as BigGAN does to trade variety for fidelity),
 # measured on the shipped droids generator (2026-12-03, 4,096 samples, seed 0): SWD 26.10 at
 # psi 1.0 vs 32.96 at psi 0.9, diversity 99.4 % vs 99.5 %: worse, not used.
+#
+# Warm start (`effigies train --init-generator`, 2026-12-03): Pixel heroes' shipped G went on
+# with a fresh D at the recipe's settings, one thread beside the test suite (16-70 images/s on
+# this shared CPU, not the 151-314 of an idle one). After 137k images its grid was visibly worse
+# than at step 0, speckled backgrounds and blotchy faces: the new D's first gradients knock the
+# trained G off; stopped, not shipped. A warm start would need D's weights too (a checkpoint).
 RGBA = {"ngf": 32, "ndf": 32, "nc": 4}
 TOTAL_RGBA = 600_000
 SHIPPED_RGB = {"ngf": 32, "ndf": 32}
