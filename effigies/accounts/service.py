@@ -346,6 +346,8 @@ def verify_email(*, session: Session, token: str) -> User:
     row, user = _take_token(session=session, token=token, purpose="verify_email")
     if row.email != user.email:
         user.email = row.email
+        # The old address stops showing an avatar at /avatar/{hash}: it is no longer this account's.
+        avatars_service.forget_email_links(session=session, user_id=user.id)
         try:
             with session.begin_nested():
                 session.flush()

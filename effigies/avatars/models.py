@@ -30,3 +30,19 @@ class Avatar(Base):
     image_path: Mapped[str] = mapped_column(String(500))
     price_cents: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class AvatarEmailLink(Base):
+    """An e-mail address of the owner's answering with one of their avatars at /avatar/{hash}
+    (effigies.avatars.email_links): Gravatar's MD5 and Libravatar's SHA-256 of the trimmed,
+    lower-cased address. The address itself is not kept here: the hashes are all a lookup needs."""
+
+    __tablename__ = "avatar_email_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    avatar_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("avatars.id", ondelete="CASCADE"), index=True)
+    # One avatar per address: whoever links it again replaces the row, never adds a second.
+    md5: Mapped[str] = mapped_column(String(32), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

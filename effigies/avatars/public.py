@@ -34,7 +34,8 @@ import anyio.to_thread
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from effigies.avatars import delivery, variants
+from effigies.avatars import delivery, gravatar, variants
+from effigies.avatars import service as avatars_service
 from effigies.avatars.service import PUBLIC_ID
 from effigies.db import DatabaseNotConfigured, session_factory
 from effigies.errors import DomainError
@@ -53,6 +54,12 @@ SIZE_MESSAGE = (f"Size must be a whole number of pixels from {variants.MIN_SIZE}
 FORMAT_MESSAGE = (f"Avatars are served as {variants.FORMAT_LIST} (/a/ID.png, /a/ID.webp, /a/ID.jpg), "
                   f"at any size from {variants.SIZE_RANGE} px with ?s=N.")
 Key = tuple[str, int, str]  # (public id, size, format)
+# GET /avatar/{hash}: Gravatar- and Libravatar-compatible (effigies.avatars.gravatar). Which
+# avatar a hash shows may change at any time (linked, unlinked), so every answer there, a miss
+# included, is cached 5 minutes only; the link itself is read from the database every time.
+HASH_PREFIX = "/avatar/"
+HASH_ROUTE = HASH_PREFIX + "{hash}"
+HASH_CACHE_CONTROL = b"public, max-age=300"
 
 
 class Variant(NamedTuple):
@@ -161,7 +168,7 @@ def _etag_matches(header: bytes, etag: bytes) -> bool:
 
 
 class PublicAvatars:
-    """ASGI middleware: answers /a/... itself, passes every other request to `app`."""
+    """ASGI middleware: answers /a/... and /avatar/... itself, passes every other request to `app`."""
 
     def __init__(self, app: ASGIApp, *, cache_bytes: int, renders: int = 2, render_queue: int = 16) -> None:
         self.app = app
@@ -173,12 +180,16 @@ class PublicAvatars:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(PREFIX):
+        by_hash = path.startswith(HASH_PREFIX)
+        if not (by_hash or path.startswith(PREFIX)):
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD"):
             await _error(send, 405, "method_not_allowed", "Only GET and HEAD are allowed here.",
                          [(b"allow", b"GET, HEAD")])
+            return
+        if by_hash:
+            await self._by_hash(scope, send, path[len(HASH_PREFIX):])
             return
         public_id, dot, ext = path[len(PREFIX):].rpartition(".")
         if not dot or ext not in variants.FORMATS:
@@ -198,40 +209,79 @@ class PublicAvatars:
             await _error(send, 422, "invalid_size", SIZE_MESSAGE)
             return
 
-        key = (public_id, size, ext)
-        variant = self.cache.get(key)
+        variant = await self._variant(send, (public_id, size, ext))
         if variant is None:
+            return
+        headers = variant.headers
+        if download:
+            disposition = f'attachment; filename="effigies-{public_id}-{size}.{ext}"'.encode("ascii")
+            headers = [*headers, (b"content-disposition", disposition)]
+        await _send_variant(scope, send, variant, headers, CACHE_CONTROL)
+
+    async def _by_hash(self, scope: Scope, send: Send, tail: str) -> None:
+        """/avatar/{hash}: the linked avatar's variant, as /a/ serves it, or what d= says."""
+        try:
+            lookup = gravatar.parse(tail, scope.get("query_string", b"").decode("latin-1"))
+        except gravatar.BadLookup as exc:
+            await _error(send, exc.status, exc.code, exc.message)
+            return
+        public_id = None
+        if not lookup.force_default:
             try:
-                variant = await self._fetch(key)
-            except RendersBusy:
-                await _error(send, 503, "busy", "Many new avatar sizes are being drawn right now: try again in a second.",
-                             [(b"retry-after", str(RETRY_AFTER_S).encode("ascii"))], cacheable=False)
-                return
-            except DomainError as exc:
-                await _error(send, exc.status, exc.code, exc.message)
-                return
+                public_id = await anyio.to_thread.run_sync(_linked, lookup.digest)
             except (OperationalError, DatabaseNotConfigured) as exc:
                 log.error("database unavailable: %s", exc)
                 await _error(send, 503, "database_unavailable",
                              "Our database is briefly unavailable. Please try again in a moment.", cacheable=False)
                 return
             except Exception:
-                log.exception("public avatar %s at %s px as %s", public_id, size, ext)
+                log.exception("avatar lookup by hash")
                 await _error(send, 500, "internal_error", "Something went wrong on our side.", cacheable=False)
                 return
+        # Every miss answers alike, whether the address is unknown, unlinked or someone's unverified one.
+        if public_id is not None:
+            key = (public_id, lookup.size, lookup.ext)
+        elif lookup.default == "404":
+            await _error(send, 404, "avatar_not_found", "No avatar for this address.", cache_control=HASH_CACHE_CONTROL)
+            return
+        elif lookup.default == "url":
+            await send({"type": "http.response.start", "status": 302, "headers": [
+                (b"location", lookup.redirect.encode("ascii")), (b"content-length", b"0"),
+                (b"cache-control", HASH_CACHE_CONTROL)]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        else:  # drawn from the hash; "~" cannot start a public id, so the keys never meet
+            key = (f"~{lookup.default}:{lookup.digest}", lookup.size, lookup.ext)
+        variant = await self._variant(send, key)
+        if variant is not None:
+            headers = [h for h in variant.headers if h[0] != b"cache-control"]
+            await _send_variant(scope, send, variant, [*headers, (b"cache-control", HASH_CACHE_CONTROL)],
+                                HASH_CACHE_CONTROL)
 
-        for name, value in scope["headers"]:
-            if name == b"if-none-match" and _etag_matches(value, variant.etag):
-                await send({"type": "http.response.start", "status": 304,
-                            "headers": [(b"etag", variant.etag), (b"cache-control", CACHE_CONTROL)]})
-                await send({"type": "http.response.body", "body": b""})
-                return
-        headers = variant.headers
-        if download:
-            disposition = f'attachment; filename="effigies-{public_id}-{size}.{ext}"'.encode("ascii")
-            headers = [*headers, (b"content-disposition", disposition)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": variant.body if scope["method"] == "GET" else b""})
+    async def _variant(self, send: Send, key: Key) -> Variant | None:
+        """The variant from memory, disk or drawn; None once an error has been answered."""
+        variant = self.cache.get(key)
+        if variant is None:
+            public_id, size, ext = key
+            try:
+                variant = await self._fetch(key)
+            except RendersBusy:
+                await _error(send, 503, "busy", "Many new avatar sizes are being drawn right now: try again in a second.",
+                             [(b"retry-after", str(RETRY_AFTER_S).encode("ascii"))], cacheable=False)
+                return None
+            except DomainError as exc:
+                await _error(send, exc.status, exc.code, exc.message)
+                return None
+            except (OperationalError, DatabaseNotConfigured) as exc:
+                log.error("database unavailable: %s", exc)
+                await _error(send, 503, "database_unavailable",
+                             "Our database is briefly unavailable. Please try again in a moment.", cacheable=False)
+                return None
+            except Exception:
+                log.exception("public avatar %s at %s px as %s", public_id, size, ext)
+                await _error(send, 500, "internal_error", "Something went wrong on our side.", cacheable=False)
+                return None
+        return variant
 
     async def _fetch(self, key: Key) -> Variant:
         pending = self._loading.get(key)
@@ -253,6 +303,10 @@ class PublicAvatars:
 
     async def _body(self, public_id: str, size: int, ext: str) -> bytes:
         """From disk when kept there, else drawn in a render slot (RendersBusy when none is free)."""
+        if public_id.startswith("~"):  # a d= picture of /avatar/{hash}, drawn from the hash alone
+            style, _, digest = public_id[1:].partition(":")
+            async with self.slots.slot():
+                return await anyio.to_thread.run_sync(lambda: gravatar.draw(style, digest, size=size, ext=ext))
         body = await anyio.to_thread.run_sync(_prepare, public_id, size, ext)
         if body is not None:
             return body
@@ -260,13 +314,34 @@ class PublicAvatars:
             return await anyio.to_thread.run_sync(_draw, public_id, size, ext)
 
 
+def _linked(digest: str) -> str | None:
+    session = session_factory()()
+    try:
+        return avatars_service.avatar_for_hash(session=session, digest=digest)
+    finally:
+        session.close()
+
+
+async def _send_variant(scope: Scope, send: Send, variant: Variant, headers: list[tuple[bytes, bytes]],
+                        cache_control: bytes) -> None:
+    for name, value in scope["headers"]:
+        if name == b"if-none-match" and _etag_matches(value, variant.etag):
+            await send({"type": "http.response.start", "status": 304,
+                        "headers": [(b"etag", variant.etag), (b"cache-control", cache_control)]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": variant.body if scope["method"] == "GET" else b""})
+
+
 async def _error(send: Send, status: int, code: str, message: str,
-                 extra: list[tuple[bytes, bytes]] | None = None, *, cacheable: bool = True) -> None:
+                 extra: list[tuple[bytes, bytes]] | None = None, *, cacheable: bool = True,
+                 cache_control: bytes = ERROR_CACHE_CONTROL) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode("ascii")),
-        (b"cache-control", ERROR_CACHE_CONTROL if cacheable else b"no-store"),
+        (b"cache-control", cache_control if cacheable else b"no-store"),
         (b"x-content-type-options", b"nosniff"),
         *(extra or []),
     ]})

@@ -4,12 +4,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from effigies.api.deps import CurrentUser, SessionDep
 from effigies.api.openapi import errors
 from effigies.avatars import service
-from effigies.avatars.schemas import AvatarOut, PurchaseIn, PurchaseOut
+from effigies.avatars.schemas import AvatarOut, EmailLinkIn, EmailLinkOut, PurchaseIn, PurchaseOut
 from effigies.billing import checkout
 
 router = APIRouter(tags=["avatars"])
@@ -52,4 +52,26 @@ def my_avatars(user: CurrentUser, session: SessionDep):
     ]
 
 
-# GET/HEAD /a/{public_id}.png is served before routing, by effigies.avatars.public.
+def _link_out(link: service.EmailLink) -> EmailLinkOut:
+    return EmailLinkOut(avatar_public_id=link.public_id, url=service.hash_url(link.sha256), created_at=link.created_at)
+
+
+@router.get("/api/me/avatar-links", response_model=list[EmailLinkOut])
+def my_email_links(user: CurrentUser, session: SessionDep):
+    return [_link_out(link) for link in service.email_links(session=session, user_id=user.id, email=user.email)]
+
+
+@router.put("/api/me/avatar-links", response_model=EmailLinkOut, responses=errors(404, 409))
+def link_my_email(body: EmailLinkIn, user: CurrentUser, session: SessionDep):
+    """The account's verified address answers with this avatar at /avatar/{md5 or sha256}."""
+    return _link_out(service.link_email(session=session, user_id=user.id, email=user.email,
+                                        email_verified=user.email_verified, public_id=body.avatar_public_id))
+
+
+@router.delete("/api/me/avatar-links", status_code=204)
+def unlink_my_email(user: CurrentUser, session: SessionDep):
+    service.unlink_email(session=session, user_id=user.id)
+    return Response(status_code=204)
+
+
+# GET/HEAD /a/{public_id}.png and /avatar/{hash} are served before routing, by effigies.avatars.public.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AvatarRef(BaseModel):
@@ -28,4 +28,20 @@ class AvatarOut(BaseModel):
     url: str
     theme_slug: str
     theme_name: str
+    created_at: datetime
+
+
+class EmailLinkIn(BaseModel):
+    """Which of the caller's avatars their verified e-mail address answers with at /avatar/{hash}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    avatar_public_id: str = Field(pattern=r"^[A-Za-z0-9_-]{16}$")
+
+
+class EmailLinkOut(BaseModel):
+    """A linked address, never the address itself: what it shows, and its /avatar/ URL (SHA-256)."""
+
+    avatar_public_id: str
+    url: str
     created_at: datetime

@@ -2,16 +2,18 @@
 what, sales. The public images: effigies.avatars.delivery."""
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from effigies.avatars.models import Avatar
+from effigies.avatars.models import Avatar, AvatarEmailLink
 from effigies.config import get_settings
 from effigies.db import utcnow
 from effigies.errors import DomainError
@@ -31,6 +33,11 @@ def public_url(public_id: str, size: int | None = None, ext: str = "png") -> str
     """The avatar's public address (effigies.avatars.public); 256 px PNG without size and format."""
     base = f"{get_settings().public_url.rstrip('/')}/a/{public_id}.{ext}"
     return f"{base}?s={size}" if size else base
+
+
+def hash_url(digest: str) -> str:
+    """The Gravatar/Libravatar-compatible address of an e-mail hash (effigies.avatars.public)."""
+    return f"{get_settings().public_url.rstrip('/')}/avatar/{digest}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ def disown_all(*, session: Session, user_id: uuid.UUID) -> None:
     session.execute(
         update(Avatar).where(Avatar.owner_id == user_id).values(owner_id=None, owner_released_at=utcnow())
     )
+    forget_email_links(session=session, user_id=user_id)
 
 
 @dataclass(frozen=True)
@@ -167,3 +175,83 @@ def describe(*, session: Session, avatar_ids: set[uuid.UUID]) -> dict[uuid.UUID,
         .where(Avatar.id.in_(avatar_ids))
     )
     return {r.id: Described(r.public_id, r.slug, r.name, r.name_fr) for r in rows}
+
+
+# E-mail links: /avatar/{hash}, Gravatar- and Libravatar-compatible (effigies.avatars.public).
+HEX_HASH = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{64})$")
+
+
+def address_hashes(email: str) -> tuple[str, str]:
+    """(MD5, SHA-256) hex of the address as Gravatar and Libravatar hash it: trimmed, lower-cased."""
+    normal = email.strip().lower().encode("utf-8")
+    return hashlib.md5(normal, usedforsecurity=False).hexdigest(), hashlib.sha256(normal).hexdigest()
+
+
+@dataclass(frozen=True)
+class EmailLink:
+    public_id: str  # of the avatar the address answers with
+    sha256: str  # /avatar/<sha256> shows it; the address itself is never returned
+    created_at: datetime
+
+
+def _owned_avatar_id(*, session: Session, user_id: uuid.UUID, public_id: str) -> uuid.UUID:
+    avatar_id = session.scalar(select(Avatar.id).where(Avatar.public_id == public_id, Avatar.owner_id == user_id))
+    if avatar_id is None:  # someone else's or nobody's: the same answer (never tell which)
+        raise AvatarsError("avatar_not_found", "You own no avatar with this id.", status=404)
+    return avatar_id
+
+
+def link_email(*, session: Session, user_id: uuid.UUID, email: str, email_verified: bool, public_id: str) -> EmailLink:
+    """The address now answers with this avatar of the user's, instead of any it answered with
+    before (one avatar per address). Only a verified address: a hash anyone can compute must not
+    let one person put a picture on another's address. Committed."""
+    avatar_id = _owned_avatar_id(session=session, user_id=user_id, public_id=public_id)
+    if not email_verified:
+        raise AvatarsError("email_not_verified",
+                           "Confirm your e-mail address first (the link we sent you), then link it.", status=409)
+    md5, sha256 = address_hashes(email)
+    # One statement, so two links at once of the same address leave one row, never an error.
+    session.execute(
+        insert(AvatarEmailLink)
+        .values(id=uuid.uuid4(), user_id=user_id, avatar_id=avatar_id, md5=md5, sha256=sha256)
+        .on_conflict_do_update(index_elements=["md5"],
+                               set_={"user_id": user_id, "avatar_id": avatar_id, "created_at": func.now()})
+    )
+    session.commit()
+    return next(link for link in email_links(session=session, user_id=user_id, email=email) if link.sha256 == sha256)
+
+
+def email_links(*, session: Session, user_id: uuid.UUID, email: str) -> list[EmailLink]:
+    """The user's addresses that answer (today: the account's own), with the avatar each shows."""
+    _, sha256 = address_hashes(email)
+    rows = session.execute(
+        select(Avatar.public_id, AvatarEmailLink.sha256, AvatarEmailLink.created_at)
+        .select_from(AvatarEmailLink)
+        .join(Avatar, (Avatar.id == AvatarEmailLink.avatar_id) & (Avatar.owner_id == AvatarEmailLink.user_id))
+        .where(AvatarEmailLink.user_id == user_id, AvatarEmailLink.sha256 == sha256)
+    ).all()
+    return [EmailLink(*row) for row in rows]
+
+
+def unlink_email(*, session: Session, user_id: uuid.UUID) -> None:
+    """The user's addresses answer with no avatar any more, from the next request on. Committed."""
+    forget_email_links(session=session, user_id=user_id)
+    session.commit()
+
+
+def forget_email_links(*, session: Session, user_id: uuid.UUID) -> None:
+    """Drops the user's links, in the caller's transaction: the account's address changes
+    (effigies.accounts.service.verify_email) or the account goes (disown_all)."""
+    session.execute(delete(AvatarEmailLink).where(AvatarEmailLink.user_id == user_id))
+
+
+def avatar_for_hash(*, session: Session, digest: str) -> str | None:
+    """The public id of the avatar an address's MD5 or SHA-256 (lower-case hex) answers with.
+    Never cached: an unlinked address stops answering at the next request."""
+    column = AvatarEmailLink.md5 if len(digest) == 32 else AvatarEmailLink.sha256
+    return session.scalar(
+        select(Avatar.public_id)
+        .select_from(AvatarEmailLink)
+        .join(Avatar, (Avatar.id == AvatarEmailLink.avatar_id) & (Avatar.owner_id == AvatarEmailLink.user_id))
+        .where(column == digest)
+    )

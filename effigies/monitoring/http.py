@@ -13,7 +13,7 @@ from time import perf_counter
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from effigies.avatars.public import PREFIX, ROUTE
+from effigies.avatars.public import HASH_PREFIX, HASH_ROUTE, PREFIX, ROUTE
 from effigies.monitoring.metrics import RECORDER, Labels
 
 PUBLIC_AVATAR_ROUTE = ROUTE  # effigies.avatars.public answers every /a/... path itself
@@ -48,6 +48,8 @@ class HttpMetrics:
         path = scope.get("path", "")
         if path.startswith(PREFIX):
             return PUBLIC_AVATAR_ROUTE
+        if path.startswith(HASH_PREFIX):
+            return HASH_ROUTE  # Gravatar-compatible lookups, answered there too
         if self._templates is None and "app" in scope:
             self._templates, self._plain = _templates(scope["app"])  # fixed once the app serves
         route = scope.get("route")

@@ -189,6 +189,14 @@ MATRIX: dict[str, Row] = {
     "POST /api/candidates/{candidate_id}/purchase": mine(post("/api/candidates/{w.purchase_candidate}/purchase", json={"withdrawal_waiver": True}), 201),
     "GET /api/me/avatars": own_account(get("/api/me/avatars")),
     "GET /a/{public_id}.{format}": public(get("/a/{w.public_id}.webp")),
+    # Linking an address: the owner's own account; the avatar named must be the caller's (404
+    # otherwise); the owner's address is unverified here, so the owner gets 409 after both gates.
+    "GET /api/me/avatar-links": own_account(get("/api/me/avatar-links")),
+    "PUT /api/me/avatar-links": mine(
+        lambda w: Call("PUT", "/api/me/avatar-links", {"json": {"avatar_public_id": w.public_id}}), 409),
+    "DELETE /api/me/avatar-links": own_account(lambda w: Call("DELETE", "/api/me/avatar-links"), 204),
+    # Any hash, linked or not, answers every caller alike (no session is read there).
+    "GET /avatar/{hash}": public(get("/avatar/" + "0" * 32 + "?d=404"), 404),
     "GET /api/avatars/{public_id}/certificate": mine(get("/api/avatars/{w.public_id}/certificate")),
     "GET /api/verify/{public_id}": public(get("/api/verify/{w.public_id}")),
     "POST /api/verify": public(lambda w: Call("POST", "/api/verify", {"json": w.certificate})),
@@ -231,9 +239,9 @@ def app_routes() -> set[str]:
     from fastapi.routing import iter_route_contexts
 
     from effigies.api.app import create_app
-    from effigies.avatars.public import ROUTE
+    from effigies.avatars.public import HASH_ROUTE, ROUTE
 
-    keys = {f"GET {ROUTE}"}  # effigies.avatars.public answers it before routing
+    keys = {f"GET {ROUTE}", f"GET {HASH_ROUTE}"}  # effigies.avatars.public answers them before routing
     for route in iter_route_contexts(create_app().routes):
         if route.methods is None:
             keys.add(f"MOUNT {route.path_format}")

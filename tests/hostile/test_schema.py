@@ -57,6 +57,7 @@ DOMAIN_RULES = {
     "POST /api/auth/password/reset": "only a token that was e-mailed is accepted (tests/accounts/test_email_links.py)",
     "POST /api/auth/password/forgot": "same e-mail rule as sign-up",
     "POST /api/me/email": "same e-mail rule as sign-up, and the password must be right",
+    "PUT /api/me/avatar-links": "the avatar must be the caller's and their address verified (tests/avatars/test_gravatar.py)",
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
