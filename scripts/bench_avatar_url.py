@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import random
 import subprocess
@@ -119,6 +120,11 @@ def cached_cases(port: int, url: str, ids: list[str]) -> list[tuple[str, list[by
     paths = [f"/a/{i}.png?s=256" for i in ids]
     etags = [httpx.get(url + p).headers["etag"] for p in paths]
     cases.append((".png ?s=256, If-None-Match: 304", [request(port, p, e) for p, e in zip(paths, etags)], 304))
+    # /avatar/{hash} (Gravatar-compatible): one database lookup per request (links are never
+    # cached in the server), here for addresses nobody linked, answered with a drawn identicon.
+    digests = [hashlib.md5(f"bench-{n}@example.org".encode()).hexdigest() for n in range(len(ids))]
+    cases.append(("/avatar/{md5}?d=identicon&s=80 (miss), 200",
+                  [request(port, f"/avatar/{d}?d=identicon&s=80") for d in digests], 200))
     return cases
 
 

@@ -1,5 +1,5 @@
 // #/avatars — the avatars I own: their public URL (with how to use it), sizes and downloads.
-import { get } from '../api.js';
+import { api, get } from '../api.js';
 import { h, clear, uid } from '../dom.js';
 import { t, dateOnly } from '../i18n.js';
 import { errorText } from '../errors.js';
@@ -35,7 +35,37 @@ async function copyText(input) {
   try { return document.execCommand('copy'); } catch (_) { return false; }
 }
 
-function avatarCard(avatar, themes) {
+// "Use for my e-mail": the account's verified address answers with this avatar at /avatar/{hash}
+// (Gravatar, Libravatar); one avatar at a time, so every card's control follows `links.linked`.
+function emailLink(avatar, links) {
+  const status = h('span', { role: 'status', 'aria-live': 'polite', class: 'copy-feedback' });
+  const button = h('button', { type: 'button', class: 'btn', 'data-testid': 'email-link' });
+  const render = () => {
+    const mine = links.linked === avatar.public_id;
+    button.textContent = mine ? t('avatars.email_unlink') : t('avatars.email_link');
+    button.setAttribute('aria-pressed', mine ? 'true' : 'false');
+    status.textContent = mine ? t('avatars.email_linked') : '';
+  };
+  button.onclick = async () => {
+    const mine = links.linked === avatar.public_id;
+    button.disabled = true;
+    try {
+      if (mine) await api('DELETE', '/api/me/avatar-links');
+      else await api('PUT', '/api/me/avatar-links', { avatar_public_id: avatar.public_id });
+      links.linked = mine ? null : avatar.public_id;
+      links.renders.forEach((r) => r());
+    } catch (err) {
+      status.textContent = err && err.code === 'email_not_verified' ? t('avatars.email_unverified') : errorText(err);
+    } finally {
+      button.disabled = false;
+    }
+  };
+  links.renders.push(render);
+  render();
+  return h('p', { class: 'sizes' }, button, ' ', status);
+}
+
+function avatarCard(avatar, themes, links) {
   const inputId = uid('avatar-url');
   const publicUrl = absolute(avatar.url);
   const theme = themes.get(avatar.theme_slug);
@@ -76,6 +106,7 @@ function avatarCard(avatar, themes) {
           'aria-label': t('avatars.verify_label', { id: avatar.public_id }), text: t('avatars.verify_link'),
         }))),
     downloads(avatar),
+    emailLink(avatar, links),
     h('div', { class: 'avatar-share' },
       h('label', { for: inputId, class: 'label', text: t('avatars.url_label', { id: avatar.public_id }) }),
       h('div', { class: 'copy-row' }, input, copy),
@@ -93,7 +124,9 @@ export function mount(main, _params, ctx) {
   Promise.all([
     get('/api/me/avatars', { signal: controller.signal }),
     get('/api/themes', { signal: controller.signal }).catch(() => []),
-  ]).then(([avatars, themes]) => {
+    get('/api/me/avatar-links', { signal: controller.signal }).catch(() => []),
+  ]).then(([avatars, themes, emailLinks]) => {
+    const links = { linked: (emailLinks && emailLinks[0] && emailLinks[0].avatar_public_id) || null, renders: [] };
     const bySlug = new Map((themes || []).map((th) => [th.slug, th]));
     clear(list);
     list.removeAttribute('aria-busy');
@@ -101,7 +134,7 @@ export function mount(main, _params, ctx) {
       list.append(h('li', { class: 'empty' }, t('avatars.empty') + ' ', h('a', { href: '#/', text: t('avatars.empty_link') })));
       return;
     }
-    avatars.forEach((avatar) => list.append(avatarCard(avatar, bySlug)));
+    avatars.forEach((avatar) => list.append(avatarCard(avatar, bySlug, links)));
   }).catch((err) => {
     if (err && err.name === 'AbortError') return;
     if (ctx.handleAuthError(err)) return;
