@@ -114,3 +114,19 @@ def avatar_files(public_id: str) -> set[str]:
 
     folder = get_settings().images_dir / "avatars" / public_id
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def verify_address(client) -> str:
+    """Confirms the account's address with the link e-mailed to it (as a person would); the address."""
+    import re
+    import time
+
+    email = client.get("/api/me").json()["email"]
+    assert client.post("/api/me/email/verification", json={}).status_code == 202
+    deadline = time.monotonic() + 10
+    while not (messages := client.get("/api/mail/outbox", params={"to": email}).json()["messages"]):
+        assert time.monotonic() < deadline, "no verification mail"
+        time.sleep(0.1)
+    token = re.compile(r"https?://\S+/#/email/verify\?token=([A-Za-z0-9_-]+)").search(messages[0]["text"]).group(1)
+    assert client.post("/api/auth/email/verify", json={"token": token}).status_code == 200
+    return email

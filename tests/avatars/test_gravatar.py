@@ -15,24 +15,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.avatars.helpers import candidates
+from tests.avatars.helpers import candidates, verify_address as _verify
 from tests.conftest import ApiClient
 
 SHORT = "public, max-age=300"
 LINK = re.compile(r"https?://\S+/#/email/verify\?token=([A-Za-z0-9_-]+)")
-
-
-def _verify(client: ApiClient) -> str:
-    """Confirms the account's address with the link e-mailed to it (as a person would); the address."""
-    email = client.get("/api/me").json()["email"]
-    assert client.post("/api/me/email/verification", json={}).status_code == 202
-    deadline = time.monotonic() + 10
-    while not (messages := client.get("/api/mail/outbox", params={"to": email}).json()["messages"]):
-        assert time.monotonic() < deadline, "no verification mail"
-        time.sleep(0.1)
-    token = LINK.search(messages[0]["text"]).group(1)
-    assert client.post("/api/auth/email/verify", json={"token": token}).status_code == 200
-    return email
 
 
 def _buy(client: ApiClient, count: int = 1) -> list[str]:
