@@ -39,6 +39,15 @@ class ExportAvatar(BaseModel):
     bought_at: datetime
 
 
+class ExportEmailLink(BaseModel):
+    """An address of theirs answering with one of their avatars at /avatar/{hash} (the address is
+    the account's, above; its MD5 and SHA-256 are what the shop keeps)."""
+
+    avatar_public_id: str
+    url: str
+    linked_at: datetime
+
+
 class ExportProposal(BaseModel):
     id: uuid.UUID
     theme_slug: str
@@ -60,4 +69,5 @@ class DataExport(BaseModel):
     sessions: list[ExportSession]
     wallet: ExportWallet
     avatars: list[ExportAvatar]
+    avatar_email_links: list[ExportEmailLink] = []
     proposals: list[ExportProposal]

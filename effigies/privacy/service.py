@@ -17,7 +17,7 @@ from effigies.billing.schemas import LedgerLine, TopUpOut
 from effigies.db import utcnow
 from effigies.generation import service as generation_service
 from effigies.privacy.schemas import (
-    DataExport, ExportAccount, ExportAvatar, ExportProposal, ExportSession, ExportWallet,
+    DataExport, ExportAccount, ExportAvatar, ExportEmailLink, ExportProposal, ExportSession, ExportWallet,
 )
 
 # A wallet moves 10 cents at a time: far more lines than anyone has, still a bounded read.
@@ -38,6 +38,9 @@ def export_data(*, session: Session, user_id: uuid.UUID) -> DataExport:
                             topups=[TopUpOut.model_validate(t) for t in topups]),
         avatars=[ExportAvatar(public_id=a.public_id, url=avatars_service.public_url(a.public_id), theme_slug=t.slug,
                               theme_name=t.name, price_cents=a.price_cents, bought_at=a.created_at) for a, t in owned],
+        avatar_email_links=[ExportEmailLink(avatar_public_id=link.public_id, url=avatars_service.hash_url(link.sha256),
+                                            linked_at=link.created_at)
+                            for link in avatars_service.email_links(session=session, user_id=user_id, email=user.email)],
         proposals=[ExportProposal(id=c.id, theme_slug=slug, created_at=c.created_at, expires_at=c.expires_at)
                    for c, slug in offers],
     )

@@ -168,6 +168,8 @@ def test_changing_and_removing_the_link_takes_effect_at_the_next_request(owner, 
     assert client.get(f"/avatar/{digest}", params={"s": 64}).content == client.get(f"/a/{second}.png?s=64").content
     [listed] = owner.client.get("/api/me/avatar-links").json()
     assert listed["avatar_public_id"] == second
+    [exported] = owner.client.get("/api/me/export").json()["avatar_email_links"]  # her data, in her export
+    assert (exported["avatar_public_id"], exported["url"]) == (second, listed["url"])
     assert owner.client.delete("/api/me/avatar-links").status_code == 204
     assert owner.client.get("/api/me/avatar-links").json() == []
     assert client.get(f"/avatar/{digest}", params={"d": "404"}).status_code == 404

@@ -32,6 +32,7 @@ def test_the_export_holds_exactly_the_persons_own_data(make_user, client):
     assert [a["public_id"] for a in data["avatars"]] == [alice_avatar]
     assert data["avatars"][0]["theme_slug"] == "arcane-sigils" and data["avatars"][0]["price_cents"] == 10
     assert [p["id"] for p in data["proposals"]] == [alice_kept]
+    assert data["avatar_email_links"] == []  # her address is not verified: nothing linked (tests/avatars/test_gravatar.py)
     assert data["wallet"]["balance_cents"] == 90
     assert sorted(m["amount_cents"] for m in data["wallet"]["movements"]) == [-10, 100]
     # The consent given at purchase (immediate delivery, no withdrawal) is part of her record.
