@@ -16,6 +16,7 @@ names and meanings (the long form is Libravatar's):
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -94,6 +95,28 @@ def _default(value: str) -> tuple[str, str | None]:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise BadLookup(422, "invalid_default", DEFAULT_MESSAGE)
     return "url", value
+
+
+class HashBudget:
+    """Lookups of one hash per minute (a fixed window), per API process: far above what one
+    address's picture costs (browsers and CDNs keep each answer 5 minutes), so only a flood of
+    one hash is refused. It applies to every hash alike, linked or not: a refusal tells nothing.
+    Bounded memory: the `tracked` hashes seen last; one pushed out starts again from zero."""
+
+    def __init__(self, per_minute: int, tracked: int = 100_000) -> None:
+        self.per_minute, self.tracked = per_minute, tracked
+        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()  # digest -> (minute, lookups)
+
+    def allow(self, digest: str, now: float) -> float | None:
+        """None when this lookup may go on, else the seconds until the hash's next window."""
+        minute = int(now // 60)
+        window, count = self._counts.pop(digest, (minute, 0))
+        if window != minute:
+            count = 0
+        self._counts[digest] = (minute, count + 1)
+        while len(self._counts) > self.tracked:
+            self._counts.popitem(last=False)
+        return None if count < self.per_minute else 60 - now % 60
 
 
 # The drawings: a 64 px design, each design pixel a 4x4 block of a 256 px master, scaled and

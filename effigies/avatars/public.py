@@ -25,6 +25,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import NamedTuple
@@ -60,6 +62,8 @@ Key = tuple[str, int, str]  # (public id, size, format)
 HASH_PREFIX = "/avatar/"
 HASH_ROUTE = HASH_PREFIX + "{hash}"
 HASH_CACHE_CONTROL = b"public, max-age=300"
+# Per hash and process (effigies.avatars.gravatar.HashBudget): 100 a second, all minute long.
+HASH_LOOKUPS_PER_MINUTE = 6000
 
 
 class Variant(NamedTuple):
@@ -170,8 +174,10 @@ def _etag_matches(header: bytes, etag: bytes) -> bool:
 class PublicAvatars:
     """ASGI middleware: answers /a/... and /avatar/... itself, passes every other request to `app`."""
 
-    def __init__(self, app: ASGIApp, *, cache_bytes: int, renders: int = 2, render_queue: int = 16) -> None:
+    def __init__(self, app: ASGIApp, *, cache_bytes: int, renders: int = 2, render_queue: int = 16,
+                 hash_lookups_per_minute: int = HASH_LOOKUPS_PER_MINUTE) -> None:
         self.app = app
+        self.hash_budget = gravatar.HashBudget(hash_lookups_per_minute)
         self.cache = VariantCache(cache_bytes)
         self.slots = RenderSlots(renders, render_queue)
         # One render or disk read per variant at a time: a burst of requests for a new avatar
@@ -224,6 +230,11 @@ class PublicAvatars:
             lookup = gravatar.parse(tail, scope.get("query_string", b"").decode("latin-1"))
         except gravatar.BadLookup as exc:
             await _error(send, exc.status, exc.code, exc.message)
+            return
+        wait = self.hash_budget.allow(lookup.digest, time.time())
+        if wait is not None:
+            await _error(send, 429, "rate_limited", "This address is asked for far too often: try again in a minute.",
+                         [(b"retry-after", str(max(1, math.ceil(wait))).encode("ascii"))], cacheable=False)
             return
         public_id = None
         if not lookup.force_default:

@@ -257,3 +257,40 @@ def test_a_new_address_and_a_deleted_account_answer_with_nothing(client, make_us
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(AvatarEmailLink)
                               .where(AvatarEmailLink.user_id == user_id)) == 0
+
+
+def test_one_hash_asked_for_far_too_often_is_429_for_a_minute_and_others_are_not(monkeypatch):
+    import asyncio
+    import concurrent.futures
+
+    from effigies.avatars import public
+    from effigies.avatars.gravatar import HashBudget
+    from effigies.avatars.public import PublicAvatars
+
+    monkeypatch.setattr(public, "time", SimpleNamespace(time=lambda: 6_000_030.0))  # mid-minute: one window
+
+    budget = HashBudget(3, tracked=2)
+    assert [budget.allow("a", 120.0) for _ in range(3)] == [None] * 3
+    assert budget.allow("a", 150.0) == 30.0  # refused until the next minute
+    assert budget.allow("a", 180.0) is None
+    budget.allow("b", 181.0), budget.allow("c", 181.0)  # "a" pushed out: bounded memory
+    assert len(budget._counts) == 2 and "a" not in budget._counts
+
+    async def app_behind(scope, receive, send):  # never reached: /avatar/ is answered before it
+        raise AssertionError(scope["path"])
+
+    async def scenario():
+        app = PublicAvatars(app_behind, cache_bytes=1_000_000, hash_lookups_per_minute=2)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://avatars") as c:
+            # f=y: no database lookup, but counted all the same, as every request for the hash is.
+            flood = [await c.get("/avatar/" + "a" * 32, params={"d": "404", "f": "y"}) for _ in range(3)]
+            assert [r.status_code for r in flood] == [404, 404, 429]
+            refused = flood[2]
+            assert refused.json()["error"]["code"] == "rate_limited" and refused.headers["retry-after"] == "30"
+            assert refused.headers["cache-control"] == "no-store"
+            other = await c.get("/avatar/" + "b" * 64, params={"d": "404", "f": "y"})
+            assert other.status_code == 404
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # outside any event loop the suite's browser runs
+        pool.submit(asyncio.run, scenario()).result()
