@@ -57,6 +57,9 @@ DOMAIN_RULES = {
     "POST /api/auth/password/reset": "only a token that was e-mailed is accepted (tests/accounts/test_email_links.py)",
     "POST /api/auth/password/forgot": "same e-mail rule as sign-up",
     "POST /api/me/email": "same e-mail rule as sign-up, and the password must be right",
+    "POST /api/themes/{slug}/generations": "count must be written as an integer: JSON Schema counts 1.0 as one, "
+                                           "the strict rule refuses it (tests/hostile/test_inputs.py)",
+    "POST /api/themes/{slug}/boards": "the same strict count as a generation",
     "PUT /api/me/avatar-links": "the avatar must be the caller's and their address verified (tests/avatars/test_gravatar.py)",
 }
 
