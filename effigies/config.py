@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     # A visitor (no account, effigies.generation.router) is held to this many per minute, per
     # visitor id and per client address: dropping the cookie gives a new id, not a new budget.
     generation_rate_per_visitor: int = Field(10, ge=1, alias="EE_GENERATION_RATE_PER_VISITOR")
+    # Images per minute (a job: its count; a board: 16 or 64), per account, per client address and
+    # per visitor (id and address), beside the requests above (each job has a fixed cost of its
+    # own). One account's 240 are 4 a second, one address's 960 about a sixth of what one 2-core
+    # worker makes (README, Fair generation): 12 accounts on one address no longer out-ask it.
+    generation_images_per_user: int = Field(240, ge=64, alias="EE_GENERATION_IMAGES_PER_USER")
+    generation_images_per_ip: int = Field(960, ge=64, alias="EE_GENERATION_IMAGES_PER_IP")
+    generation_images_per_visitor: int = Field(40, ge=8, alias="EE_GENERATION_IMAGES_PER_VISITOR")
+    # Jobs and boards of one person running at once (effigies.generation.fairqueue): the rest wait
+    # their turn, so a flood holds one worker thread per person, not all of them.
+    generation_inflight_per_person: int = Field(1, ge=1, le=64, alias="EE_GENERATION_INFLIGHT_PER_PERSON")
+    # Items running at once, all together, of people with more than one waiting (who asked again
+    # before being served: a flood); everyone else's take the other threads (fairqueue).
+    generation_bulk_inflight: int = Field(1, ge=1, alias="EE_GENERATION_BULK_INFLIGHT")
     # Micro-batching in the generate worker (effigies.generation.sampler): B latents or W ms,
     # whichever comes first. W = 0 still batches whatever queued during the previous pass (20
     # users: 38.8 jobs/s at B = 64 vs 33.3 at B = 1); on a 2-core CPU waiting bought no more

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from functools import lru_cache
 
 from fastapi import Request
+from redis.commands.core import Script
 
 from effigies.api.redis_client import get_redis
 from effigies.errors import DomainError
@@ -34,6 +36,44 @@ def hits(limits: list[tuple[str, str, int]], *, window_s: int) -> None:
         raise DomainError(
             "rate_limited",
             f"Too many attempts. Please wait {retry_after} seconds and try again.",
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+# All or nothing: spend `cost` on every counter only if each has that much room left, so a board
+# of 64 refused near the end of a budget leaves its 30 images for the jobs that still fit.
+_SPEND = """
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') + tonumber(ARGV[1]) > tonumber(ARGV[i + 2]) then return i end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('INCRBY', key, ARGV[1])
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return 0
+"""
+
+
+@lru_cache
+def _spend_script() -> Script:
+    return get_redis().register_script(_SPEND)
+
+
+def spend(limits: list[tuple[str, str, int]], *, cost: int, window_s: int, what: str) -> None:
+    """Budgets counted in units (images, `what`) rather than requests: `cost` units from each
+    (scope, key, limit) counter of one fixed window, in one round trip. A refusal spends nothing
+    and answers 429 with the seconds until the window ends, when the counters start again."""
+    window = int(time.time() // window_s)
+    keys = [f"ee:rl:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:32]}:{window}" for scope, key, _ in limits]
+    refused = _spend_script()(keys=keys, args=[cost, window_s + 1, *(limit for _, _, limit in limits)],
+                              client=get_redis())
+    if refused:
+        retry_after = window_s - int(time.time()) % window_s
+        raise DomainError(
+            "rate_limited",
+            f"Too many {what}: at most {limits[refused - 1][2]} every {window_s} seconds. "
+            f"Please wait {retry_after} seconds and try again.",
             status=429,
             headers={"Retry-After": str(retry_after)},
         )

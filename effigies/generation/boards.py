@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session
 
 from effigies.config import get_settings
 from effigies.db import session_scope, utcnow
-from effigies.generation import board
+from effigies.generation import board, fairqueue
 from effigies.generation.jobs import fresh_candidates, version_weights
-from effigies.generation.service import GenerationError, enqueue
+from effigies.generation.service import GenerationError, submit_item
 from effigies.themes import service as themes_service
 
-MAKE_BOARD_TASK = "effigies.generation.tasks.make_board"
 # Boards are kept a day: long enough to download both files, short enough not to pile up.
 BOARD_RETENTION = timedelta(days=1)
 
@@ -34,7 +33,8 @@ def request_board(*, session: Session, user_id: uuid.UUID, slug: str, count: int
     board.request(board.board_dir(board_id), user_id=str(user_id), slug=slug, count=count, locale=locale,
                   seed=secrets.randbits(62))
     # Nothing in the database to undo if the queue is down: the request file is swept in a day.
-    enqueue(MAKE_BOARD_TASK, board_id, what=f"board {board_id}")
+    # In its owner's turn, weighing its 16 or 64 images (effigies.generation.fairqueue).
+    submit_item(owner=fairqueue.owner_key(user_id=user_id), kind="board", item_id=board_id, images=count)
     return board_id
 
 
@@ -66,8 +66,10 @@ def make_board(*, board_id: str) -> str:
         title = theme.name_fr if meta["locale"] == "fr" and theme.name_fr else theme.name
     accepted, _ = fresh_candidates(version_id=str(version_id), weights_dir=weights_dir, count=meta["count"],
                                     seed=meta["seed"])
+    fairqueue.yield_to_others()  # a flood's board gives way to others' jobs between its steps
     sheet = board.compose([image for image, _ in accepted], per_row=int(meta["count"] ** 0.5), title=title,
                           made_on=utcnow().date(), pixel_art=pixel_art)
+    fairqueue.yield_to_others()
     board.save(sheet, folder)
     return "done"
 

@@ -11,7 +11,7 @@ from effigies.api.deps import (
     VISITOR_COOKIE, VISITOR_MAX_AGE_S, CurrentUser, OptionalUser, SessionDep, VisitorId,
 )
 from effigies.api.openapi import content, errors
-from effigies.api.ratelimit import client_ip, hits
+from effigies.api.ratelimit import client_ip, hits, spend
 from effigies.config import get_settings
 from effigies.errors import DomainError
 from effigies.generation import board, boards, jobs, service, showcase, stream
@@ -28,13 +28,24 @@ router = APIRouter(prefix="/api", tags=["generation"])
 GENERATION_WINDOW_S = 60  # per-user and per-IP limits: settings.generation_rate_per_user / _per_ip
 
 
-def _limit(limits: list[tuple[str, str, int]]) -> None:
-    """The rate limits live in the Redis that holds the queue: if it is down, so is the queue."""
+def _limit(limits: list[tuple[str, str, int]], images: list[tuple[str, str, int]] = (), cost: int = 0) -> None:
+    """Requests first (each job or board has a fixed cost), then `cost` images from each image
+    budget (settings.generation_images_per_*): what the workers spend. Both live in the Redis that
+    holds the queue: if it is down, so is the queue."""
     try:
         hits(limits, window_s=GENERATION_WINDOW_S)
+        if images:
+            spend(images, cost=cost, window_s=GENERATION_WINDOW_S, what="images asked for")
     except redis.RedisError as exc:
         log.error("generation refused, Redis unavailable: %s", exc)
         raise DomainError("queue_unavailable", service.QUEUE_UNAVAILABLE, status=503) from exc
+
+
+def _image_budgets(user, ip: str) -> list[tuple[str, str, int]]:
+    """A person's images per minute and their address's; jobs and boards draw from both."""
+    settings = get_settings()
+    return [("images", str(user.id), settings.generation_images_per_user),
+            ("images-ip", ip, settings.generation_images_per_ip)]
 
 
 def _owner(user, visitor: str | None) -> dict:
@@ -54,17 +65,21 @@ def create_generation(
     their id, in an HttpOnly cookie, sent again by each one: it lasts 30 days from the last."""
     settings = get_settings()
     ip = client_ip(request)
+    count = (body or GenerationIn()).count
     if user is not None:
         _limit([("generate", str(user.id), settings.generation_rate_per_user),
-                ("generate-ip", ip, settings.generation_rate_per_ip)])
+                ("generate-ip", ip, settings.generation_rate_per_ip)], _image_budgets(user, ip), count)
     else:
         visitor = visitor or service.new_visitor_id()
         _limit([("generate-visitor", visitor, settings.generation_rate_per_visitor),
                 ("generate-visitor-ip", ip, settings.generation_rate_per_visitor),
-                ("generate-ip", ip, settings.generation_rate_per_ip)])
+                ("generate-ip", ip, settings.generation_rate_per_ip)],
+               [("images-visitor", visitor, settings.generation_images_per_visitor),
+                ("images-visitor-ip", ip, settings.generation_images_per_visitor),
+                ("images-ip", ip, settings.generation_images_per_ip)], count)
         response.set_cookie(VISITOR_COOKIE, visitor, max_age=VISITOR_MAX_AGE_S, httponly=True, samesite="lax",
                             secure=settings.cookie_secure, path="/")
-    job_id = service.submit_job(session=session, slug=slug, count=(body or GenerationIn()).count, **_owner(user, visitor))
+    job_id = service.submit_job(session=session, slug=slug, count=count, **_owner(user, visitor))
     return GenerationCreated(id=job_id)
 
 
@@ -130,17 +145,18 @@ def showcase_image(slug: str, name: str):
     return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "public, max-age=86400, immutable"})
 
 
-# A board is 16 or 64 samples: fewer per minute than generations.
+# A board is 16 or 64 samples: fewer per minute than generations, and its images come out of the
+# same image budgets as the person's jobs (a board of 64 is 64 images, as eight jobs of 8).
 BOARD_RATE_PER_USER = 10
 
 
 @router.post("/themes/{slug}/boards", status_code=202, response_model=BoardOut, responses=errors(409, 410, 429, 503))
 def create_board(slug: str, request: Request, user: CurrentUser, session: SessionDep, body: BoardIn | None = None):
     settings = get_settings()
-    _limit([("board", str(user.id), BOARD_RATE_PER_USER), ("generate-ip", client_ip(request), settings.generation_rate_per_ip)])
-    board_id = boards.request_board(
-        session=session, user_id=user.id, slug=slug, count=(body or BoardIn()).count, locale=user.locale
-    )
+    ip, count = client_ip(request), (body or BoardIn()).count
+    _limit([("board", str(user.id), BOARD_RATE_PER_USER), ("generate-ip", ip, settings.generation_rate_per_ip)],
+           _image_budgets(user, ip), count)
+    board_id = boards.request_board(session=session, user_id=user.id, slug=slug, count=count, locale=user.locale)
     return BoardOut(id=board_id, status="pending")
 
 

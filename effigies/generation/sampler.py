@@ -23,6 +23,9 @@ import torch
 
 from effigies.gan.checkpoint import load_generator
 from effigies.gan.sample import latents, sample
+from effigies.generation import fairqueue
+
+CHUNK = 16  # latents per forward pass asked for by one job or board (generate)
 
 
 def device() -> torch.device:
@@ -102,4 +105,11 @@ def generate(version_id: str, weights_dir: Path, *, n: int, seed: int, max_batch
     """n images as uint8 (n, 64, 64, nc), nc = 3 (RGB) or 4 (RGBA, straight alpha) as the
     generator's config says; the same seed gives the same images."""
     batcher, config = batcher_for(version_id, weights_dir, max_batch=max_batch, max_wait_s=max_wait_s)
-    return batcher.generate(latents(n, config.nz, seed=seed))
+    z = latents(n, config.nz, seed=seed)
+    parts = []
+    # A board's 64 in passes of CHUNK: someone else's 4 latents never wait behind a pass of 64
+    # (51 ms on 2 cores, against 17 for 16), and a flood's item gives way between passes.
+    for start in range(0, n, CHUNK):
+        fairqueue.yield_to_others()
+        parts.append(batcher.generate(z[start:start + CHUNK]))
+    return np.concatenate(parts)

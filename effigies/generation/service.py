@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import redis
 from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.orm import Session
 
 from effigies.config import get_settings
 from effigies.db import utcnow
 from effigies.errors import DomainError
+from effigies.generation import fairqueue
 from effigies.generation.models import Candidate, GenerationJob
 from effigies.themes import service as themes_service
 from effigies.themes.models import Theme
 
 
 log = logging.getLogger(__name__)
-GENERATE_TASK = "effigies.generation.tasks.generate_candidates"
 QUEUE_UNAVAILABLE = "Generation is briefly unavailable. Please try again in a moment."
 
 
@@ -33,18 +34,30 @@ class GenerationError(DomainError):
     pass
 
 
-def enqueue(task_name: str, *args: str, what: str) -> None:
-    """Send a task to the generate workers (routed by name, effigies.worker); a broker that is
-    down becomes a 503 the person can retry."""
+def enqueue(task_name: str, *args: str, what: str, queue: str | None = None) -> None:
+    """Send a task to the generate workers (routed by name, effigies.worker, unless `queue` says);
+    a broker that is down becomes a 503 the person can retry."""
     from kombu.exceptions import OperationalError as BrokerError
 
     from effigies.worker import celery_app
 
     try:
-        celery_app.send_task(task_name, args=list(args), retry=False)
+        celery_app.send_task(task_name, args=list(args), retry=False, **({"queue": queue} if queue else {}))
     except (BrokerError, OSError):
         log.exception("could not queue %s", what)
         raise GenerationError("queue_unavailable", QUEUE_UNAVAILABLE, status=503) from None
+
+
+def submit_item(*, owner: str, kind: str, item_id: str, images: int, lane: str = fairqueue.LANE) -> None:
+    """Queue a job or a board in its owner's turn (effigies.generation.fairqueue) and wake a
+    worker if the owner was not due yet; Redis down is a 503, like the broker."""
+    try:
+        wake = fairqueue.push(owner=owner, kind=kind, item_id=item_id, images=images, lane=lane)
+    except redis.RedisError:
+        log.exception("could not queue %s %s", kind, item_id)
+        raise GenerationError("queue_unavailable", QUEUE_UNAVAILABLE, status=503) from None
+    if wake:
+        enqueue(fairqueue.SERVE_TASK, lane, what=f"{kind} {item_id}", queue=lane)
 
 
 # ---------------------------------------------------------------------------- owners
@@ -101,10 +114,11 @@ def submit_job(
 ) -> uuid.UUID:
     """Create the job, commit it (a worker must find it), queue it. If the queue is down the job
     is marked failed, committed too, and the person gets a 503: no job stays queued forever."""
-    job_id = create_job(session=session, user_id=user_id, visitor=visitor, slug=slug, count=count).id
+    job = create_job(session=session, user_id=user_id, visitor=visitor, slug=slug, count=count)
+    job_id, owner = job.id, fairqueue.owner_key(user_id=job.user_id, visitor_key=job.visitor)
     session.commit()
     try:
-        enqueue(GENERATE_TASK, str(job_id), what=f"generation {job_id}")
+        submit_item(owner=owner, kind="job", item_id=str(job_id), images=count)
     except GenerationError:
         mark_failed(session=session, job_id=job_id, error="The generation queue is unavailable.")
         session.commit()

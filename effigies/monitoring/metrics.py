@@ -20,7 +20,8 @@ Histogram
                                                 (an event stream's whole life, for
                                                 /api/generations/{job_id}/events)
 Gauges
-    ee_queue_depth{queue}                       messages waiting in a Celery queue (Redis list)
+    ee_queue_depth{queue}                       messages waiting in a Celery queue (Redis list), and
+                                                on `generate` the jobs and boards waiting their turn
     ee_queue_unacked                            messages taken by a worker and not yet acknowledged
     ee_workers_live                             Celery workers seen in the last WORKER_LIVE_S
     ee_registry_entries{kind}                   uniqueness registry rows: sold, training
@@ -66,7 +67,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ee_http_requests_total": ("counter", "HTTP requests answered, by route template, method and status class."),
     "ee_throttled_total": ("counter", "Requests refused with 429, by error code (rate_limited, topups_paused...)."),
     "ee_http_request_duration_seconds": ("histogram", "HTTP request duration, by route template and method."),
-    "ee_queue_depth": ("gauge", "Messages waiting in a Celery queue."),
+    "ee_queue_depth": ("gauge", "Messages waiting in a Celery queue; on generate, also the jobs and boards waiting their turn."),
     "ee_queue_unacked": ("gauge", "Messages taken by a worker and not yet acknowledged."),
     "ee_workers_live": ("gauge", f"Celery workers seen alive in the last {WORKER_LIVE_S:g} s."),
     "ee_registry_entries": ("gauge", "Rows of the uniqueness registry, by kind."),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from effigies.avatars.models import Avatar
 from effigies.config import get_settings
 from effigies.db import DatabaseNotConfigured
+from effigies.generation import fairqueue
 from effigies.generation.models import GenerationJob
 from effigies.monitoring import metrics
 from effigies.training.models import ACTIVE_STATUSES, TrainingRun
@@ -151,11 +152,14 @@ def read_redis(queues: list[str]) -> tuple[dict[str, int], int, list[str]]:
         pipe.llen(queue)
         for step in PRIORITY_STEPS:
             pipe.llen(f"{queue}{PRIORITY_SEP}{step}")
+        # Jobs and boards waiting their turn behind their owner's (effigies.generation.fairqueue):
+        # on the generate queue a message is only a wake-up, the work waits there.
+        pipe.get(fairqueue.waiting_key(queue))
     pipe.hlen(UNACKED_KEY)
     pipe.zrangebyscore(metrics.WORKERS_KEY, now - metrics.WORKER_LIVE_S, "+inf")
     answers = pipe.execute()
-    width = 1 + len(PRIORITY_STEPS)
-    depths = {q: int(sum(answers[i * width:(i + 1) * width])) for i, q in enumerate(queues)}
+    width = 2 + len(PRIORITY_STEPS)
+    depths = {q: sum(max(0, int(n or 0)) for n in answers[i * width:(i + 1) * width]) for i, q in enumerate(queues)}
     return depths, int(answers[-2]), sorted(n.decode() for n in answers[-1])
 
 

@@ -63,3 +63,44 @@ def test_job_survives_a_sigkilled_worker_and_completes_once(stack, make_user):
             os.killpg(first.pid, signal.SIGKILL)
         if second is not None:
             _stop(second)
+
+
+def test_an_item_of_the_fair_queue_survives_a_sigkilled_worker(stack, make_user):
+    """The wake-up path (effigies.generation.fairqueue): the dead worker held the job's lease; the
+    wake-up comes back after the visibility timeout, finds the lease over and serves the job."""
+    import redis
+
+    from effigies.config import get_settings
+    from effigies.db import session_scope
+    from effigies.generation import fairqueue, service
+    from effigies.generation.models import Candidate
+
+    lane = f"{QUEUE}-fair"  # a lane and queue of our own: the stack's worker serves neither
+    env = {**stack.env, "EE_GENERATION_TEST_DELAY_S": "4", "EE_BROKER_VISIBILITY_TIMEOUT_S": "5"}
+    logs = stack.data_dir / "logs"
+    first = _spawn(["worker", "--queues", lane, "--concurrency", "2"], env, logs / "crash-worker-fair-1.log")
+    second = None
+    try:
+        _, user_id = make_user()
+        with session_scope() as session:
+            job_id = service.create_job(session=session, user_id=user_id, slug="pixel-heroes", count=3).id
+        service.submit_item(owner=fairqueue.owner_key(user_id=user_id), kind="job", item_id=str(job_id), images=3,
+                            lane=lane)
+        _wait(lambda: _status(job_id) == "running", 90, "the first worker to start the job")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        assert _status(job_id) == "running" and fairqueue.waiting(lane) == 0  # taken, and lost with its worker
+
+        second = _spawn(["worker", "--queues", lane, "--concurrency", "2"], env, logs / "crash-worker-fair-2.log")
+        _wait(lambda: _status(job_id) == "done", 120, "the job to be taken again and finish")
+        with session_scope() as session:
+            positions = list(session.scalars(select(Candidate.position).where(Candidate.job_id == job_id)))
+        assert sorted(positions) == [0, 1, 2]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        if second is not None:
+            _stop(second)
+        r = redis.Redis.from_url(get_settings().redis_url)
+        for key in r.scan_iter(f"ee:fq:{lane}:*"):
+            r.delete(key)

@@ -215,3 +215,26 @@ def test_a_burst_of_sign_ups_from_one_address_gets_exactly_its_limit(stack, urls
     assert counted == [total]
     assert_exactly(responses, 201, limit, SIGNUP_WINDOW_S)
     assert made == limit  # a refused sign-up stores nothing
+
+
+def test_one_persons_burst_of_boards_gets_exactly_their_images(stack, urls):
+    """Images, not requests: a board of 64 spends 64 of the account's budget, in one Lua step
+    across both processes, so the burst gets budget // 64 boards and a refusal spends nothing."""
+    budget = get_settings().generation_images_per_user
+    total = budget // 64 + 4  # under BOARD_RATE_PER_USER requests: only the images run out
+
+    def attempt():
+        account = make_account(stack)
+        cookies = {"ee_session": account.client.cookies["ee_session"]}
+        # An unknown theme answers 404 once past the budgets, so the burst draws nothing.
+        responses = burst(urls, [
+            {"path": "/api/themes/no-such-theme/boards", "json": {"count": 64}, "cookies": cookies,
+             "headers": {"X-Forwarded-For": account.ip}}
+            for _ in range(total)
+        ])
+        return responses, [("images", str(account.id)), ("images-ip", account.ip)]
+
+    responses, counted = burst_in_one_window(GENERATION_WINDOW_S, attempt)
+    passed = budget // 64
+    assert counted == [64 * passed, 64 * passed]  # the refused boards spent nothing
+    assert_exactly(responses, 404, passed, GENERATION_WINDOW_S)
