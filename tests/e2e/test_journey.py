@@ -263,7 +263,7 @@ def test_signup_generate_topup_buy_share_and_verify(lang, context, e2e_server, s
     )
     page.evaluate("() => navigator.clipboard.writeText('')")
     avatar.get_by_role("button", name=say["copy"], exact=True).click()
-    expect(avatar.get_by_role("status")).to_have_text(say["copied"])
+    expect(avatar.get_by_test_id("copy-feedback")).to_have_text(say["copied"])
     assert page.evaluate("() => navigator.clipboard.readText()") == public_url
     page.screenshot(path=str(screenshots / f"my-avatars-{lang}.png"))
 

@@ -38,7 +38,7 @@ async function copyText(input) {
 // "Use for my e-mail": the account's verified address answers with this avatar at /avatar/{hash}
 // (Gravatar, Libravatar); one avatar at a time, so every card's control follows `links.linked`.
 function emailLink(avatar, links) {
-  const status = h('span', { role: 'status', 'aria-live': 'polite', class: 'copy-feedback' });
+  const status = h('span', { role: 'status', 'aria-live': 'polite', class: 'copy-feedback', 'data-testid': 'email-link-status' });
   const button = h('button', { type: 'button', class: 'btn', 'data-testid': 'email-link' });
   const render = () => {
     const mine = links.linked === avatar.public_id;
@@ -70,7 +70,7 @@ function avatarCard(avatar, themes, links) {
   const publicUrl = absolute(avatar.url);
   const theme = themes.get(avatar.theme_slug);
   const input = h('input', { id: inputId, type: 'text', readOnly: true, value: publicUrl, class: 'url-input', 'data-testid': 'avatar-url', onfocus: (e) => e.target.select() });
-  const feedback = h('span', { role: 'status', 'aria-live': 'polite', class: 'copy-feedback' });
+  const feedback = h('span', { role: 'status', 'aria-live': 'polite', class: 'copy-feedback', 'data-testid': 'copy-feedback' });
   const copy = h('button', {
     type: 'button', class: 'btn', 'data-testid': 'copy-url',
     onclick: async () => {
