@@ -27,8 +27,8 @@ PACKAGE = ROOT / "effigies"
 # The only modules that may import fastapi / starlette, so left out of the web-framework
 # contract's sources; so are the CLI (every process's entry point, the API's included) and
 # effigies.gan (its own contract). Package __init__ modules aside, every other module is in them.
-HTTP_LAYER = ("effigies.api", "effigies.*.router", "effigies.*.admin_router", "effigies.avatars.public",
-              "effigies.monitoring.http")
+HTTP_LAYER = ("effigies.api", "effigies.*.router", "effigies.*.admin_router", "effigies.accounts.addresses_router",
+              "effigies.avatars.public", "effigies.monitoring.http")
 LEFT_OUT = ("effigies.cli", "effigies.gan")
 
 # The modules that may touch os.environ, and why: building a child process's environment, or

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from effigies.db import Base
@@ -65,3 +65,24 @@ class AccountToken(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class AccountAddress(Base):
+    """An extra e-mail address of the account's (effigies.accounts.addresses), for /avatar/{hash}:
+    added pending, verified by the single-use link mailed to it (only its SHA-256 is kept, as
+    for account_tokens). A verified address is one account's only (the partial unique index)."""
+
+    __tablename__ = "account_addresses"
+    __table_args__ = (
+        UniqueConstraint("user_id", "email"),
+        Index("uq_account_addresses_verified_email", "email", unique=True, postgresql_where=text("verified_at IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))  # normalised, as users.email
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    verified_at: Mapped[datetime | None]
+    # The last link mailed (a new one replaces it); kept once used, so a second click says so.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[datetime | None]

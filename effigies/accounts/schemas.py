@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
@@ -162,3 +163,28 @@ class EmailVerifiedOut(BaseModel):
 
 class SessionOut(BaseModel):
     user: UserOut | None
+
+
+class AddressIn(BaseModel):
+    """An extra address of the account's, for /avatar/{hash} (effigies.accounts.addresses)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class AddressOut(BaseModel):
+    """One of the caller's extra addresses (only its owner, and admins on the support desk, see it)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    verified: bool
+    created_at: datetime
+    verified_at: datetime | None
+
+
+class AddressVerifiedOut(BaseModel):
+    email: str
+    verified: bool

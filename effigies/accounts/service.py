@@ -13,7 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from effigies.accounts import devices, passwords, throttle
+from effigies.accounts import addresses, devices, passwords, throttle
 from effigies.accounts.models import AccountToken, AuthSession, User
 from effigies.avatars import service as avatars_service
 from effigies.billing import service as billing_service
@@ -163,6 +163,7 @@ def delete_account(*, session: Session, user: User, password: str, ip: str, forf
             status=409,
         )
     avatars_service.disown_all(session=session, user_id=user.id)
+    addresses.forget_all(session=session, user_id=user.id)
     # Unique and not an address anyone can sign up with (.invalid is reserved), so the real
     # address is free for a new account.
     user.email = f"deleted-{user.id}@deleted.invalid"
@@ -345,15 +346,17 @@ def verify_email(*, session: Session, token: str) -> User:
     takes the new address now (409 if another account took it meanwhile). Committed."""
     row, user = _take_token(session=session, token=token, purpose="verify_email")
     if row.email != user.email:
+        # The old address stops showing an avatar at /avatar/{hash}: it is no longer this account's
+        # (its extra addresses keep theirs).
+        avatars_service.forget_email_links(session=session, user_id=user.id, emails=[user.email])
         user.email = row.email
-        # The old address stops showing an avatar at /avatar/{hash}: it is no longer this account's.
-        avatars_service.forget_email_links(session=session, user_id=user.id)
         try:
             with session.begin_nested():
                 session.flush()
         except IntegrityError:
             raise AccountsError("email_taken", "Another account now uses this e-mail address.", status=409) from None
     user.email_verified_at = utcnow()
+    addresses.primary_confirmed(session=session, user=user)
     _spend_tokens(session=session, user_id=user.id, purpose="verify_email")
     session.commit()
     return user
@@ -397,6 +400,7 @@ def reset_password(*, session: Session, token: str, new_password: str) -> User:
     user.password_hash = hash_password(new_password)
     if row.email == user.email and user.email_verified_at is None:
         user.email_verified_at = utcnow()
+        addresses.primary_confirmed(session=session, user=user)
     _spend_tokens(session=session, user_id=user.id, purpose="reset_password")
     session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
     _send_password_changed(user)

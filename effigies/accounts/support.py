@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
-from effigies.accounts.models import User
+from effigies.accounts.models import AccountAddress, User
 from effigies.errors import DomainError
 
 MAX_LIMIT = 50
@@ -66,13 +66,15 @@ def _accounts(*, session: Session, where, order_by=(), limit: int | None = None,
 
 
 def search_users(*, session: Session, q: str, limit: int = 20, offset: int = 0) -> SearchPage:
-    """Users whose e-mail contains `q` (case-insensitively), or whose id is `q`. The exact id
-    comes first, then addresses that start with `q`, then the rest by address."""
+    """Users whose e-mail (or one of whose extra addresses, effigies.accounts.addresses) contains
+    `q` (case-insensitively), or whose id is `q`. The exact id comes first, then addresses that
+    start with `q`, then the rest by address."""
     q = clean_query(q)
     if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
         raise SupportError("invalid_page", f"limit must be 1 to {MAX_LIMIT}, offset 0 to {MAX_OFFSET}.", status=422)
     needle = _like_escape(q)
-    matches = [User.email.ilike(f"%{needle}%", escape="\\")]
+    matches = [User.email.ilike(f"%{needle}%", escape="\\"),
+               User.id.in_(select(AccountAddress.user_id).where(AccountAddress.email.ilike(f"%{needle}%", escape="\\")))]
     order = [case((User.email.ilike(f"{needle}%", escape="\\"), 0), else_=1)]
     try:
         user_id = uuid.UUID(q)

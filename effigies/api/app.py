@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from effigies.accounts.addresses_router import router as addresses_router
 from effigies.accounts.router import router as accounts_router
 from effigies.api import errors, openapi, pages, system
 from effigies.api.deps import require_admin
@@ -49,8 +50,8 @@ def create_app() -> FastAPI:
     # Outside even that, so public avatars are counted too (in memory only: effigies.monitoring.http).
     app.add_middleware(HttpMetrics)
 
-    for router in (system.router, accounts_router, themes_router, generation_router, billing_router, avatars_router,
-                   certificates_router, monitoring_router, mail_router, privacy_router, legal_router):
+    for router in (system.router, accounts_router, addresses_router, themes_router, generation_router, billing_router,
+                   avatars_router, certificates_router, monitoring_router, mail_router, privacy_router, legal_router):
         app.include_router(router)
 
     # Deny by default: every admin route sits behind this one dependency.

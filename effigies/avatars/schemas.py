@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,16 +33,20 @@ class AvatarOut(BaseModel):
 
 
 class EmailLinkIn(BaseModel):
-    """Which of the caller's avatars their verified e-mail address answers with at /avatar/{hash}."""
+    """Which of the caller's avatars one of their verified e-mail addresses answers with at
+    /avatar/{hash}: the account's own (no address_id) or an extra one (GET /api/me/addresses)."""
 
     model_config = ConfigDict(extra="forbid")
 
     avatar_public_id: str = Field(pattern=r"^[A-Za-z0-9_-]{16}$")
+    address_id: uuid.UUID | None = None
 
 
 class EmailLinkOut(BaseModel):
-    """A linked address, never the address itself: what it shows, and its /avatar/ URL (SHA-256)."""
+    """A linked address, by its id (null: the account's own), never the address itself: what it
+    shows, and its /avatar/ URL (SHA-256)."""
 
+    address_id: uuid.UUID | None = None
     avatar_public_id: str
     url: str
     created_at: datetime

@@ -203,46 +203,70 @@ def _owned_avatar_id(*, session: Session, user_id: uuid.UUID, public_id: str) ->
 
 def link_email(*, session: Session, user_id: uuid.UUID, email: str, email_verified: bool, public_id: str) -> EmailLink:
     """The address now answers with this avatar of the user's, instead of any it answered with
-    before (one avatar per address). Only a verified address: a hash anyone can compute must not
-    let one person put a picture on another's address. Committed."""
+    before (one avatar per address). Only a verified address of the user's (the account's own or
+    an extra one: effigies.accounts.addresses, which the caller asked): a hash anyone can compute
+    must not let one person put a picture on another's address. Committed."""
     avatar_id = _owned_avatar_id(session=session, user_id=user_id, public_id=public_id)
     if not email_verified:
         raise AvatarsError("email_not_verified",
                            "Confirm your e-mail address first (the link we sent you), then link it.", status=409)
     md5, sha256 = address_hashes(email)
-    # One statement, so two links at once of the same address leave one row, never an error.
-    session.execute(
+    # One statement, so two links at once of the same address leave one row, never an error; a
+    # row of another account's is never taken over (accounts keeps a verified address one
+    # account's, and drops the old owner's link when it changes hands).
+    linked = session.execute(
         insert(AvatarEmailLink)
         .values(id=uuid.uuid4(), user_id=user_id, avatar_id=avatar_id, md5=md5, sha256=sha256)
         .on_conflict_do_update(index_elements=["md5"],
-                               set_={"user_id": user_id, "avatar_id": avatar_id, "created_at": func.now()})
-    )
+                               set_={"avatar_id": avatar_id, "created_at": func.now()},
+                               where=AvatarEmailLink.user_id == user_id)
+        .returning(AvatarEmailLink.id)
+    ).first()
+    if linked is None:
+        raise AvatarsError("email_linked_elsewhere", "Another account shows an avatar for this address.", status=409)
     session.commit()
-    return next(link for link in email_links(session=session, user_id=user_id, email=email) if link.sha256 == sha256)
+    return next(link for link in email_links(session=session, user_id=user_id, emails=[email]) if link.sha256 == sha256)
 
 
-def email_links(*, session: Session, user_id: uuid.UUID, email: str) -> list[EmailLink]:
-    """The user's addresses that answer (today: the account's own), with the avatar each shows."""
-    _, sha256 = address_hashes(email)
+def email_links(*, session: Session, user_id: uuid.UUID, emails: list[str]) -> list[EmailLink]:
+    """Which of these addresses of the user's answer, with the avatar each shows (the caller
+    names the addresses that are the user's now: effigies.accounts)."""
+    hashes = [address_hashes(email)[1] for email in emails]
+    if not hashes:
+        return []
     rows = session.execute(
         select(Avatar.public_id, AvatarEmailLink.sha256, AvatarEmailLink.created_at)
         .select_from(AvatarEmailLink)
         .join(Avatar, (Avatar.id == AvatarEmailLink.avatar_id) & (Avatar.owner_id == AvatarEmailLink.user_id))
-        .where(AvatarEmailLink.user_id == user_id, AvatarEmailLink.sha256 == sha256)
+        .where(AvatarEmailLink.user_id == user_id, AvatarEmailLink.sha256.in_(hashes))
+        .order_by(AvatarEmailLink.created_at)
     ).all()
     return [EmailLink(*row) for row in rows]
 
 
-def unlink_email(*, session: Session, user_id: uuid.UUID) -> None:
-    """The user's addresses answer with no avatar any more, from the next request on. Committed."""
-    forget_email_links(session=session, user_id=user_id)
+def linked_addresses(*, session: Session, emails: list[str]) -> set[str]:
+    """Which of these addresses show an avatar now (the support desk's view, for admins)."""
+    by_hash = {address_hashes(email)[1]: email for email in emails}
+    if not by_hash:
+        return set()
+    rows = session.scalars(select(AvatarEmailLink.sha256).where(AvatarEmailLink.sha256.in_(list(by_hash))))
+    return {by_hash[digest] for digest in rows}
+
+
+def unlink_email(*, session: Session, user_id: uuid.UUID, email: str) -> None:
+    """This address of the user's answers with no avatar any more, from the next request on. Committed."""
+    forget_email_links(session=session, user_id=user_id, emails=[email])
     session.commit()
 
 
-def forget_email_links(*, session: Session, user_id: uuid.UUID) -> None:
-    """Drops the user's links, in the caller's transaction: the account's address changes
-    (effigies.accounts.service.verify_email) or the account goes (disown_all)."""
-    session.execute(delete(AvatarEmailLink).where(AvatarEmailLink.user_id == user_id))
+def forget_email_links(*, session: Session, user_id: uuid.UUID, emails: list[str] | None = None) -> None:
+    """Drops the user's links of these addresses (all of them without `emails`), in the caller's
+    transaction: an address stops being the account's (effigies.accounts: a change of address,
+    an extra address removed) or the account goes (disown_all)."""
+    query = delete(AvatarEmailLink).where(AvatarEmailLink.user_id == user_id)
+    if emails is not None:
+        query = query.where(AvatarEmailLink.sha256.in_([address_hashes(email)[1] for email in emails]))
+    session.execute(query)
 
 
 def avatar_for_hash(*, session: Session, digest: str) -> str | None:

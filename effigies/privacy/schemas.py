@@ -39,10 +39,22 @@ class ExportAvatar(BaseModel):
     bought_at: datetime
 
 
-class ExportEmailLink(BaseModel):
-    """An address of theirs answering with one of their avatars at /avatar/{hash} (the address is
-    the account's, above; its MD5 and SHA-256 are what the shop keeps)."""
+class ExportAddress(BaseModel):
+    """An extra address of theirs (for /avatar/{hash}), pending or verified."""
 
+    id: uuid.UUID
+    email: str
+    verified: bool
+    added_at: datetime
+    verified_at: datetime | None
+
+
+class ExportEmailLink(BaseModel):
+    """An address of theirs answering with one of their avatars at /avatar/{hash}: the account's
+    own (address_id null, above) or an extra one (`addresses`); its MD5 and SHA-256 are what the
+    avatar side keeps."""
+
+    address_id: uuid.UUID | None = None
     avatar_public_id: str
     url: str
     linked_at: datetime
@@ -69,5 +81,6 @@ class DataExport(BaseModel):
     sessions: list[ExportSession]
     wallet: ExportWallet
     avatars: list[ExportAvatar]
+    addresses: list[ExportAddress] = []
     avatar_email_links: list[ExportEmailLink] = []
     proposals: list[ExportProposal]

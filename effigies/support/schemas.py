@@ -9,6 +9,15 @@ from pydantic import BaseModel, ConfigDict
 from effigies.billing.schemas import LedgerLine, TopUpOut
 
 
+class SupportAddressOut(BaseModel):
+    """An address of the account's that may show an avatar at /avatar/{hash} (admins only)."""
+
+    email: str
+    extra: bool  # an extra address (effigies.accounts.addresses), not the account's own
+    verified: bool
+    linked: bool  # shows one of the person's avatars now
+
+
 class UserSummaryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -20,6 +29,8 @@ class UserSummaryOut(BaseModel):
     deleted_at: datetime | None  # anonymised account: its history stays, nobody can log in to it
     balance_cents: int
     avatar_count: int
+    # The account's own address when linked, and every extra one, pending or not.
+    addresses: list[SupportAddressOut] = []
 
 
 class UserSearchOut(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from effigies.accounts import addresses as accounts_addresses
 from effigies.accounts import service as accounts_service
 from effigies.accounts import support as accounts_support
 from effigies.accounts.support import MAX_LIMIT, MAX_OFFSET, Account
@@ -22,7 +23,7 @@ from effigies.billing import idempotency
 from effigies.billing import service as billing_service
 from effigies.billing.ledger import BillingError, format_eur
 from effigies.billing.schemas import GOODWILL_LIMIT_CENTS, AdjustmentOut, TopUpOut
-from effigies.support.schemas import SupportLedgerLine, SupportWalletOut, UserSummaryOut
+from effigies.support.schemas import SupportAddressOut, SupportLedgerLine, SupportWalletOut, UserSummaryOut
 
 __all__ = ["MAX_LIMIT", "MAX_OFFSET", "search_users", "user_summary", "wallet_for_support", "adjust"]
 
@@ -46,12 +47,22 @@ class AdjustmentResult:
 
 
 def _summaries(*, session: Session, accounts: list[Account]) -> list[UserSummaryOut]:
-    """Each account with its balance and avatar count: two grouped reads for the whole page."""
+    """Each account with its balance, avatar count and addresses: a few grouped reads for the page."""
     ids = [a.id for a in accounts]
     balances = billing_service.balances(session=session, user_ids=ids)
     counts = avatars_service.owned_counts(session=session, user_ids=ids)
+    extra = accounts_addresses.addresses_of(session=session, user_ids=set(ids))
+    linked = avatars_service.linked_addresses(
+        session=session, emails=[a.email for a in accounts] + [x.email for rows in extra.values() for x in rows])
+
+    def addresses(a: Account) -> list[SupportAddressOut]:
+        own = [SupportAddressOut(email=a.email, extra=False, verified=True, linked=True)] if a.email in linked else []
+        return own + [SupportAddressOut(email=x.email, extra=True, verified=x.verified_at is not None,
+                                        linked=x.email in linked) for x in extra.get(a.id, [])]
+
     return [
-        UserSummaryOut(**dataclasses.asdict(a), balance_cents=balances.get(a.id, 0), avatar_count=counts.get(a.id, 0))
+        UserSummaryOut(**dataclasses.asdict(a), balance_cents=balances.get(a.id, 0), avatar_count=counts.get(a.id, 0),
+                       addresses=addresses(a))
         for a in accounts
     ]
 

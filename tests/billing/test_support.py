@@ -61,6 +61,7 @@ def test_search_finds_a_user_by_part_of_the_address_or_by_id(make_user, admin):
         assert found[0] == {
             "id": str(user_id), "email": email, "display_name": "Test", "role": "user",
             "created_at": found[0]["created_at"], "deleted_at": None, "balance_cents": 150, "avatar_count": 0,
+            "addresses": [],
         }
     by_id = admin.get("/api/admin/users", params={"q": str(user_id)}).json()
     assert [u["id"] for u in by_id["items"]] == [str(user_id)]

@@ -47,11 +47,14 @@ class World:
     frame: str  # a learning-timeline picture's name (pixel-heroes ships one)
     draft_slug: str  # a theme of this module's own, never published
     run_id: str  # a finished training run of it
+    extra_email: str  # an extra address of A's, verified (no mail was sent: the local outbox shows them)
+    address_id: str  # its id
+    spare_address_id: str  # a pending one, which A removes in the DELETE row
 
     def secrets(self) -> list[str]:
         """What only A (and admin pages) may ever see."""
         return [self.owner.email, str(self.owner.id), self.job_id, self.preview_candidate, self.purchase_candidate,
-                self.board_id, self.topup_id]
+                self.board_id, self.topup_id, self.extra_email, self.address_id]
 
 
 @dataclass
@@ -195,6 +198,14 @@ MATRIX: dict[str, Row] = {
     "PUT /api/me/avatar-links": mine(
         lambda w: Call("PUT", "/api/me/avatar-links", {"json": {"avatar_public_id": w.public_id}}), 409),
     "DELETE /api/me/avatar-links": own_account(lambda w: Call("DELETE", "/api/me/avatar-links"), 204),
+    # Extra addresses for /avatar/{hash}: the caller's own; A's are 404 to everyone else.
+    "GET /api/me/addresses": own_account(get("/api/me/addresses")),
+    "POST /api/me/addresses": own_account(lambda w: Call("POST", "/api/me/addresses", {"json": {
+        "email": f"authz-extra-{uuid.uuid4().hex[:10]}@players.effigies.fr"}}), 201),
+    # A's address is verified: A gets 409 (no new link needed) after both gates, and no mail.
+    "POST /api/me/addresses/{address_id}/verification": mine(post("/api/me/addresses/{w.address_id}/verification"), 409),
+    "DELETE /api/me/addresses/{address_id}": mine(lambda w: Call("DELETE", f"/api/me/addresses/{w.spare_address_id}"), 204),
+    "POST /api/auth/addresses/verify": public(post("/api/auth/addresses/verify", json={"token": "A" * 43}), 400),
     # Any hash, linked or not, answers every caller alike (no session is read there).
     "GET /avatar/{hash}": public(get("/avatar/" + "0" * 32 + "?d=404"), 404),
     "GET /api/avatars/{public_id}/certificate": mine(get("/api/avatars/{w.public_id}/certificate")),
@@ -257,8 +268,9 @@ def test_every_route_is_classified():
 
 @pytest.fixture(scope="module")
 def world(stack) -> World:
+    from effigies.accounts.models import AccountAddress
     from effigies.billing.models import TopUp
-    from effigies.db import session_scope
+    from effigies.db import session_scope, utcnow
     from effigies.themes.models import Theme
     from effigies.training.models import TrainingRun
 
@@ -282,11 +294,15 @@ def world(stack) -> World:
     frame = a.get("/api/themes/pixel-heroes/learning").json()["frames"][0]["url"].rsplit("/", 1)[1]
 
     draft_slug = f"authz-{uuid.uuid4().hex[:8]}"
+    extra_email = f"authz-extra-{uuid.uuid4().hex[:10]}@players.effigies.fr"
     with session_scope() as session:
         topup = TopUp(user_id=owner.id, amount_cents=100, currency="eur")
         theme = Theme(slug=draft_slug, name="Authz draft", status="draft")
-        session.add_all([topup, theme])
+        address = AccountAddress(user_id=owner.id, email=extra_email, verified_at=utcnow())
+        spare = AccountAddress(user_id=owner.id, email=f"authz-spare-{uuid.uuid4().hex[:10]}@players.effigies.fr")
+        session.add_all([topup, theme, address, spare])
         session.flush()
+        address_id, spare_address_id = str(address.id), str(spare.id)
         run = TrainingRun(theme_id=theme.id, preset="quick", status="cancelled")
         session.add(run)
         session.flush()
@@ -295,7 +311,8 @@ def world(stack) -> World:
     _wait_board(a, board_id)
     return World(owner=owner, other=other, admin=admin, login=login, job_id=job.json()["id"], preview_candidate=preview,
                  purchase_candidate=purchase, public_id=public_id, certificate=certificate, board_id=board_id,
-                 topup_id=topup_id, frame=frame, draft_slug=draft_slug, run_id=run_id)
+                 topup_id=topup_id, frame=frame, draft_slug=draft_slug, run_id=run_id, extra_email=extra_email,
+                 address_id=address_id, spare_address_id=spare_address_id)
 
 
 def _wait_board(client: ApiClient, board_id: str, timeout: float = 120) -> None:

@@ -61,6 +61,11 @@ DOMAIN_RULES = {
                                            "the strict rule refuses it (tests/hostile/test_inputs.py)",
     "POST /api/themes/{slug}/boards": "the same strict count as a generation",
     "PUT /api/me/avatar-links": "the avatar must be the caller's and their address verified (tests/avatars/test_gravatar.py)",
+    "POST /api/me/addresses": "same e-mail rule as sign-up; at most 5 addresses, none another account's, 3 mails an "
+                              "hour to one address (tests/avatars/test_extra_addresses.py)",
+    "POST /api/me/addresses/{address_id}/verification": "a new link only for a pending address of the caller's, 3 mails "
+                                                        "an hour to one address (tests/avatars/test_extra_addresses.py)",
+    "POST /api/auth/addresses/verify": "only a token that was e-mailed is accepted (tests/avatars/test_extra_addresses.py)",
 }
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
