@@ -319,3 +319,23 @@ def test_the_support_desk_shows_an_accounts_addresses_to_admins_only(owner, stac
     user, _ = make_user()
     refused = user.get("/api/admin/users", params={"q": owner.email})
     assert refused.status_code == 403 and email not in refused.text
+
+
+def test_the_hash_lookup_outlives_its_database_connections(owner, client):
+    """/avatar/{hash} holds a few connections of its own (effigies.avatars.public.HashLookups):
+    cut by the server (a restart, an idle timeout), the next request still answers."""
+    from sqlalchemy import text
+
+    from effigies.db import session_scope
+
+    _link(owner.client, owner.ids[0], None)
+    expected = client.get(f"/a/{owner.ids[0]}.png?s=64").content
+    for _ in range(8):  # every process has held its connections
+        assert client.get(f"/avatar/{_md5(owner.email)}?s=64").content == expected
+    with session_scope() as session:
+        cut = session.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+    assert cut >= 1
+    for digest in (_md5(owner.email), _sha256(owner.email)):
+        response = client.get(f"/avatar/{digest}?s=64")
+        assert response.status_code == 200 and response.content == expected
