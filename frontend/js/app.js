@@ -7,6 +7,7 @@ import * as home from './views/home.js';
 import * as theme from './views/theme.js';
 import * as wallet from './views/wallet.js';
 import * as avatars from './views/avatars.js';
+import * as addressVerify from './views/address-verify.js';
 import * as auth from './views/auth.js';
 import * as account from './views/account.js';
 import * as notfound from './views/notfound.js';
@@ -33,6 +34,8 @@ const ROUTES = [
   { pattern: /^\/themes\/([\w-]+)\/learn\/?$/, view: learn, name: 'theme', keys: ['slug'] },
   { pattern: /^\/wallet\/?$/, view: wallet, name: 'wallet', auth: true },
   { pattern: /^\/avatars\/?$/, view: avatars, name: 'avatars', auth: true },
+  // The link mailed to an extra address of My avatars' (no log-in needed either, like those below).
+  { pattern: /^\/email\/address\/?$/, view: addressVerify, name: 'address-verify' },
   { pattern: /^\/account\/?$/, view: account, name: 'account', auth: true },
   { pattern: /^\/login\/?$/, view: auth, name: 'login', params: { mode: 'login' } },
   { pattern: /^\/signup\/?$/, view: auth, name: 'signup', params: { mode: 'signup' } },

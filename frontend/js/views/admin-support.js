@@ -37,6 +37,17 @@ function table(testid, caption, cols, rows) {
     h('tbody', {}, rows)));
 }
 
+// The addresses that may show an avatar at /avatar/{hash}: the account's own when linked, and
+// every extra one, pending or confirmed (GET /api/admin/users gives them to admins only).
+function addresses(u) {
+  if (!u.addresses || !u.addresses.length) return null;
+  return h('ul', { class: 'hint hint-block support-addresses', 'data-testid': 'support-addresses', 'aria-label': t('support.addresses') },
+    u.addresses.map((a) => h('li', { class: 'wrap-anywhere' },
+      a.extra ? a.email : t('support.address_own', { email: a.email }), ' — ',
+      a.verified ? t('support.address_verified') : t('support.address_pending'),
+      a.linked ? ', ' + t('support.address_linked') : '')));
+}
+
 // Three columns and the button under the address: it fits a 360 px phone without scrolling sideways.
 function resultsTable(users, open) {
   return table('support-results', t('support.results_caption'), [
@@ -48,6 +59,7 @@ function resultsTable(users, open) {
       u.deleted_at ? [' ', h('span', { class: 'badge badge-muted', text: t('support.deleted') })] : null,
       h('span', { class: 'hint hint-block',
         text: t('support.signed_up', { name: u.display_name, created: dateTime(u.created_at) }) }),
+      addresses(u),
       h('button', {
         type: 'button', class: 'btn nowrap', 'data-testid': 'support-open', onclick: () => open(u.id),
         'aria-label': t('support.open_label', { email: u.email }), text: t('support.open'),
