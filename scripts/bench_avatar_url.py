@@ -11,7 +11,8 @@ lives on other machines in production), then measures, with the raw HTTP/1.1 cli
 scripts/bench_http.py (client and server share the machine; the table reports each one's CPU):
 
 1. cached variants: per format, several sizes (some kept on disk, some in memory only) over every
-   avatar, each process's memory warmed first. Goal (issues 5 and 15): >= 1,000 req/s, p99 <= 20 ms.
+   avatar, each process's memory warmed first; /avatar/{hash} (issue 19) of linked addresses (MD5 and
+   SHA-256) and of unlinked ones (an identicon). Goal (issues 5, 15, 19): >= 1,000 req/s, p99 <= 20 ms.
 2. cold 1024 px variants, one request at a time: 1024 px of each avatar in each format, then sizes
    just below (1023, 1022, ...: the same work, never kept on disk), so every request draws.
    Goal: p95 <= 100 ms.
@@ -55,6 +56,10 @@ GOAL_COLD_P95_MS, GOAL_BURST_P99_MS = 100.0, 50.0
 # Cached cases: per format, sizes kept on disk (offered on My avatars) and sizes in memory only.
 CACHED = {"png": (64, 184, 512, 1024), "webp": (40, 128, 256, 460), "jpg": (100, 250, 400, 1000)}
 COST_SIZES = (16, 64, 128, 256, 512, 1024)
+# Addresses for /avatar/{hash}: linked ones (MD5 and SHA-256 of each asked for) and unlinked
+# ones. Many, as real traffic is: one hash is answered at most 6,000 times a minute per process
+# (effigies.avatars.gravatar.HashBudget), which a few hashes at thousands a second would exceed.
+LINKED, UNLINKED = 16, 64
 
 
 def buy_avatars(url: str, count: int) -> list[str]:
@@ -85,7 +90,19 @@ def buy_avatars(url: str, count: int) -> list[str]:
             bought = client.post(f"/api/candidates/{body['candidates'][0]['id']}/purchase", json={"withdrawal_waiver": True})
             bought.raise_for_status()
             ids.append(bought.json()["avatar"]["public_id"])
+    # LINKED verified addresses, each linked to one of the avatars (the link itself, as PUT
+    # /api/me/avatar-links makes it), so /avatar/{hash} is measured on hits as well as on misses.
+    from effigies.avatars import service as avatars_service
+
+    with session_scope() as session:
+        for n in range(LINKED):
+            avatars_service.link_email(session=session, user_id=user_id, email=linked_address(n), email_verified=True,
+                                       public_id=ids[n % len(ids)])
     return ids
+
+
+def linked_address(n: int) -> str:
+    return f"bench-linked-{n}@example.org"
 
 
 def wait_ready(url: str, proc: subprocess.Popen, path: str = "/api/health") -> None:
@@ -121,8 +138,12 @@ def cached_cases(port: int, url: str, ids: list[str]) -> list[tuple[str, list[by
     etags = [httpx.get(url + p).headers["etag"] for p in paths]
     cases.append((".png ?s=256, If-None-Match: 304", [request(port, p, e) for p, e in zip(paths, etags)], 304))
     # /avatar/{hash} (Gravatar-compatible): one database lookup per request (links are never
-    # cached in the server), here for addresses nobody linked, answered with a drawn identicon.
-    digests = [hashlib.md5(f"bench-{n}@example.org".encode()).hexdigest() for n in range(len(ids))]
+    # cached in the server), for linked addresses (the avatar's variant) and for addresses nobody
+    # linked, answered with a drawn identicon.
+    linked = [hashlib.md5(linked_address(n).encode()).hexdigest() for n in range(LINKED)]
+    linked += [hashlib.sha256(linked_address(n).encode()).hexdigest() for n in range(LINKED)]
+    cases.append(("/avatar/{md5,sha256}?s=80 (linked), 200", [request(port, f"/avatar/{d}?s=80") for d in linked], 200))
+    digests = [hashlib.md5(f"bench-{n}@example.org".encode()).hexdigest() for n in range(UNLINKED)]
     cases.append(("/avatar/{md5}?d=identicon&s=80 (miss), 200",
                   [request(port, f"/avatar/{d}?d=identicon&s=80") for d in digests], 200))
     return cases
