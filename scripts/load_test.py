@@ -11,7 +11,7 @@ folder and on free ports; or, with --url/--stripe-base, uses a stack that is alr
 Each simulated person comes from an address of their own (X-Forwarded-For, which uvicorn
 trusts from 127.0.0.1, as behind the production proxy), so the per-address limits act as
 they would for real people; the per-account limits are the product's defaults. A person:
-signs up, tops up €1 with a card (the wallet page's flow: a SetupIntent confirmed at localstripe
+signs up (and opens the e-mailed link, read from the local outbox), tops up €1 with a card (the wallet page's flow: a SetupIntent confirmed at localstripe
 as stripe.js does it, our top-up endpoint, Stripe's signed webhook), then, until the time is up:
 generates 4 candidates and waits for them (Server-Sent Events), regenerates now and then,
 buys one candidate out of three rounds, fetches the public URL of an avatar they own in two
@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +48,8 @@ from rich.console import Console
 from rich.table import Table
 
 from benchlib import machine, write_result
+
+SIGNUP_LINK = re.compile(r"/#/signup/confirm\?token=([A-Za-z0-9_-]+)")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {402, 409, 429}
@@ -99,10 +102,21 @@ class Person:
     async def start(self, publishable_key: str) -> bool:
         await self.http.get("/api/config")  # the CSRF cookie, echoed in a header as the frontend does
         self.http.headers["X-CSRF-Token"] = self.http.cookies.get("csrftoken", "")
+        email = f"load-{uuid.uuid4().hex[:12]}@players.effigies.fr"
         r = await self.call("POST /api/auth/signup", "POST", "/api/auth/signup", json={
-            "email": f"load-{uuid.uuid4().hex[:12]}@players.effigies.fr", "password": "load-test-password",
-            "display_name": f"Joueur {self.ip}"})
-        if r is None or r.status_code != 201:
+            "email": email, "password": "load-test-password", "display_name": f"Joueur {self.ip}"})
+        if r is None or r.status_code != 202:
+            return False
+        # The account is made by the e-mailed link: read it from the embedded SMTP sink's outbox
+        # (local mode), as the person would open it from their mail.
+        r = await self.call("GET /api/mail/outbox", "GET", "/api/mail/outbox", params={"to": email})
+        found = SIGNUP_LINK.search(" ".join(m["text"] for m in r.json()["messages"])) if r is not None and r.status_code == 200 else None
+        if found is None:
+            self.stats.record("sign-up link in the outbox", "missing", 0)
+            return False
+        r = await self.call("POST /api/auth/signup/confirm", "POST", "/api/auth/signup/confirm",
+                            json={"token": found.group(1)})
+        if r is None or r.status_code != 200:
             return False
         self.http.headers["X-CSRF-Token"] = self.http.cookies.get("csrftoken", "")
         # The wallet page's flow: a SetupIntent from us, confirmed at Stripe with the card and the

@@ -139,3 +139,19 @@ def pytest_runtest_makereport(item, call):
                 except Exception as exc:  # a crashed page must not hide the test's own failure
                     report.sections.append(("failure screenshot", f"{name}: {exc}"))
     return report
+
+
+def open_signup_link(page, email: str) -> None:
+    """After "Create my account": the page says to check the inbox; open the link the server's real
+    SMTP sink received (read through its local outbox), in this tab, as a click in the e-mail would."""
+    import re
+    from urllib.parse import urlsplit
+
+    import httpx
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("signup-sent")).to_be_visible()
+    base = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
+    messages = httpx.get(f"{base}/api/mail/outbox", params={"to": email.lower()}, timeout=30).json()["messages"]
+    link = next(m for m in (re.search(r"https?://\S+/#/signup/confirm\?\S+", x["text"]) for x in messages) if m)
+    page.goto(link.group(0))

@@ -15,7 +15,7 @@ VALUES = {"name": "Zoé", "link": "https://effigies.example/#/email/verify?token
 def test_every_template_exists_in_both_languages_and_fills_every_placeholder():
     names = {p.name.split(".")[0] for p in TEMPLATES_DIR.glob("*.txt")}
     assert {"verify_email", "confirm_new_email", "reset_password", "reset_no_account", "password_changed",
-            "email_change_notice"} <= names
+            "email_change_notice", "signup_confirm", "signup_existing"} <= names
     for name in names:
         texts = {}
         for locale in LOCALES:

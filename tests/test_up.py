@@ -147,6 +147,16 @@ def _client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, timeout=30, trust_env=False)
 
 
+def _sign_up(c: httpx.Client, email: str, password: str, display_name: str) -> httpx.Response:
+    """Sign up by the e-mailed link, as a person does: the link is read from the outbox (the
+    embedded SMTP sink); returns the link's answer, `c` logged in."""
+    from tests.conftest import signup_link
+
+    asked = _post(c, "/api/auth/signup", {"email": email, "password": password, "display_name": display_name})
+    assert asked.status_code == 202, asked.text
+    return _post(c, "/api/auth/signup/confirm", {"token": signup_link(c, email)})
+
+
 def _post(c: httpx.Client, path: str, body: dict) -> httpx.Response:
     """POST like our frontend does: fetch the CSRF cookie first, echo it in X-CSRF-Token."""
     if "csrftoken" not in c.cookies:
@@ -200,12 +210,12 @@ def test_up_stops_cleanly_restarts_fast_and_keeps_data(tmp_path: Path, tracker: 
     assert (data_dir / "run" / "up.pid").exists()
     assert oct((data_dir / "secrets.json").stat().st_mode & 0o777) == "0o600"
     with _client(up.url) as c:
-        r = _post(c, "/api/auth/signup", {"email": email, "password": password, "display_name": "Up Test"})
-        assert r.status_code == 201, r.text
+        r = _sign_up(c, email, password, "Up Test")
+        assert r.status_code == 200, r.text
         session_cookies = dict(c.cookies)
-        # The sign-up's verification e-mail went through the embedded SMTP sink to the outbox.
+        # The sign-up's link went through the embedded SMTP sink to the outbox.
         outbox = c.get("/api/mail/outbox", params={"to": email}).json()["messages"]
-        assert [m["subject"] for m in outbox] == ["Confirmez votre adresse e-mail — Effigies Edification"]
+        assert [m["subject"] for m in outbox] == ["Terminez la création de votre compte — Effigies Edification"]
         assert list((data_dir / "mail").glob("*.eml")), "no message file in <data dir>/mail"
     # Beside the running `up`, with nothing configured, `effigies admin create` finds its database.
     admin = subprocess.run(
@@ -262,7 +272,7 @@ def test_up_recovers_after_sigkill(tmp_path: Path, tracker: Tracker) -> None:
     first_tree = up.tree()
     tracker.procs |= first_tree
     with _client(up.url) as c:
-        assert _post(c, "/api/auth/signup", {"email": email, "password": password, "display_name": "K"}).status_code == 201
+        assert _sign_up(c, email, password, "K").status_code == 200
 
     up.proc.kill()
     up.proc.wait(10)

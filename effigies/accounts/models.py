@@ -86,3 +86,26 @@ class AccountAddress(Base):
     # The last link mailed (a new one replaces it); kept once used, so a second click says so.
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     token_expires_at: Mapped[datetime | None]
+
+
+class SignupRequest(Base):
+    """A sign-up waiting for its e-mailed link. The account is only created when the link is
+    opened: until then nobody holds a session or a row in ``users`` for the address, so the
+    sign-up answer is the same whether or not the address already has an account, and no one
+    can pre-register somebody else's address with a password of their own (the link reaches only
+    the address's owner, and creates the account with the password of that very request).
+    Only the token's SHA-256 is stored; ``visitor_key`` is the SHA-256 of the browser's visitor
+    id (effigies.generation), whose proposals the account takes over when the link is opened."""
+
+    __tablename__ = "signup_requests"
+    __table_args__ = (CheckConstraint("locale IN ('fr', 'en')", name="locale"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(80))
+    locale: Mapped[str] = mapped_column(String(2))
+    visitor_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]

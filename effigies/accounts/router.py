@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from effigies.accounts import devices, service
+from effigies.accounts import devices, service, signups
 from effigies.accounts.schemas import (
     AccountDeleteIn, EmailChangeIn, EmailVerifiedOut, LoginIn, MailSentOut, MePatch, PasswordChangeIn,
     PasswordForgotIn, PasswordResetIn, PasswordStrengthIn, PasswordStrengthOut, SessionOut, SignupIn, TokenIn, UserOut,
@@ -70,11 +70,23 @@ def _logged_out() -> Response:
     return response
 
 
-@router.post("/auth/signup", status_code=201, response_model=UserOut, responses=errors(409, 429, 503))
-def signup(body: SignupIn, request: Request, response: Response, session: SessionDep, visitor: VisitorId):
+@router.post("/auth/signup", status_code=202, response_model=MailSentOut, responses=errors(429, 503))
+def signup(body: SignupIn, request: Request, session: SessionDep, visitor: VisitorId):
+    """Mail the link that creates the account, or tell the address's existing account: the same
+    answer either way (effigies.accounts.signups). Nobody is logged in yet."""
     hit("signup", client_ip(request), limit=get_settings().signup_rate_per_ip, window_s=SIGNUP_WINDOW_S)
-    user, token = service.register(session=session, email=body.email, password=body.password,
-                                   display_name=body.display_name, locale=body.locale, visitor=visitor)
+    # A refused password is an answer of its own (422): it spends none of the address's e-mails.
+    service.check_new_password(body.password, email=body.email, display_name=body.display_name)
+    _mail_budget(request, body.email)
+    signups.request_signup(session=session, email=body.email, password=body.password, display_name=body.display_name,
+                           locale=body.locale, visitor=visitor, next_path=body.next)
+    return MailSentOut()
+
+
+@router.post("/auth/signup/confirm", response_model=UserOut, responses=errors(400, 409))
+def confirm_signup(body: TokenIn, request: Request, response: Response, session: SessionDep, visitor: VisitorId):
+    """The sign-up link: the account is created, its address verified, and this browser logged in."""
+    user, token = signups.confirm_signup(session=session, token=body.token, visitor=visitor)
     set_session_cookies(response, token)
     _remember_device(response, user.email)
     _forget_visitor(request, response)

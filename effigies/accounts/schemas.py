@@ -58,6 +58,9 @@ class SignupIn(BaseModel):
     display_name: DisplayName
     # The language the person signed up in: their e-mails' (default French).
     locale: Literal["fr", "en"] = "fr"
+    # Where the e-mailed link leads once the account exists (an in-app path, e.g. the theme whose
+    # proposal the visitor wanted to buy).
+    next: str | None = Field(default=None, max_length=200, pattern=r"^/[A-Za-z0-9_\-/]*$")
 
 
 class PasswordStrengthIn(BaseModel):

@@ -175,21 +175,6 @@ def delete_account(*, session: Session, user: User, password: str, ip: str, forf
     session.commit()
 
 
-def register(
-    *, session: Session, email: str, password: str, display_name: str, locale: str = "fr", visitor: str | None = None,
-) -> tuple[User, str]:
-    """Sign up, log in and send the verification e-mail, committed: the new user and their
-    session token. No account is kept when the e-mail cannot be sent (503, see effigies.mail).
-    `visitor`: this browser's visitor id, whose unexpired proposals the account takes over."""
-    user = signup(session=session, email=email, password=password, display_name=display_name)
-    user.locale = locale
-    token = open_session(session=session, user=user)
-    generation_service.adopt_visitor(session=session, visitor=visitor, user_id=user.id)
-    _send_verification(session=session, user=user, email=user.email, template="verify_email")
-    session.commit()
-    return user, token
-
-
 def log_in(
     *, session: Session, email: str, password: str, ip: str, replacing: str | None = None, visitor: str | None = None,
     device: str | None = None,
@@ -211,7 +196,8 @@ def log_out(*, session: Session, token: str) -> None:
     session.commit()
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What is stored of a session or link token: its SHA-256 (the token itself is the secret)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -230,7 +216,7 @@ def open_session(*, session: Session, user: User) -> str:
         or_(AuthSession.expires_at <= now, AuthSession.last_seen_at <= _idle_since(now)),
     ))
     session.add(AuthSession(
-        token_hash=_token_hash(token), user_id=user.id, created_at=now, last_seen_at=now,
+        token_hash=token_hash(token), user_id=user.id, created_at=now, last_seen_at=now,
         expires_at=now + timedelta(days=get_settings().session_max_age_days),
     ))
     return token
@@ -247,7 +233,7 @@ def get_user(*, session: Session, user_id: uuid.UUID) -> User | None:
 
 
 def user_for_token(*, session: Session, token: str) -> User | None:
-    row = session.get(AuthSession, _token_hash(token))
+    row = session.get(AuthSession, token_hash(token))
     now = utcnow()
     if row is None or row.expires_at <= now or row.last_seen_at <= _idle_since(now):
         return None
@@ -259,7 +245,7 @@ def user_for_token(*, session: Session, token: str) -> User | None:
 
 
 def close_session(*, session: Session, token: str) -> None:
-    session.execute(delete(AuthSession).where(AuthSession.token_hash == _token_hash(token)))
+    session.execute(delete(AuthSession).where(AuthSession.token_hash == token_hash(token)))
 
 
 def update_profile(*, session: Session, user: User, locale: str | None = None, display_name: str | None = None) -> User:
@@ -294,7 +280,7 @@ def ensure_admin(*, session: Session, email: str, password: str) -> User:
 def _new_link_token(*, session: Session, user: User, purpose: str, email: str, ttl: timedelta) -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    session.add(AccountToken(token_hash=_token_hash(token), user_id=user.id, purpose=purpose, email=email,
+    session.add(AccountToken(token_hash=token_hash(token), user_id=user.id, purpose=purpose, email=email,
                              created_at=now, expires_at=now + ttl))
     return token
 
@@ -316,7 +302,7 @@ def _send_password_changed(user: User) -> None:
 def _take_token(*, session: Session, token: str, purpose: str) -> tuple[AccountToken, User]:
     """The unused, unexpired token of this purpose and its live account, locked; else 400 saying
     which (unknown or meant for another page, already used, expired), with nothing changed."""
-    row = session.scalar(select(AccountToken).where(AccountToken.token_hash == _token_hash(token)).with_for_update())
+    row = session.scalar(select(AccountToken).where(AccountToken.token_hash == token_hash(token)).with_for_update())
     user = session.get(User, row.user_id) if row is not None else None
     if row is None or row.purpose != purpose or user is None or user.deleted_at is not None:
         raise AccountsError("invalid_token", "This link is not valid. Ask for a new one.", status=400)

@@ -306,8 +306,12 @@ def adopt_visitor(*, session: Session, visitor: str | None, user_id: uuid.UUID) 
     seen by the UPDATE of candidates below (a fresh snapshot per statement), or the first UPDATE
     below holds the job row and the worker writes the account's id."""
     _, key = _owner(None, visitor)
-    if key is None:
-        return 0
+    return 0 if key is None else adopt_visitor_key(session=session, key=key, user_id=user_id)
+
+
+def adopt_visitor_key(*, session: Session, key: str, user_id: uuid.UUID) -> int:
+    """adopt_visitor by the stored key (the id's SHA-256) rather than the id itself: a sign-up
+    link opened in another browser still brings the proposals of the one that signed up."""
     session.execute(
         update(GenerationJob)
         .where(GenerationJob.visitor == key, GenerationJob.status.in_(("queued", "running")))

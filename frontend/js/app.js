@@ -19,6 +19,7 @@ import * as adminStats from './views/admin-stats.js';
 import * as adminSupport from './views/admin-support.js';
 import * as password from './views/password.js';
 import * as emailVerify from './views/email-verify.js';
+import * as signupConfirm from './views/signup-confirm.js';
 import * as mail from './views/mail.js';
 import * as legal from './views/legal.js';
 
@@ -43,6 +44,7 @@ const ROUTES = [
   { pattern: /^\/password\/forgot\/?$/, view: password, name: 'password', params: { mode: 'forgot' } },
   { pattern: /^\/password\/reset\/?$/, view: password, name: 'password', params: { mode: 'reset' } },
   { pattern: /^\/email\/verify\/?$/, view: emailVerify, name: 'email-verify' },
+  { pattern: /^\/signup\/confirm\/?$/, view: signupConfirm, name: 'signup-confirm' },
   // Local mode's mail outbox (GET /api/mail/outbox answers 404 elsewhere; the page says so).
   { pattern: /^\/mail\/?$/, view: mail, name: 'mail' },
   // Terms of sale, withdrawal, privacy, legal notice, contact (effigies/legal; linked from the footer).

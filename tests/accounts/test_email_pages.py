@@ -64,8 +64,26 @@ def test_sign_up_confirm_from_the_outbox_then_reset_the_password(context, e2e_se
     page.get_by_label("Adresse e-mail").fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Créer mon compte").click()
+    # The same answer for every address: check your inbox. Nobody is logged in yet.
+    sent_panel = page.get_by_test_id("signup-sent")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Vérifiez votre boîte de réception")
+    expect(sent_panel).to_contain_text(f"Nous avons envoyé un e-mail à {email}.")
+    expect(page.get_by_role("navigation").get_by_role("link", name="Connexion")).to_be_visible()
+
+    # The sign-up's e-mail, in the UI's language, read on the outbox page the panel links to.
+    [sent] = _outbox(stack, email)
+    assert sent["subject"] == "Terminez la création de votre compte — Effigies Edification"
+    page.get_by_test_id("signup-outbox").click()
+    expect(page).to_have_url(re.compile(r"#/mail$"))
+    message = page.get_by_test_id("outbox-message").filter(has_text=email).filter(has_text=sent["subject"]).first
+    expect(message.get_by_role("heading", level=2)).to_have_text(sent["subject"])
+    link = message.get_by_test_id("outbox-link").filter(has_text="/#/signup/confirm?token=")
+    expect(link).to_have_count(1)
+    assert link.get_attribute("href") == re.search(r"https?://\S+/#/signup/confirm\?token=[\w-]+", sent["text"]).group(0)
+    link.click()
+    # The link made the account, its address confirmed, and logged this browser in.
     flash = page.get_by_test_id("flash")
-    expect(flash).to_have_text(f"Bienvenue ! Nous avons envoyé un lien à {email} pour confirmer votre adresse.")
+    expect(flash).to_have_text("Bienvenue, Ada Mél ! Votre compte est créé et votre adresse confirmée.")
     expect(page.get_by_test_id("user-name")).to_have_text("Bonjour, Ada Mél")
 
     # The notice is shown once: the next page has none.
@@ -73,27 +91,19 @@ def test_sign_up_confirm_from_the_outbox_then_reset_the_password(context, e2e_se
     expect(page.get_by_role("heading", level=1)).to_have_text("Mon compte")
     expect(page.get_by_test_id("flash")).to_have_count(0)
     expect(page.get_by_test_id("account-email")).to_contain_text(email)
-    expect(page.get_by_test_id("email-status")).to_have_attribute("data-verified", "false")
-    expect(page.get_by_test_id("resend-verification")).to_be_visible()
-
-    # The sign-up's e-mail, in the UI's language, read on the outbox page.
-    [sent] = _outbox(stack, email)
-    assert sent["subject"] == "Confirmez votre adresse e-mail — Effigies Edification"
-    message = _open_outbox_message(page, email, sent["subject"])
-    link = message.get_by_test_id("outbox-link").filter(has_text="/#/email/verify?token=")
-    expect(link).to_have_count(1)
-    assert link.get_attribute("href") == re.search(r"https?://\S+/#/email/verify\?token=[\w-]+", sent["text"]).group(0)
-    link.click()
-    expect(page).to_have_url(re.compile(r"#/email/verify\?token="))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Confirmer votre adresse e-mail")
-    expect(page.get_by_test_id("verify-status")).to_have_text(f"Votre adresse {email} est confirmée.")
-
-    # Logged in: state.me was reloaded, the account page says so without a reload.
-    page.get_by_role("link", name="Aller à mon compte").click()
     status = page.get_by_test_id("email-status")
     expect(status).to_have_attribute("data-verified", "true")
     expect(status).to_contain_text("Confirmée")
     expect(page.get_by_test_id("resend-verification")).to_have_count(0)
+
+    # The same link again, in another tab: spent, and the page says to log in.
+    other = context.new_page()
+    other.goto(re.search(r"https?://\S+/#/signup/confirm\?token=[\w-]+", sent["text"]).group(0))
+    used = other.get_by_test_id("signup-confirm-status")
+    expect(used).to_have_attribute("data-code", "token_used")
+    expect(used).to_contain_text("Ce lien a déjà servi")
+    expect(other.get_by_test_id("signup-confirm-login")).to_be_visible()
+    other.close()
 
     # Forgotten password, logged out.
     page.get_by_test_id("logout").click()

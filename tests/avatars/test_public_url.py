@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from tests.avatars.helpers import avatar_files, buy, stored_image
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import ROOT, free_port, signup_link, wait_http
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 BAD_SIZES = ("0", "15", "1025", "4096", "abc", "", "-64", "+64", " 64", "64.0", "0x40", "²", "١٢٨", "99999999999")
@@ -273,9 +273,12 @@ def test_two_api_processes_serve_the_whole_app(stack, smooth_id):
         with httpx.Client(base_url=url, timeout=30) as c:
             c.get("/api/config")
             email = f"two-{uuid.uuid4().hex[:10]}@players.effigies.fr"
-            signup = c.post("/api/auth/signup", headers={"X-CSRF-Token": c.cookies["csrftoken"]},
-                            json={"email": email, "password": "correct-horse-battery", "display_name": "Two"})
-            assert signup.status_code == 201, signup.text
+            asked = c.post("/api/auth/signup", headers={"X-CSRF-Token": c.cookies["csrftoken"]},
+                           json={"email": email, "password": "correct-horse-battery", "display_name": "Two"})
+            assert asked.status_code == 202, asked.text
+            signup = c.post("/api/auth/signup/confirm", headers={"X-CSRF-Token": c.cookies["csrftoken"]},
+                            json={"token": signup_link(c, email)})
+            assert signup.status_code == 200, signup.text
             for _ in range(6):
                 assert c.get("/api/me").json()["email"] == email
     finally:

@@ -18,6 +18,8 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser import open_signup_link
+
 pytestmark = pytest.mark.browser
 
 THEME_NAME = "Galactic droids"
@@ -150,6 +152,7 @@ def test_signup_generate_topup_buy_share_and_verify(lang, context, e2e_server, s
     page.get_by_label(say["email"], exact=True).fill(email)
     page.get_by_label(say["password"], exact=True).fill("correct-horse-battery")
     page.get_by_role("button", name=say["signup_submit"]).click()
+    open_signup_link(page, email)
     expect(page.get_by_test_id("user-name")).to_have_text(say["hello"])
     balance_chip = page.locator("#balance-chip")
     expect(balance_chip).to_have_text(re.compile(say["balance"] + money("0.00")))

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import open_signup_link
 from tests.generation.test_proposals_page import SLUG, ids, images_loaded, open_theme, ready, wait_for_new_batch, watch
 
 pytestmark = pytest.mark.browser
@@ -32,10 +33,12 @@ def test_a_visitor_generates_signs_up_to_buy_and_keeps_the_proposals(context, e2
     expect(page).to_have_url(re.compile(r"#/signup\?next=(%2F|/)themes(%2F|/)" + SLUG + "$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Créer un compte")
     page.get_by_label("Nom affiché", exact=True).fill("Essai E2E")
-    page.get_by_label("Adresse e-mail", exact=True).fill(f"try-{uuid.uuid4().hex[:10]}@players.effigies.fr")
+    email = f"try-{uuid.uuid4().hex[:10]}@players.effigies.fr"
+    page.get_by_label("Adresse e-mail", exact=True).fill(email)
     page.get_by_label("Mot de passe", exact=True).fill("correct-horse-battery")
+    page.get_by_role("button", name="Créer mon compte").click()
     with page.expect_response(lambda r: r.url.endswith(f"/api/themes/{SLUG}/proposals")) as answer:
-        page.get_by_role("button", name="Créer mon compte").click()
+        open_signup_link(page, email)
     assert answer.value.ok, answer.value.status
 
     # Back on the theme page, signed in: the same proposals, in the same order, now to buy.

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.conftest import ApiClient, ROOT, _spawn, _stop, free_port, wait_http
+from tests.conftest import ApiClient, ROOT, _spawn, _stop, free_port, sign_up, wait_http
 from tests.training.helpers import wait_for
 
 ADMIN_EMAIL = "admin@faults.effigies.fr"
@@ -80,6 +80,7 @@ class Dedicated:
             "STRIPE_PUBLISHABLE_KEY": self.stripe.publishable_key,
             "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
             "EE_SMTP_URL": smtp_url,
+            "EE_MAIL_OUTBOX_DIR": str(self.smtp.mail_dir),  # sign-up links are read from it
             "EE_ENV": "test",
             "EE_DATA_DIR": str(self.root / "data"),
             "EE_PORT": str(self.port),
@@ -131,8 +132,8 @@ class Dedicated:
     def signup(self) -> tuple[ApiClient, str]:
         c = self.client()
         email = f"fault-{uuid.uuid4().hex[:10]}@players.effigies.fr"
-        r = c.post("/api/auth/signup", json={"email": email, "password": PASSWORD, "display_name": "Fault"})
-        assert r.status_code == 201, r.text
+        r = sign_up(c, email, PASSWORD, "Fault")
+        assert r.status_code == 200, r.text
         return c, email
 
     def user_id(self, email: str) -> str:

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.faults.servers import server_dir
-from tests.test_up import COLD_HEALTH_TIMEOUT_S, Tracker, _alive, _assert_all_gone, _client, _free_port, _post
+from tests.test_up import COLD_HEALTH_TIMEOUT_S, Tracker, _alive, _assert_all_gone, _client, _free_port, _post, _sign_up
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +47,8 @@ def _buy_an_avatar(url: str) -> tuple[str, str]:
     """A new person, funded by the admin, who generates and buys one avatar: (e-mail, public id)."""
     email = f"up-kill-{uuid.uuid4().hex[:8]}@players.effigies.fr"
     with _client(url) as c:
-        r = _post(c, "/api/auth/signup", {"email": email, "password": PASSWORD, "display_name": "Kill"})
-        assert r.status_code == 201, r.text
+        r = _sign_up(c, email, PASSWORD, "Kill")
+        assert r.status_code == 200, r.text
         user_id = r.json()["id"]
         with contextlib.closing(_login(url, ADMIN_EMAIL, ADMIN_PASSWORD)) as admin:
             r = _post(admin, f"/api/admin/wallets/{user_id}/adjustments", {"amount_cents": 100, "reason": "test"})

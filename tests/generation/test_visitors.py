@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from effigies.config import get_settings
-from tests.conftest import ApiClient, fund, wait_generation
+from tests.conftest import ApiClient, fund, sign_up, signup_link, wait_generation
 from tests.generation.test_limits import assert_rate_limited, fresh_ip
 
 SLUG = "galactic-droids"
@@ -139,8 +139,8 @@ def test_signing_up_takes_the_unexpired_proposals_into_the_account(visitor):
     kept, lapsed = generate(client), generate(client)
     _expire(lapsed)
     email = f"visitor-{uuid.uuid4().hex[:10]}@players.effigies.fr"
-    response = client.post("/api/auth/signup", json={"email": email, "password": PASSWORD, "display_name": "Vi"})
-    assert response.status_code == 201, response.text
+    response = sign_up(client, email, PASSWORD, "Vi")
+    assert response.status_code == 200, response.text
     assert "ee_visitor" not in client.cookies  # cleared: its proposals are the account's now
     user_id = response.json()["id"]
 
@@ -155,6 +155,22 @@ def test_signing_up_takes_the_unexpired_proposals_into_the_account(visitor):
     fund(uuid.UUID(user_id), 100)
     bought = client.post(f"/api/candidates/{kept['candidates'][0]['id']}/purchase", json={"withdrawal_waiver": True})
     assert bought.status_code == 201, bought.text
+
+
+def test_a_sign_up_link_opened_in_another_browser_still_brings_the_proposals(visitor, stack):
+    """The visitor signs up on the computer and opens the e-mail on the phone: the proposals
+    follow the sign-up (its visitor id's hash is kept with it), not the browser of the link."""
+    computer = visitor()
+    kept = generate(computer)
+    email = f"phone-{uuid.uuid4().hex[:10]}@players.effigies.fr"
+    asked = computer.post("/api/auth/signup", json={"email": email, "password": PASSWORD, "display_name": "Ph"})
+    assert asked.status_code == 202, asked.text
+    assert proposal_ids(computer) == {c["id"] for c in kept["candidates"]}  # still the visitor's until the link
+    with ApiClient(base_url=stack.url, timeout=30, headers={"X-Forwarded-For": fresh_ip()}) as phone:
+        opened = phone.post("/api/auth/signup/confirm", json={"token": signup_link(phone, email)})
+        assert opened.status_code == 200, opened.text
+        assert proposal_ids(phone) == {c["id"] for c in kept["candidates"]}
+    assert proposal_ids(computer) == set()  # the visitor's are the account's now
 
 
 def test_logging_in_takes_them_likewise(visitor, make_user):

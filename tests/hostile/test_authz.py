@@ -133,7 +133,8 @@ MATRIX: dict[str, Row] = {
     "MOUNT /{path}": public(get("/")),
     "GET /.well-known/effigies-signing-key": public(get("/.well-known/effigies-signing-key")),
     # Accounts
-    "POST /api/auth/signup": public(_signup, 201),
+    "POST /api/auth/signup": public(_signup, 202),
+    "POST /api/auth/signup/confirm": public(post("/api/auth/signup/confirm", True, json={"token": "A" * 43}), 400),
     "POST /api/auth/login": public(
         lambda w: Call("POST", "/api/auth/login", {"json": {"email": w.login.email, "password": PASSWORD}}, True)),
     "POST /api/auth/logout": public(post("/api/auth/logout", True), 204),

@@ -54,6 +54,7 @@ DOMAIN_RULES = {
     "POST /api/me/password": "the current password must be right, and no generated one is",
     "POST /api/me/delete": "the password must be right, and no generated one is",
     "POST /api/auth/email/verify": "only a token that was e-mailed is accepted (tests/accounts/test_email_links.py)",
+    "POST /api/auth/signup/confirm": "only a sign-up link that was e-mailed is accepted (tests/accounts/test_signup_by_link.py)",
     "POST /api/auth/password/reset": "only a token that was e-mailed is accepted (tests/accounts/test_email_links.py)",
     "POST /api/auth/password/forgot": "same e-mail rule as sign-up",
     "POST /api/me/email": "same e-mail rule as sign-up, and the password must be right",

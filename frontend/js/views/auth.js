@@ -1,8 +1,8 @@
 // #/login and #/signup.
 import { post, ApiError } from '../api.js';
-import { h, uid, setMessage } from '../dom.js';
+import { h, uid, clear, setMessage } from '../dom.js';
 import { t, getLocale } from '../i18n.js';
-import { setMe, loadMe, refreshWallet, rememberLocale, setFlash } from '../store.js';
+import { state, setMe, loadMe, refreshWallet } from '../store.js';
 import { errorText, invalidField } from '../errors.js';
 import { passwordMeter } from '../password-meter.js';
 
@@ -69,6 +69,24 @@ export function mount(main, params, ctx) {
   if (needed) main.append(h('p', { class: 'notice', text: t('auth.required') }));
   main.append(form);
 
+  // After a sign-up: "check your inbox", in place of the form (the link finishes the account).
+  function showSent(address) {
+    ctx.setTitle(t('signup_sent.title'));
+    clear(main);
+    const outbox = state.config && state.config.mail_outbox
+      ? h('p', {}, h('a', { href: '#/mail', 'data-testid': 'signup-outbox', text: t('signup_sent.outbox') })) : null;
+    main.append(
+      h('h1', { text: t('signup_sent.title') }),
+      h('div', { class: 'panel signup-sent', role: 'status', 'data-testid': 'signup-sent' },
+        h('p', { class: 'lead', text: t('signup_sent.sent', { email: address }) }),
+        h('p', { text: t('signup_sent.how') }),
+        h('p', { class: 'hint', text: t('signup_sent.missing') }),
+        outbox,
+        h('p', {}, h('a', { href: '#/signup' + nextQuery, 'data-testid': 'signup-again', text: t('signup_sent.again') }))));
+    const heading = main.querySelector('h1');
+    if (heading) { heading.setAttribute('tabindex', '-1'); heading.focus(); }
+  }
+
   function invalid(input, message) {
     input.setAttribute('aria-invalid', 'true');
     setMessage(error, message, 'error');
@@ -93,14 +111,17 @@ export function mount(main, params, ctx) {
         body.display_name = name.input.value.trim();
         body.locale = getLocale(); // the language of the e-mails
       }
-      const user = await post(signup ? '/api/auth/signup' : '/api/auth/login', body);
+      if (signup) {
+        // The same answer whether or not the address has an account (no one can probe them):
+        // the account is made, and this browser logged in, by the link the e-mail carries.
+        if (next !== '/') body.next = next;
+        await post('/api/auth/signup', body);
+        showSent(body.email);
+        return;
+      }
+      const user = await post('/api/auth/login', body);
       if (user && user.id) setMe(user);
       else await loadMe();
-      if (signup) {
-        await rememberLocale(getLocale());
-        // Shown once by the next page (app.js render).
-        setFlash('auth.welcome_sent', { email: (user && user.email) || body.email });
-      }
       await refreshWallet().catch(() => null);
       ctx.navigate(next);
     } catch (err) {
