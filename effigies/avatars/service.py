@@ -271,7 +271,7 @@ def forget_email_links(*, session: Session, user_id: uuid.UUID, emails: list[str
 
 # The avatar an address's MD5 or SHA-256 answers with: the link, and the avatar still owned by
 # whoever linked it. Plain SQL for a DB-API (psycopg) connection that the fast path of
-# /avatar/{hash} holds open (effigies.avatars.public.HashLookups): through an ORM session each
+# /avatar/{hash} holds open (effigies.avatars.hash_lookups): through an ORM session each
 # request cost 0.65 ms of CPU (session, pool checkout and its ping, compilation), 9 times the
 # 0.07 ms of this one. psycopg prepares it on the server after a few runs.
 _HASH_SQL = {
