@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from effigies.accounts import service
+from effigies.accounts import addresses, service
 from effigies.accounts.models import SignupRequest, User
 from effigies.config import get_settings
 from effigies.db import utcnow
@@ -103,6 +103,8 @@ def confirm_signup(*, session: Session, token: str, visitor: str | None = None) 
         session.commit()  # the links are spent all the same
         raise service.AccountsError("account_exists", "This address already has an account: log in.",
                                     status=409) from None
+    # An extra address another account had confirmed is this account's own now: theirs goes.
+    addresses.primary_confirmed(session=session, user=user)
     session_token = service.open_session(session=session, user=user)
     if row.visitor_key:
         generation_service.adopt_visitor_key(session=session, key=row.visitor_key, user_id=user.id)
