@@ -37,7 +37,8 @@ def _token(client, email: str) -> str:
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-def test_adding_confirming_linking_and_removing_an_extra_address(lang, context, new_context, make_user, client):
+def test_adding_confirming_linking_and_removing_an_extra_address(lang, context, new_context, make_user, client,
+                                                                 screenshots):
     say = TEXT[lang]
     user, _ = make_user(balance_cents=100)
     bought = user.post(f"/api/candidates/{candidates(user, 1)[0]['id']}/purchase", json={"withdrawal_waiver": True})
@@ -78,6 +79,7 @@ def test_adding_confirming_linking_and_removing_an_extra_address(lang, context, 
     assert linked.content == client.get(f"/a/{public_id}.png", params={"s": 128}).content
     own_digest = hashlib.md5(own.encode()).hexdigest()
     assert client.get(f"/avatar/{own_digest}", params={"d": "404"}).status_code == 404  # not the account's
+    page.screenshot(path=str(screenshots / f"avatar-addresses-{lang}.png"), full_page=True)
 
     # The support desk shows it to an admin (in a profile of their own), linked.
     admin, _ = make_user(role="admin")

@@ -152,6 +152,8 @@ def test_signup_generate_topup_buy_share_and_verify(lang, context, e2e_server, s
     page.get_by_label(say["email"], exact=True).fill(email)
     page.get_by_label(say["password"], exact=True).fill("correct-horse-battery")
     page.get_by_role("button", name=say["signup_submit"]).click()
+    expect(page.get_by_test_id("signup-sent")).to_contain_text(email)
+    page.screenshot(path=str(screenshots / f"signup-sent-{lang}.png"))
     open_signup_link(page, email)
     expect(page.get_by_test_id("user-name")).to_have_text(say["hello"])
     balance_chip = page.locator("#balance-chip")

@@ -80,7 +80,7 @@ function emailLink(avatar, links) {
   };
   links.renders.push(render);
   render();
-  return h('p', { class: 'sizes' }, pickRow, button, ' ', status);
+  return h('div', { class: 'email-link-row' }, h('div', { class: 'email-link-controls' }, pickRow, button), status);
 }
 
 // The account's addresses for Gravatar/Libravatar: its own, and up to 5 extra ones, each
