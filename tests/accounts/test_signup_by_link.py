@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from datetime import timedelta
 
+from tests.accounts.test_email_links import _messages
 from tests.conftest import SIGNUP_LINK, ApiClient, sign_up, signup_link
 
 PASSWORD = "correct-horse-battery"
@@ -18,12 +19,6 @@ OTHER_PASSWORD = "staple-battery-horse-42"
 
 def _address() -> str:
     return f"join-{uuid.uuid4().hex[:10]}@players.effigies.fr"
-
-
-def _messages(client: ApiClient, to: str) -> list[dict]:
-    response = client.get("/api/mail/outbox", params={"to": to})
-    assert response.status_code == 200, response.text
-    return response.json()["messages"]  # newest first
 
 
 def _ask(client: ApiClient, email: str, password: str = PASSWORD, **extra):

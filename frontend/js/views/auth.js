@@ -25,7 +25,7 @@ export function field({ label, type, name, autocomplete, required = true, minlen
 }
 
 /** Only in-app paths ("/themes/x") are accepted as a destination. */
-function safeNext(query) {
+export function safeNext(query) {
   const next = query && query.get('next');
   return next && /^\/[\w\-/]*$/.test(next) ? next : '/';
 }

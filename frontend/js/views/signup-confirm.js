@@ -6,14 +6,10 @@ import { t } from '../i18n.js';
 import { setMe, refreshWallet, setFlash } from '../store.js';
 import { errorText } from '../errors.js';
 import { TOKEN_RE, TOKEN_ERRORS } from './password.js';
+import { safeNext } from './auth.js';
 
 // One POST per token: a re-render (a change of language) must not spend the link twice.
 const attempts = new Map();
-
-function safeNext(query) {
-  const next = query && query.get('next');
-  return next && /^\/[\w\-/]*$/.test(next) ? next : '/';
-}
 
 export function mount(main, params, ctx) {
   ctx.setTitle(t('signup_confirm.title'));
