@@ -4,8 +4,9 @@ They exist for /avatar/{hash} (effigies.avatars.public): an owner links any veri
 theirs — the account's own or one of these — to one of their avatars. The rules:
 
 - at most MAX_ADDRESSES per account, the account's own address not counted, nor twice the same;
-- an address another account uses (as its own, or as a verified extra) cannot be added: a
-  verified address is one account's only (also a partial unique index, for two confirmations at
+- an address another account uses (as its own, or as a verified extra) cannot be confirmed:
+  adding it answers as for any address, but the mail it gets is a notice with no link, so the
+  answer never tells which addresses have an account; a verified address is one account's only (also a partial unique index, for two confirmations at
   once). An account that confirms as its *own* an address someone else had as a verified extra
   takes it over, with its avatar link (primary_confirmed): the latest proof of the mailbox wins;
 - a pending address shows nothing and cannot be linked; its link (48 hours, single use, only its
@@ -82,8 +83,16 @@ def _taken() -> AddressesError:
 
 
 def _send_link(*, session: Session, user: User, row: AccountAddress, budget: Callable[[str], None] | None) -> None:
+    """The address's confirmation link; or, when another account uses it, a notice to it with no
+    link: the caller's answer is the same either way, so adding addresses tells nobody which
+    ones have an account (as sign-up does not, effigies.accounts.signups)."""
     if budget is not None:
         budget(row.email)  # the mail rate limits (the router's), counted only for a mail that goes
+    if _taken_elsewhere(session=session, user_id=user.id, email=row.email):
+        row.token_hash, row.token_expires_at = None, None  # stays pending: it never answers for them
+        session.flush()
+        mail_service.send(to=row.email, template="address_taken_notice", locale=user.locale)
+        return
     token = secrets.token_urlsafe(32)
     row.token_hash, row.token_expires_at = _token_hash(token), utcnow() + VERIFY_TTL
     session.flush()
@@ -105,8 +114,6 @@ def add_address(*, session: Session, user: User, email: str,
     if len(mine) >= MAX_ADDRESSES:
         raise AddressesError("too_many_addresses",
                              f"An account has at most {MAX_ADDRESSES} extra addresses: remove one first.", status=409)
-    if _taken_elsewhere(session=session, user_id=user.id, email=email):
-        raise _taken()
     row = AccountAddress(id=uuid.uuid4(), user_id=user.id, email=email, created_at=utcnow())
     session.add(row)
     try:

@@ -356,8 +356,11 @@ def request_email_change(*, session: Session, user: User, new_email: str, passwo
     if new_email == user.email:
         raise AccountsError("same_email", "This is already your e-mail address.", status=400)
     if session.scalar(select(User.id).where(User.email == new_email)) is not None:
-        raise AccountsError("email_taken", "An account already uses this e-mail address.", status=409)
-    _send_verification(session=session, user=user, email=new_email, template="confirm_new_email")
+        # The same answer as for a free address (no oracle of who has an account): that address
+        # is told, with no link, and the account keeps its own.
+        mail_service.send(to=new_email, template="email_change_taken", locale=user.locale)
+    else:
+        _send_verification(session=session, user=user, email=new_email, template="confirm_new_email")
     mail_service.send(to=user.email, template="email_change_notice", locale=user.locale, name=user.display_name,
                       new_email=new_email)
     session.commit()

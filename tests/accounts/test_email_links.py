@@ -196,6 +196,20 @@ def test_mails_to_one_address_and_one_account_are_rate_limited(client, make_user
     within_one_window(per_account)
 
 
+def test_a_change_to_an_address_with_an_account_answers_the_same_and_tells_that_address(client, stack):
+    mine, theirs, free = _address(), _address(), _address()
+    with ApiClient(base_url=stack.url, timeout=30) as other:
+        _sign_up(other, theirs)
+    _sign_up(client, mine)
+    answers = [client.post("/api/me/email", json={"new_email": to, "password": PASSWORD}) for to in (theirs, free)]
+    assert [(a.status_code, a.json()) for a in answers] == [(202, {"status": "sent"})] * 2
+    notice = _messages(client, theirs)[0]
+    assert notice["subject"] == "Demande de changement d'adresse — Effigies Edification"
+    assert "token=" not in notice["text"]
+    assert "token=" in _messages(client, free)[0]["text"]  # a free address gets its link
+    assert client.get("/api/me").json()["email"] == mine and _user(theirs) is not None
+
+
 def test_a_change_of_address_waits_for_the_new_addresss_link(client, stack):
     old, new = _address(), _address()
     _sign_up(client, old)

@@ -174,9 +174,18 @@ def test_a_verified_address_is_one_accounts_only(owner, client, stack):
     _confirm(stack, taken)
     other = _person(stack, avatars=1)
     try:
+        fresh = _add(other.client, _address("fresh"))
         for address in (taken, owner.email):  # another account's verified extra, or its own address
-            refused = other.client.post("/api/me/addresses", json={"email": address})
-            assert refused.status_code == 409 and refused.json()["error"]["code"] == "email_taken"
+            asked = _add(other.client, address)  # answered as for any address: no oracle of who has one
+            assert {k: v for k, v in asked.items() if k not in ("id", "email", "created_at")} == \
+                   {k: v for k, v in fresh.items() if k not in ("id", "email", "created_at")}
+            notice = _mails(client, address)[0]  # the address is told, with no link that acts
+            assert notice["subject"] == "Demande d'ajout de votre adresse — Effigies Edification"
+            assert not LINK.findall(notice["text"]) and "token=" not in notice["text"]
+            refused = other.client.put("/api/me/avatar-links", json={"avatar_public_id": other.ids[0],
+                                                                      "address_id": asked["id"]})
+            assert refused.status_code == 409 and refused.json()["error"]["code"] == "email_not_verified"
+            assert other.client.delete(f"/api/me/addresses/{asked['id']}").status_code == 204
 
         # Both add the same address pending; the first to confirm keeps it, the other's link fails.
         both = _address("both")
