@@ -7,6 +7,7 @@ bought before is still there. tests/test_up.py covers the rest of `up`'s life; i
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 import uuid
@@ -98,6 +99,15 @@ def test_up_sigkilled_parent_then_whole_tree_restarts_cleanly_with_its_data(tmp_
     _assert_still_there(up.url, email, public_id)
 
     # 2. Every process of the run at once: nobody stops cleanly, PostgreSQL must recover from its WAL.
+    #    By process group too, as an OOM kill of the whole service would: a child forked after the
+    #    snapshot (a Celery pool child replaced meanwhile) must not outlive the run, orphaned.
+    groups = set()
+    for pid, _ in second_tree:
+        with contextlib.suppress(OSError):
+            groups.add(os.getpgid(pid))
+    for group in groups - {os.getpgrp()}:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
     for pid, _ in second_tree:
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).send_signal(signal.SIGKILL)
