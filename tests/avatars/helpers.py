@@ -130,3 +130,13 @@ def verify_address(client) -> str:
     token = re.compile(r"https?://\S+/#/email/verify\?token=([A-Za-z0-9_-]+)").search(messages[0]["text"]).group(1)
     assert client.post("/api/auth/email/verify", json={"token": token}).status_code == 200
     return email
+
+
+def buy_owned(client, count: int = 1) -> list[str]:
+    """`count` avatars bought by this (funded) client through the API: their public ids."""
+    ids = []
+    for candidate in candidates(client, count=count, slug="arcane-sigils"):
+        bought = client.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True})
+        assert bought.status_code == 201, bought.text
+        ids.append(bought.json()["avatar"]["public_id"])
+    return ids

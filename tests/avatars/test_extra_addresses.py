@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.avatars.helpers import candidates, verify_address
+from tests.avatars.helpers import buy_owned, verify_address
 from tests.conftest import ApiClient, fund
 
 PASSWORD = "correct-horse-battery"
@@ -43,15 +43,6 @@ def _token(message: dict) -> str:
     return token
 
 
-def _buy(client: ApiClient, count: int = 1) -> list[str]:
-    ids = []
-    for candidate in candidates(client, count=count, slug="arcane-sigils"):
-        bought = client.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True})
-        assert bought.status_code == 201, bought.text
-        ids.append(bought.json()["avatar"]["public_id"])
-    return ids
-
-
 def _person(stack, avatars: int = 1) -> SimpleNamespace:
     """A new account (its own address verified) owning `avatars` avatars."""
     from effigies.accounts import service as accounts_service
@@ -64,7 +55,7 @@ def _person(stack, avatars: int = 1) -> SimpleNamespace:
     if avatars:
         fund(user_id, 100 * avatars)
     client = ApiClient(base_url=stack.url, timeout=30, cookies={"ee_session": token})
-    ids = _buy(client, avatars) if avatars else []
+    ids = buy_owned(client, avatars) if avatars else []
     return SimpleNamespace(client=client, id=user_id, email=verify_address(client), ids=ids)
 
 

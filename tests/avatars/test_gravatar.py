@@ -15,20 +15,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.avatars.helpers import candidates, verify_address as _verify
+from tests.avatars.helpers import buy_owned, verify_address as _verify
 from tests.conftest import ApiClient
 
 SHORT = "public, max-age=300"
 LINK = re.compile(r"https?://\S+/#/email/verify\?token=([A-Za-z0-9_-]+)")
-
-
-def _buy(client: ApiClient, count: int = 1) -> list[str]:
-    ids = []
-    for candidate in candidates(client, count=count, slug="arcane-sigils"):
-        bought = client.post(f"/api/candidates/{candidate['id']}/purchase", json={"withdrawal_waiver": True})
-        assert bought.status_code == 201, bought.text
-        ids.append(bought.json()["avatar"]["public_id"])
-    return ids
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +35,7 @@ def owner(stack):
         token, user_id = accounts_service.open_session(session=session, user=user), user.id
     fund(user_id, 200)
     client = ApiClient(base_url=stack.url, timeout=30, cookies={"ee_session": token})
-    ids = _buy(client, 2)
+    ids = buy_owned(client, 2)
     email = _verify(client)
     yield SimpleNamespace(client=client, email=email, ids=ids)
     client.close()
@@ -186,7 +177,7 @@ def test_nobody_links_another_accounts_avatar_and_an_unverified_address_is_refus
     assert client.get(f"/avatar/{_md5(owner.email)}?s=64").content == client.get(f"/a/{owner.ids[0]}.png?s=64").content
 
     unverified, _ = make_user(balance_cents=100)
-    [own] = _buy(unverified)
+    [own] = buy_owned(unverified)
     email = unverified.get("/api/me").json()["email"]
     refused = unverified.put("/api/me/avatar-links", json={"avatar_public_id": own})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "email_not_verified"
@@ -233,7 +224,7 @@ def test_a_new_address_and_a_deleted_account_answer_with_nothing(client, make_us
     from effigies.db import session_scope
 
     person, user_id = make_user(balance_cents=100)
-    [own] = _buy(person)
+    [own] = buy_owned(person)
     old = _verify(person)
     _link(person, own)
     assert client.get(f"/avatar/{_md5(old)}", params={"d": "404", "s": 64}).status_code == 200
